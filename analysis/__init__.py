@@ -1,0 +1,1 @@
+"""What scientists do with trained models: Tc, finite-size scaling, equivariance, filters, RG."""

@@ -1,0 +1,3 @@
+from fieldnet.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""Command-line verbs: one module a verb, each with add_arguments(parser) and run(args)."""

@@ -1,0 +1,15 @@
+"""`fieldnet simulate` (not yet implemented)."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    pass
+
+
+def run(args: argparse.Namespace) -> int:
+    from fieldnet.errors import FieldnetError
+
+    raise FieldnetError("'fieldnet simulate' is not available in this version yet")

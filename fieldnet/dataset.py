@@ -1,0 +1,394 @@
+"""The data contract: one HDF5 file, also valid netCDF-4, holding lattice configurations.
+
+Layout (``xarray.open_dataset(path, engine="h5netcdf", group="L16")`` or
+``xarray.open_datatree(path, engine="h5netcdf")`` reads it with no fieldnet code)::
+
+    /                       attrs: fieldnet_format="dataset", format_version, fieldnet_version,
+                                   model, seed, command, created, lattice_sizes
+    /L16                    one group per lattice size L; attrs: L, model, lattice, couplings
+                            (one attribute each), algorithm, Tc (NaN when unknown), Tc_source,
+                            samples_per_temperature, channel_names, ...
+        config              (sample, channel, y, x)  int8 spins or float32 fields
+                            3D lattices: (sample, channel, z, y, x); chunked, gzip + shuffle
+        temperature         (sample)  float64, in units of J/k_B
+        label               (sample)  int8: 1 ordered (T < Tc), 0 disordered, -1 unknown
+        energy, magnetization, ...  (sample) float32 observables per site
+        temperature_grid    (temperature_point)  float64, the simulated temperatures
+        tau_int_*, thinning, burn_in, completed, ...  (temperature_point) per-temperature records
+
+Samples are appended one temperature point at a time, in grid order, to ``<path>.partial``;
+``finalize`` renames it to ``path``.  ``--resume`` reopens the partial file, drops any samples
+of an unfinished point, and continues; because each point's random stream depends only on
+(seed, L, point index), the resumed file holds exactly what an uninterrupted run writes.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from fieldnet.atomic import partial_path
+from fieldnet.errors import DataFileError, FieldnetError
+
+FORMAT_NAME = "dataset"
+FORMAT_VERSION = 1
+SPATIAL_DIMS = {1: ("x",), 2: ("y", "x"), 3: ("z", "y", "x")}
+# samples per HDF5 chunk along the sample axis: ~64 KiB for an int8 32x32 lattice
+_TARGET_CHUNK_BYTES = 1 << 16
+
+
+def group_name(L: int) -> str:
+    """The HDF5 group that holds lattice size ``L``: ``"L16"``."""
+    return f"L{int(L)}"
+
+
+@dataclass
+class LatticeSpec:
+    """What one group of a data file holds.
+
+    Args:
+        L: linear lattice size (sites per side).
+        ndim: spatial dimensions (1, 2 or 3).
+        channel_names: one name per channel, e.g. ``["spin"]`` or ``["cos_theta", "sin_theta"]``.
+        dtype: ``"int8"`` for discrete values, ``"float32"`` for continuous fields.
+        temperatures: the temperature grid, shape (n_points,), units of J/k_B.
+        samples_per_temperature: configurations stored at each temperature.
+        observables: names of per-sample float32 observables (per site), e.g. energy, magnetization.
+        point_stats: names of per-temperature float64 records, e.g. tau_int_energy, thinning.
+        attrs: group attributes: model, couplings, algorithm, Tc, ... (JSON-able scalars, strings
+            or 1D lists).
+    """
+
+    L: int
+    ndim: int
+    channel_names: Sequence[str]
+    dtype: str
+    temperatures: np.ndarray
+    samples_per_temperature: int
+    observables: Sequence[str] = ("energy", "magnetization")
+    point_stats: Sequence[str] = ()
+    attrs: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def config_shape(self) -> tuple[int, ...]:
+        """Shape of one sample: (channel, *spatial)."""
+        return (len(self.channel_names),) + (int(self.L),) * self.ndim
+
+
+def _attr_value(value: Any) -> Any:
+    """Coerce a Python value into something netCDF attributes hold."""
+    if isinstance(value, bool):
+        return np.int8(value)
+    if isinstance(value, (list, tuple)):
+        arr = np.asarray(value)
+        return arr.astype(str).tolist() if arr.dtype.kind in "UO" else arr
+    if value is None:
+        return ""
+    return value
+
+
+class DatasetWriter:
+    """Append configurations to a data file, one temperature point at a time.
+
+    Use as a context manager; call :meth:`finalize` when every point is written.  Writes go to
+    ``<path>.partial`` and are flushed after every point, so a killed run can be resumed.
+
+    Args:
+        path: final output path.
+        file_attrs: root attributes (model, seed, command, ...).
+        resume: reopen an existing ``<path>.partial`` and continue it.
+    """
+
+    def __init__(self, path: str | os.PathLike, file_attrs: Mapping[str, Any], *, resume: bool = False):
+        import h5netcdf
+
+        self.path = Path(path)
+        self.partial = partial_path(self.path)
+        self._specs: dict[int, LatticeSpec] = {}
+        if resume and self.partial.exists():
+            try:
+                self._file = h5netcdf.File(self.partial, "a")
+            except OSError as exc:
+                raise DataFileError(
+                    f"cannot resume from {self.partial}: it is not a readable HDF5 file ({exc}); "
+                    "delete it and rerun without --resume"
+                ) from exc
+            self._check_resume_attrs(file_attrs)
+        else:
+            self._file = h5netcdf.File(self.partial, "w")
+            for key, value in file_attrs.items():
+                self._file.attrs[key] = _attr_value(value)
+            self._file.attrs["fieldnet_format"] = FORMAT_NAME
+            self._file.attrs["format_version"] = FORMAT_VERSION
+            self._file.attrs["created"] = _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
+            self._file.attrs["status"] = "partial"
+
+    # -- set-up ---------------------------------------------------------------------------
+    _RESUME_KEYS = ("model", "seed", "lattice_sizes")
+
+    def _check_resume_attrs(self, file_attrs: Mapping[str, Any]) -> None:
+        for key in self._RESUME_KEYS:
+            if key in file_attrs and key in self._file.attrs:
+                old = np.asarray(self._file.attrs[key]).tolist()
+                new = np.asarray(_attr_value(file_attrs[key])).tolist()
+                if old != new:
+                    raise FieldnetError(
+                        f"cannot resume {self.partial}: it was started with {key}={old}, not {new}; "
+                        "rerun with the original arguments, or use --overwrite to start afresh"
+                    )
+
+    def add_lattice(self, spec: LatticeSpec) -> None:
+        """Create the group for ``spec.L`` (or, when resuming, check that it matches)."""
+        name = group_name(spec.L)
+        self._specs[spec.L] = spec
+        if name in self._file.groups:
+            g = self._file.groups[name]
+            old_T = np.asarray(g.variables["temperature_grid"][:])
+            if (
+                old_T.shape != spec.temperatures.shape
+                or not np.allclose(old_T, spec.temperatures)
+                or int(g.attrs["samples_per_temperature"]) != spec.samples_per_temperature
+            ):
+                raise FieldnetError(
+                    f"cannot resume {self.partial}: group {name} was started with other temperatures "
+                    "or sample counts; rerun with the original arguments or use --overwrite"
+                )
+            self._truncate_to_completed(spec.L)
+            return
+        g = self._file.create_group(name)
+        spatial = SPATIAL_DIMS[spec.ndim]
+        n_points = len(spec.temperatures)
+        g.dimensions = {
+            "sample": None,
+            "channel": len(spec.channel_names),
+            **{d: int(spec.L) for d in spatial},
+            "temperature_point": n_points,
+        }
+        sample_bytes = int(np.prod(spec.config_shape)) * np.dtype(spec.dtype).itemsize
+        chunk_n = int(max(1, min(spec.samples_per_temperature, _TARGET_CHUNK_BYTES // sample_bytes)))
+        cfg = g.create_variable(
+            "config",
+            ("sample", "channel", *spatial),
+            dtype=spec.dtype,
+            chunks=(chunk_n, *spec.config_shape),
+            compression="gzip",
+            compression_opts=4,
+            shuffle=True,
+        )
+        cfg.attrs["long_name"] = "lattice configuration"
+        cfg.attrs["channel_names"] = list(spec.channel_names)
+        ch = g.create_variable("channel", ("channel",), dtype=h5py_string())
+        ch[:] = np.array(list(spec.channel_names), dtype=object)
+        t = g.create_variable("temperature", ("sample",), dtype="f8")
+        t.attrs["units"] = "J/k_B"
+        t.attrs["long_name"] = "temperature"
+        lab = g.create_variable("label", ("sample",), dtype="i1")
+        lab.attrs["long_name"] = "phase label"
+        lab.attrs["flag_values"] = np.array([-1, 0, 1], dtype="i1")
+        lab.attrs["flag_meanings"] = "unknown disordered ordered"
+        for name_obs in spec.observables:
+            v = g.create_variable(name_obs, ("sample",), dtype="f4")
+            v.attrs["long_name"] = f"{name_obs} per site"
+        grid = g.create_variable("temperature_grid", ("temperature_point",), dtype="f8")
+        grid[:] = np.asarray(spec.temperatures, dtype=np.float64)
+        grid.attrs["units"] = "J/k_B"
+        done = g.create_variable("completed", ("temperature_point",), dtype="i1")
+        done[:] = np.zeros(n_points, dtype="i1")
+        for name_stat in spec.point_stats:
+            v = g.create_variable(name_stat, ("temperature_point",), dtype="f8", fillvalue=np.nan)
+            v[:] = np.full(n_points, np.nan)
+        g.attrs["L"] = int(spec.L)
+        g.attrs["samples_per_temperature"] = int(spec.samples_per_temperature)
+        g.attrs["channel_names"] = list(spec.channel_names)
+        for key, value in spec.attrs.items():
+            g.attrs[key] = _attr_value(value)
+        self._file.flush()
+
+    def _truncate_to_completed(self, L: int) -> None:
+        g = self._file.groups[group_name(L)]
+        done = np.asarray(g.variables["completed"][:]).astype(bool)
+        n_done = int(np.argmin(done)) if not done.all() else len(done)
+        keep = n_done * int(g.attrs["samples_per_temperature"])
+        if g.dimensions["sample"].size != keep:
+            g.resize_dimension("sample", keep)
+        # points after the first gap are redone, so their records are cleared
+        if n_done < len(done):
+            marks = np.asarray(g.variables["completed"][:])
+            marks[n_done:] = 0
+            g.variables["completed"][:] = marks
+        self._file.flush()
+
+    # -- progress -------------------------------------------------------------------------
+    def completed_points(self, L: int) -> int:
+        """Number of leading temperature points of ``L`` already written (resume skips them)."""
+        done = np.asarray(self._file.groups[group_name(L)].variables["completed"][:]).astype(bool)
+        return int(np.argmin(done)) if not done.all() else len(done)
+
+    def write_point(
+        self,
+        L: int,
+        point: int,
+        configs: np.ndarray,
+        observables: Mapping[str, np.ndarray],
+        label: int,
+        stats: Mapping[str, float] | None = None,
+    ) -> None:
+        """Append the samples of temperature point ``point`` of lattice ``L`` and flush.
+
+        Args:
+            configs: (n, channel, *spatial), n == samples_per_temperature, in the group's dtype.
+            observables: name -> (n,) per-site values, for every name in the spec.
+            label: the phase label of this temperature (1, 0 or -1).
+            stats: per-temperature records (tau_int, thinning, ...), names from the spec.
+        """
+        spec = self._specs[L]
+        g = self._file.groups[group_name(L)]
+        expected = self.completed_points(L)
+        if point != expected:
+            raise RuntimeError(f"points must be written in order: expected point {expected}, got {point}")
+        n = spec.samples_per_temperature
+        if configs.shape != (n, *spec.config_shape):
+            raise RuntimeError(f"configs shape {configs.shape} != {(n, *spec.config_shape)}")
+        start = point * n
+        g.resize_dimension("sample", start + n)
+        g.variables["config"][start : start + n] = configs.astype(spec.dtype, copy=False)
+        g.variables["temperature"][start : start + n] = np.full(n, spec.temperatures[point])
+        g.variables["label"][start : start + n] = np.full(n, label, dtype=np.int8)
+        for name_obs in spec.observables:
+            g.variables[name_obs][start : start + n] = np.asarray(observables[name_obs], dtype=np.float32)
+        for key, value in (stats or {}).items():
+            var = g.variables[key]
+            arr = np.asarray(var[:])
+            arr[point] = value
+            var[:] = arr
+        marks = np.asarray(g.variables["completed"][:])
+        marks[point] = 1
+        g.variables["completed"][:] = marks
+        self._file.flush()
+
+    def set_attrs(self, L: int | None, attrs: Mapping[str, Any]) -> None:
+        """Set attributes on a lattice group (or the root when ``L`` is None)."""
+        target = self._file if L is None else self._file.groups[group_name(L)]
+        for key, value in attrs.items():
+            target.attrs[key] = _attr_value(value)
+
+    def finalize(self) -> Path:
+        """Mark the file complete, close it and rename it to its final name."""
+        self._file.attrs["status"] = "complete"
+        self._file.close()
+        os.replace(self.partial, self.path)
+        return self.path
+
+    def close(self) -> None:
+        """Close without finalising (the partial file stays for ``--resume``)."""
+        if getattr(self, "_file", None) is not None:
+            try:
+                self._file.close()
+            except Exception:  # a file that failed mid-write may refuse to close cleanly
+                pass
+
+    def __enter__(self) -> DatasetWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def h5py_string():
+    """The variable-length UTF-8 string type netCDF-4 uses."""
+    import h5py
+
+    return h5py.string_dtype()
+
+
+# ---------------------------------------------------------------------------------------------
+# reading
+
+
+def check_dataset_file(path: str | os.PathLike) -> list[int]:
+    """Validate that ``path`` is a complete fieldnet data file; return its lattice sizes.
+
+    Raises DataFileError naming the problem (missing, not HDF5, truncated, another tool's file,
+    unfinished) and the fix.
+    """
+    import h5py
+
+    p = Path(path)
+    if not p.exists():
+        hint = " (an unfinished run left a .partial file: rerun it with --resume)" if partial_path(p).exists() else ""
+        raise DataFileError(f"data file {p} does not exist{hint}")
+    if p.is_dir():
+        raise DataFileError(f"{p} is a directory, not a data file")
+    try:
+        with h5py.File(p, "r") as f:
+            kind = f.attrs.get("fieldnet_format")
+            if isinstance(kind, bytes):
+                kind = kind.decode()
+            if kind != FORMAT_NAME:
+                what = f"a fieldnet {kind} file" if kind else "not a fieldnet data file (no fieldnet_format attribute)"
+                raise DataFileError(f"{p} is {what}; give a file written by 'fieldnet simulate'")
+            sizes = sorted(int(f[name].attrs["L"]) for name in f if name.startswith("L") and "config" in f[name])
+            if not sizes:
+                raise DataFileError(f"{p} holds no lattice groups; it is empty or damaged, so re-create it with 'fieldnet simulate'")
+            for L in sizes:
+                g = f[group_name(L)]
+                for var in ("config", "temperature", "label"):
+                    if var not in g:
+                        raise DataFileError(f"{p} group {group_name(L)} lacks '{var}'; the file is damaged, re-create it")
+                if g["config"].shape[0] != g["temperature"].shape[0]:
+                    raise DataFileError(f"{p} group {group_name(L)} has inconsistent sample counts; the file is damaged")
+    except DataFileError:
+        raise
+    except (OSError, KeyError, ValueError, TypeError, RuntimeError) as exc:
+        raise DataFileError(f"{p} is not a readable HDF5 data file ({type(exc).__name__}: {exc}); it may be truncated or corrupt") from exc
+    return sizes
+
+
+def open_dataset(path: str | os.PathLike, L: int | None = None, *, chunks: Any = None):
+    """Open one lattice size of a data file as a lazily loaded ``xarray.Dataset``.
+
+    Args:
+        path: a data file written by ``fieldnet simulate``.
+        L: the lattice size to open; may be omitted when the file holds one size.
+        chunks: passed to xarray; ``"auto"`` (or ``{}``) gives dask-backed arrays when dask
+            is installed, so files larger than memory can be processed chunk by chunk.
+
+    Returns:
+        Dataset with ``config (sample, channel, y, x)``, ``temperature``, ``label`` and the
+        observables, and the provenance attributes of the file and the group.
+    """
+    import xarray as xr
+
+    sizes = check_dataset_file(path)
+    if L is None:
+        if len(sizes) > 1:
+            raise FieldnetError(f"{path} holds several lattice sizes {sizes}; choose one with L=")
+        L = sizes[0]
+    if L not in sizes:
+        raise FieldnetError(f"{path} has no lattice size L={L}; it holds {sizes}")
+    if chunks is not None:
+        try:
+            import dask  # noqa: F401
+        except ImportError:
+            chunks = None
+    try:
+        ds = xr.open_dataset(path, engine="h5netcdf", group=group_name(L), chunks=chunks)
+    except (OSError, ValueError, KeyError) as exc:
+        raise DataFileError(f"cannot read {path} group {group_name(L)}: {exc}") from exc
+    import h5py
+
+    with h5py.File(path, "r") as f:
+        for key, value in f.attrs.items():
+            ds.attrs.setdefault(f"file_{key}" if key in ds.attrs else key, value.decode() if isinstance(value, bytes) else value)
+    return ds
+
+
+def lattice_sizes(path: str | os.PathLike) -> list[int]:
+    """The lattice sizes a data file holds, ascending."""
+    return check_dataset_file(path)
