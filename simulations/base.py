@@ -1,0 +1,100 @@
+"""What every lattice model provides to a campaign.
+
+A campaign (``simulations.campaign``) walks lattice sizes and temperatures; for each
+(L, temperature point) it calls :meth:`LatticeModel.simulate_point`, which equilibrates,
+measures autocorrelation times, thins, and returns the samples.  The campaign writes them with
+:class:`fieldnet.dataset.DatasetWriter`.  A point's randomness must depend only on
+``(seed, L, point index)`` (use :func:`simulations.rng.seeded_states` with that key), never on
+the thread count, so that runs are reproducible and resumable point by point.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import numpy as np
+
+
+@dataclass
+class PointResult:
+    """The samples of one temperature point.
+
+    Attributes:
+        configs: (n_samples, channel, *spatial) in the model's dtype.
+        observables: name -> (n_samples,) float per-site values (energy, magnetization, ...).
+        stats: per-temperature records, e.g. tau_int_energy, tau_int_abs_magnetization,
+            thinning, burn_in, acceptance; floats (NaN when not measured).
+        algorithm: the update actually used (after ``auto`` was resolved).
+        warnings: human-readable warnings (e.g. a chain too short for a trustworthy tau_int).
+    """
+
+    configs: np.ndarray
+    observables: dict[str, np.ndarray]
+    stats: dict[str, float]
+    algorithm: str
+    warnings: list[str] = field(default_factory=list)
+
+
+class LatticeModel:
+    """Base class of lattice models.  Subclasses set the class attributes and implement
+    :meth:`simulate_point`; constructor arguments are the couplings, each documented in a line.
+    """
+
+    #: name used by ``fieldnet simulate --model NAME``
+    name: ClassVar[str] = ""
+    #: spatial dimensions of the lattice
+    ndim: ClassVar[int] = 2
+    #: channel names of a stored configuration
+    channel_names: ClassVar[tuple[str, ...]] = ("spin",)
+    #: storage dtype: "int8" for discrete values, "float32" for fields
+    dtype: ClassVar[str] = "int8"
+    #: per-sample observables stored (per site)
+    observables: ClassVar[tuple[str, ...]] = ("energy", "magnetization")
+    #: per-temperature records stored
+    point_stats: ClassVar[tuple[str, ...]] = (
+        "tau_int_energy",
+        "tau_int_abs_magnetization",
+        "thinning",
+        "burn_in",
+        "acceptance",
+    )
+    #: update algorithms accepted by --algorithm ("auto" is always accepted too)
+    algorithms: ClassVar[tuple[str, ...]] = ("metropolis",)
+
+    def critical_temperature(self) -> float | None:
+        """Exact or reference Tc (units of J/k_B) used for labels, or None where unknown."""
+        return None
+
+    def label(self, temperature: float) -> int:
+        """1 ordered (T < Tc), 0 disordered, -1 when Tc is unknown."""
+        tc = self.critical_temperature()
+        if tc is None:
+            return -1
+        return 1 if temperature < tc else 0
+
+    def attrs(self) -> dict[str, Any]:
+        """Group attributes: model name, couplings, lattice geometry, Tc and its source."""
+        tc = self.critical_temperature()
+        return {"model": self.name, "Tc": float("nan") if tc is None else tc}
+
+    def simulate_point(
+        self,
+        L: int,
+        temperature: float,
+        n_samples: int,
+        *,
+        algorithm: str,
+        seed: int,
+        key: tuple[int, ...],
+        progress=None,
+    ) -> PointResult:
+        """Equilibrate, measure tau_int, and draw ``n_samples`` decorrelated configurations.
+
+        Args:
+            L: linear size; temperature: in J/k_B; n_samples: configurations to return.
+            algorithm: one of ``algorithms`` or "auto".
+            seed, key: seed the point's streams with ``seeded_states(seed, n, *key)``.
+            progress: optional callable(n_done_samples) for progress bars.
+        """
+        raise NotImplementedError
