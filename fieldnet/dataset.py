@@ -43,6 +43,14 @@ SPATIAL_DIMS = {1: ("x",), 2: ("y", "x"), 3: ("z", "y", "x")}
 _TARGET_CHUNK_BYTES = 1 << 16
 
 
+def scalar_attr(value: Any) -> Any:
+    """An attribute as a Python scalar (netCDF stores numeric attributes as 1-element arrays)."""
+    if isinstance(value, bytes):
+        return value.decode()
+    arr = np.asarray(value)
+    return arr.reshape(-1)[0].item() if arr.size == 1 and arr.dtype.kind != "O" else value
+
+
 def group_name(L: int) -> str:
     """The HDF5 group that holds lattice size ``L``: ``"L16"``."""
     return f"L{int(L)}"
@@ -135,8 +143,8 @@ class DatasetWriter:
     def _check_resume_attrs(self, file_attrs: Mapping[str, Any]) -> None:
         for key in self._RESUME_KEYS:
             if key in file_attrs and key in self._file.attrs:
-                old = np.asarray(self._file.attrs[key]).tolist()
-                new = np.asarray(_attr_value(file_attrs[key])).tolist()
+                old = np.ravel(self._file.attrs[key]).tolist()
+                new = np.ravel(_attr_value(file_attrs[key])).tolist()
                 if old != new:
                     raise FieldnetError(
                         f"cannot resume {self.partial}: it was started with {key}={old}, not {new}; "
@@ -153,7 +161,7 @@ class DatasetWriter:
             if (
                 old_T.shape != spec.temperatures.shape
                 or not np.allclose(old_T, spec.temperatures)
-                or int(g.attrs["samples_per_temperature"]) != spec.samples_per_temperature
+                or int(scalar_attr(g.attrs["samples_per_temperature"])) != spec.samples_per_temperature
             ):
                 raise FieldnetError(
                     f"cannot resume {self.partial}: group {name} was started with other temperatures "
@@ -214,7 +222,7 @@ class DatasetWriter:
         g = self._file.groups[group_name(L)]
         done = np.asarray(g.variables["completed"][:]).astype(bool)
         n_done = int(np.argmin(done)) if not done.all() else len(done)
-        keep = n_done * int(g.attrs["samples_per_temperature"])
+        keep = n_done * int(scalar_attr(g.attrs["samples_per_temperature"]))
         if g.dimensions["sample"].size != keep:
             g.resize_dimension("sample", keep)
         # points after the first gap are redone, so their records are cleared
@@ -333,7 +341,7 @@ def check_dataset_file(path: str | os.PathLike) -> list[int]:
             if kind != FORMAT_NAME:
                 what = f"a fieldnet {kind} file" if kind else "not a fieldnet data file (no fieldnet_format attribute)"
                 raise DataFileError(f"{p} is {what}; give a file written by 'fieldnet simulate'")
-            sizes = sorted(int(f[name].attrs["L"]) for name in f if name.startswith("L") and "config" in f[name])
+            sizes = sorted(int(scalar_attr(f[name].attrs["L"])) for name in f if name.startswith("L") and "config" in f[name])
             if not sizes:
                 raise DataFileError(f"{p} holds no lattice groups; it is empty or damaged, so re-create it with 'fieldnet simulate'")
             for L in sizes:
