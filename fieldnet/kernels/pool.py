@@ -1,0 +1,95 @@
+"""Max and average pooling kernels (valid windows, any size and stride) on 5-D arrays.
+
+Arrays are (N, C, D, H, W); 2-D pooling passes views with D = 1.  One ``prange`` over
+(sample, channel) pairs; each pair is handled by one thread in a fixed order, so results and
+gradients are bit-identical whatever the number of threads.  Max pooling records the flat index
+(within the (D, H, W) plane) of the first maximum of each window; its backward adds the output
+gradient there (overlapping windows add up).
+"""
+
+from __future__ import annotations
+
+from numba import njit, prange
+
+
+@njit(parallel=True, cache=True)
+def pool_forward(x, kd, kh, kw, sd, sh, sw, is_max, out, argmax):  # pragma: no cover - compiled
+    """Pool windows of size (kd, kh, kw) and stride (sd, sh, sw).
+
+    Args:
+        x: (N, C, D, H, W) input.
+        is_max: max pooling (else average).
+        out: (N, C, Do, Ho, Wo), overwritten.
+        argmax: int64 (N, C, Do, Ho, Wo), overwritten with the flat in-plane index of each
+            window's first maximum (max pooling only).
+    """
+    N, C = x.shape[0], x.shape[1]
+    H, W = x.shape[3], x.shape[4]
+    Do, Ho, Wo = out.shape[2], out.shape[3], out.shape[4]
+    inv = x.dtype.type(1.0) / x.dtype.type(kd * kh * kw)
+    zero = x.dtype.type(0)
+    for t in prange(N * C):
+        n = t // C
+        c = t % C
+        xc = x[n, c]
+        for z in range(Do):
+            for y in range(Ho):
+                for xo in range(Wo):
+                    z0 = z * sd
+                    y0 = y * sh
+                    x0 = xo * sw
+                    if is_max:
+                        best = xc[z0, y0, x0]
+                        best_idx = (z0 * H + y0) * W + x0
+                        for a in range(kd):
+                            for bb in range(kh):
+                                for cc in range(kw):
+                                    v = xc[z0 + a, y0 + bb, x0 + cc]
+                                    # '>' keeps the first maximum; 'v != v' lets NaN through
+                                    if v > best or (v != v and best == best):
+                                        best = v
+                                        best_idx = ((z0 + a) * H + y0 + bb) * W + x0 + cc
+                        out[n, c, z, y, xo] = best
+                        argmax[n, c, z, y, xo] = best_idx
+                    else:
+                        s = zero
+                        for a in range(kd):
+                            for bb in range(kh):
+                                for cc in range(kw):
+                                    s += xc[z0 + a, y0 + bb, x0 + cc]
+                        out[n, c, z, y, xo] = s * inv
+
+
+@njit(parallel=True, cache=True)
+def pool_backward(dy, kd, kh, kw, sd, sh, sw, is_max, argmax, dx):  # pragma: no cover - compiled
+    """Input gradient of :func:`pool_forward`; ``dx`` (N, C, D, H, W) is overwritten."""
+    N, C = dx.shape[0], dx.shape[1]
+    D, H, W = dx.shape[2], dx.shape[3], dx.shape[4]
+    Do, Ho, Wo = dy.shape[2], dy.shape[3], dy.shape[4]
+    inv = dx.dtype.type(1.0) / dx.dtype.type(kd * kh * kw)
+    zero = dx.dtype.type(0)
+    for t in prange(N * C):
+        n = t // C
+        c = t % C
+        g = dx[n, c]
+        for i in range(D):
+            for j in range(H):
+                for k in range(W):
+                    g[i, j, k] = zero
+        for z in range(Do):
+            for y in range(Ho):
+                for xo in range(Wo):
+                    d = dy[n, c, z, y, xo]
+                    if is_max:
+                        idx = argmax[n, c, z, y, xo]
+                        i = idx // (H * W)
+                        rem = idx - i * (H * W)
+                        j = rem // W
+                        k = rem - j * W
+                        g[i, j, k] += d
+                    else:
+                        share = d * inv
+                        for a in range(kd):
+                            for bb in range(kh):
+                                for cc in range(kw):
+                                    g[z * sd + a, y * sh + bb, xo * sw + cc] += share

@@ -1,0 +1,210 @@
+"""Convolution layers: references, finite differences, textbook shapes, symmetries, errors.
+
+Gradient checks run in float64: the layers run the SAME numba kernels compiled for float64
+when given float64 input and float64 weights (the only extra specialisation), so the
+central differences can use a small step and a tight tolerance.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+
+import numpy as np
+import pytest
+from scipy.signal import correlate2d
+
+from fieldnet.errors import ShapeError
+from fieldnet.layers.conv import Conv1d, Conv2d, Conv3d
+
+CONV = {1: Conv1d, 2: Conv2d, 3: Conv3d}
+
+
+def reference_conv(x, w, b, stride, padding):
+    """Plain-numpy cross-correlation (N, C, *S) x (O, C, *K) -> (N, O, *S_out), independent of the kernels."""
+    nd = x.ndim - 2
+    ks = w.shape[2:]
+    if padding == "valid":
+        xp = x
+    else:
+        pads = []
+        for size, k, s in zip(x.shape[2:], ks, stride, strict=True):
+            out = -(-size // s)
+            total = max((out - 1) * s + k - size, 0)
+            pads.append((total // 2, total - total // 2))
+        mode = "wrap" if padding == "periodic" else "constant"
+        xp = np.pad(x, [(0, 0), (0, 0), *pads], mode=mode)
+    win = np.lib.stride_tricks.sliding_window_view(xp, ks, axis=tuple(range(2, 2 + nd)))
+    win = win[(slice(None), slice(None), *(slice(None, None, s) for s in stride))]
+    # win: (N, C, *S_out, *K)
+    letters = "defgh"[:nd]
+    kl = "pqr"[:nd]
+    y = np.einsum(f"nc{letters}{kl},oc{kl}->no{letters}", win, w)
+    if b is not None:
+        y = y + b.reshape((1, -1) + (1,) * nd)
+    return y
+
+
+def make_layer(nd, out_ch, k, stride, padding, bias, in_shape, seed=0, dtype=np.float64, activation=None):
+    layer = CONV[nd](out_ch, kernel_size=k, stride=stride, padding=padding, bias=bias, activation=activation)
+    layer.build(in_shape, np.random.default_rng(seed))
+    rng = np.random.default_rng(seed + 1)
+    for key in layer.params:
+        layer.params[key] = rng.standard_normal(layer.params[key].shape).astype(dtype)
+    return layer
+
+
+def numeric_grad(f, a, eps=1e-6):
+    g = np.zeros_like(a)
+    flat, gflat = a.reshape(-1), g.reshape(-1)
+    for i in range(flat.size):
+        old = flat[i]
+        flat[i] = old + eps
+        fp = f()
+        flat[i] = old - eps
+        fm = f()
+        flat[i] = old
+        gflat[i] = (fp - fm) / (2 * eps)
+    return g
+
+
+SPATIAL = {1: (7,), 2: (5, 6), 3: (4, 5, 3)}
+GRAD_CASES = list(itertools.product([1, 2, 3], ["periodic", "zero", "valid"], [1, 2], [True, False]))
+
+
+@pytest.mark.parametrize("nd,padding,stride,bias", GRAD_CASES)
+def test_engine_conv_gradients_match_finite_differences(nd, padding, stride, bias):
+    in_shape = (2, *SPATIAL[nd])
+    layer = make_layer(nd, 3, 3, stride, padding, bias, in_shape)
+    rng = np.random.default_rng(7)
+    x = rng.standard_normal((2, *in_shape))
+    y = layer.forward(x)
+    assert y.dtype == np.float64
+    r = rng.standard_normal(y.shape)
+
+    def loss():
+        return float(np.sum(layer.forward(x) * r))
+
+    layer.forward(x)
+    dx = layer.backward(r)
+    grads = {k: v.copy() for k, v in layer.grads.items()}
+    np.testing.assert_allclose(dx, numeric_grad(loss, x), rtol=1e-6, atol=1e-7)
+    for key in layer.params:
+        np.testing.assert_allclose(grads[key], numeric_grad(loss, layer.params[key]), rtol=1e-6, atol=1e-7)
+    # forward against the plain-numpy reference as well
+    ref = reference_conv(x, layer.params["kernel"], layer.params.get("bias"), layer._s, padding)
+    np.testing.assert_allclose(layer.forward(x), ref, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("nd", [1, 2, 3])
+def test_engine_conv_fused_relu_gradient(nd):
+    in_shape = (2, *SPATIAL[nd])
+    layer = make_layer(nd, 2, 2, 1, "periodic", True, in_shape, activation="relu")
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((2, *in_shape))
+    r = rng.standard_normal(layer.forward(x).shape)
+    ref = reference_conv(x, layer.params["kernel"], layer.params["bias"], layer._s, "periodic")
+    np.testing.assert_allclose(layer.forward(x), np.maximum(ref, 0), rtol=1e-12, atol=1e-12)
+    dx = layer.backward(r)
+    gk = layer.grads["kernel"].copy()
+
+    def loss():
+        return float(np.sum(layer.forward(x) * r))
+
+    np.testing.assert_allclose(dx, numeric_grad(loss, x), rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(gk, numeric_grad(loss, layer.params["kernel"]), rtol=1e-5, atol=1e-7)
+
+
+@pytest.mark.parametrize("padding,mode,boundary", [("periodic", "same", "wrap"), ("zero", "same", "fill"), ("valid", "valid", "fill")])
+@pytest.mark.parametrize("k", [3, 5])
+def test_engine_conv2d_matches_scipy_correlate2d(padding, mode, boundary, k):
+    rng = np.random.default_rng(11)
+    layer = Conv2d(4, kernel_size=k, padding=padding, bias=False)
+    layer.build((3, 9, 8), rng)
+    x = rng.standard_normal((2, 3, 9, 8)).astype(np.float32)
+    y = layer.forward(x)
+    assert y.dtype == np.float32
+    w = layer.params["kernel"].astype(np.float64)
+    for n in range(2):
+        for o in range(4):
+            ref = sum(correlate2d(x[n, c].astype(np.float64), w[o, c], mode=mode, boundary=boundary) for c in range(3))
+            np.testing.assert_allclose(y[n, o], ref, rtol=1e-5, atol=1e-5)
+
+
+def test_engine_conv_textbook_shapes():
+    rng = np.random.default_rng(0)
+    x4 = np.ones((1, 1, 4, 4), np.float32)
+    for padding, expected in [("valid", (1, 1, 2, 2)), ("zero", (1, 1, 4, 4)), ("periodic", (1, 1, 4, 4))]:
+        layer = Conv2d(1, 3, padding=padding)
+        layer.build((1, 4, 4), rng)
+        assert layer.output_shape((1, 4, 4)) == expected[1:]
+        assert layer.forward(x4).shape == expected
+    layer = Conv2d(1, 3, stride=2, padding="valid")
+    layer.build((1, 7, 7), rng)
+    assert layer.forward(np.ones((1, 1, 7, 7), np.float32)).shape == (1, 1, 3, 3)
+    assert layer.spatial_stride() == 2
+    # 'same' keeps ceil(W / S)
+    layer = Conv2d(2, 3, stride=2, padding="periodic")
+    layer.build((1, 7, 7), rng)
+    assert layer.forward(np.ones((3, 1, 7, 7), np.float32)).shape == (3, 2, 4, 4)
+
+
+def test_engine_conv_param_count_flops_config_and_seed():
+    layer = Conv2d(16, 3)
+    layer.build((4, 8, 8), np.random.default_rng(5))
+    assert layer.param_count() == 16 * 3 * 3 * 4 + 16
+    assert layer.params["kernel"].shape == (16, 4, 3, 3) and layer.params["kernel"].dtype == np.float32
+    assert layer.params["bias"].shape == (16,)
+    assert layer.flops((4, 8, 8)) == 2 * 16 * 64 * 4 * 9 + 16 * 64
+    cfg = json.loads(json.dumps(layer.get_config()))
+    clone = Conv2d(**cfg)
+    clone.build((4, 8, 8), np.random.default_rng(5))
+    np.testing.assert_array_equal(clone.params["kernel"], layer.params["kernel"])
+    std = layer.params["kernel"].std()
+    assert 0.5 * np.sqrt(2 / 36) < std < 1.5 * np.sqrt(2 / 36)  # He: std sqrt(2 / fan_in)
+    assert Conv3d(2, 3, bias=False, in_channels=3).param_count() == 2 * 27 * 3
+
+
+def test_engine_conv_periodic_translation_equivariance():
+    rng = np.random.default_rng(2)
+    layer = Conv2d(5, 3, padding="periodic", activation="relu")
+    layer.build((2, 12, 10), rng)
+    x = rng.choice([-1.0, 1.0], size=(3, 2, 12, 10)).astype(np.float32)
+    y = layer.forward(x)
+    for shift in [(1, 0), (0, 3), (5, 7), (-2, -1)]:
+        ys = layer.forward(np.roll(x, shift, axis=(2, 3)))
+        np.testing.assert_allclose(ys, np.roll(y, shift, axis=(2, 3)), rtol=0, atol=1e-6)
+    # stride 2: an even shift of the input shifts the output by half
+    layer2 = Conv2d(3, 3, stride=2, padding="periodic")
+    layer2.build((2, 12, 10), rng)
+    y2 = layer2.forward(x)
+    ys2 = layer2.forward(np.roll(x, (4, 2), axis=(2, 3)))
+    np.testing.assert_allclose(ys2, np.roll(y2, (2, 1), axis=(2, 3)), rtol=0, atol=1e-6)
+    # 1-D and 3-D
+    l1 = Conv1d(2, 3)
+    l1.build((1, 9), rng)
+    x1 = rng.standard_normal((2, 1, 9)).astype(np.float32)
+    np.testing.assert_allclose(l1.forward(np.roll(x1, 4, axis=2)), np.roll(l1.forward(x1), 4, axis=2), atol=1e-6)
+    l3 = Conv3d(2, 3)
+    l3.build((1, 4, 5, 6), rng)
+    x3 = rng.standard_normal((2, 1, 4, 5, 6)).astype(np.float32)
+    np.testing.assert_allclose(
+        l3.forward(np.roll(x3, (1, 2, 3), axis=(2, 3, 4))), np.roll(l3.forward(x3), (1, 2, 3), axis=(2, 3, 4)), atol=1e-6
+    )
+
+
+def test_engine_conv_shape_errors_name_layer_and_rule():
+    layer = Conv2d(2, 5, padding="valid", name="conv_a")
+    with pytest.raises(ShapeError, match=r"conv_a.*\(W - F \+ 2P\)/S \+ 1"):
+        layer.build((1, 3, 3), np.random.default_rng(0))
+    layer = Conv2d(2, 3, in_channels=2)
+    with pytest.raises(ShapeError, match="Conv2d.*2 input channels"):
+        layer.build((3, 8, 8), np.random.default_rng(0))
+    layer = Conv2d(2, 3)
+    layer.build((1, 8, 8), np.random.default_rng(0))
+    with pytest.raises(ShapeError, match="Conv2d"):
+        layer.forward(np.zeros((8, 8), np.float32))
+    with pytest.raises(ShapeError, match="Conv2d"):
+        layer.forward(np.zeros((2, 3, 8, 8), np.float32))
+    with pytest.raises(ShapeError, match="padding"):
+        Conv2d(2, 3, padding="reflect")

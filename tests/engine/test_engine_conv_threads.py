@@ -1,0 +1,64 @@
+"""Conv and pool outputs and gradients are bit-identical at NUMBA_NUM_THREADS=1 and 2."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+
+SCRIPT = textwrap.dedent(
+    """
+    import sys
+    import numpy as np
+    from fieldnet.layers.conv import Conv2d, Conv3d
+    from fieldnet.layers.pooling import MaxPool2d, AvgPool2d, GlobalAvgPool
+
+    rng = np.random.default_rng(123)
+    out = {}
+    # 2-D stack, batch 11 (not a multiple of the gradient chunk), strided and padded variants
+    layers = [Conv2d(8, 3, activation="relu"), MaxPool2d(2), Conv2d(6, 3, stride=2, padding="zero"),
+              AvgPool2d(2, 1), Conv2d(4, 2, padding="valid"), GlobalAvgPool()]
+    shape = (2, 16, 16)
+    for layer in layers:
+        layer.build(shape, rng)
+        shape = layer.output_shape(shape)
+    x = rng.standard_normal((11, 2, 16, 16)).astype(np.float32)
+    h = x
+    for layer in layers:
+        h = layer.forward(h, training=True)
+    out["y"] = h
+    g = rng.standard_normal(h.shape).astype(np.float32)
+    for i, layer in reversed(list(enumerate(layers))):
+        g = layer.backward(g)
+        for key, val in layer.grads.items():
+            out[f"{i}_{key}"] = val
+    out["dx"] = g
+    # 3-D, batch 1 (parallel over channels)
+    c3 = Conv3d(5, 3)
+    c3.build((3, 6, 6, 6), rng)
+    x3 = rng.standard_normal((1, 3, 6, 6, 6)).astype(np.float32)
+    y3 = c3.forward(x3)
+    out["y3"] = y3
+    out["dx3"] = c3.backward(np.ones_like(y3))
+    out["gk3"] = c3.grads["kernel"]
+    np.savez(sys.argv[1], **out)
+    """
+)
+
+
+def run_with_threads(threads: int, path) -> dict[str, np.ndarray]:
+    env = {**os.environ, "NUMBA_NUM_THREADS": str(threads)}
+    subprocess.run([sys.executable, "-c", SCRIPT, str(path)], env=env, check=True, timeout=600)
+    with np.load(path) as data:
+        return {k: data[k] for k in data.files}
+
+
+def test_engine_conv_pool_bit_identical_at_1_and_2_threads(tmp_path):
+    one = run_with_threads(1, tmp_path / "t1.npz")
+    two = run_with_threads(2, tmp_path / "t2.npz")
+    assert one.keys() == two.keys() and len(one) > 5
+    for key in one:
+        np.testing.assert_array_equal(one[key], two[key], err_msg=key)
