@@ -13,6 +13,7 @@ from fieldnet.kernels.conv import (
     pad_fold,
     pad_gather,
     relu_mask_grad,
+    widen_output_grad,
 )
 from fieldnet.kernels.pool import pool_backward, pool_forward
 
@@ -26,4 +27,5 @@ __all__ = [
     "pool_backward",
     "pool_forward",
     "relu_mask_grad",
+    "widen_output_grad",
 ]

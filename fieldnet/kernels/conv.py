@@ -97,8 +97,13 @@ def conv_forward(xp, w, b, has_bias, relu, sd, sh, sw, out):  # pragma: no cover
 
     out[n, o, z, y, x] = b[o] + sum_{c, kd, kh, kw} w[o, c, kd, kh, kw] * xp[n, c, z*sd+kd, y*sh+kh, x*sw+kw]
 
+    At unit stride the output is accumulated in "padded-width" coordinates: position
+    p = (z*Hp + y)*Wp + x reads input p + (kd*Hp + kh)*Wp + kw, so every filter tap is one long
+    contiguous multiply-add over the whole plane (the few columns x >= Wo are computed and
+    dropped), which vectorises well even for small lattices.
+
     Args:
-        xp: (N, C, Dp, Hp, Wp) padded input.
+        xp: (N, C, Dp, Hp, Wp) padded input, C-contiguous.
         w: (O, C, KD, KH, KW) weights.
         b: (O,) bias (ignored unless ``has_bias``).
         has_bias, relu: add the bias; apply max(., 0) to the result (fused activation).
@@ -106,102 +111,215 @@ def conv_forward(xp, w, b, has_bias, relu, sd, sh, sw, out):  # pragma: no cover
         out: (N, O, Do, Ho, Wo), overwritten.
     """
     N, C = xp.shape[0], xp.shape[1]
+    Dp, Hp, Wp = xp.shape[2], xp.shape[3], xp.shape[4]
     O, KD, KH, KW = w.shape[0], w.shape[2], w.shape[3], w.shape[4]
     Do, Ho, Wo = out.shape[2], out.shape[3], out.shape[4]
     zero = out.dtype.type(0)
-    for t in prange(N * O):
-        n = t // O
-        o = t % O
-        start = b[o] if has_bias else zero
-        plane = out[n, o]
-        for z in range(Do):
-            for y in range(Ho):
-                orow = plane[z, y]
-                for x in range(Wo):
-                    orow[x] = start
-        for c in range(C):
-            xc = xp[n, c]
-            for kd in range(KD):
-                for kh in range(KH):
-                    for kw in range(KW):
-                        wv = w[o, c, kd, kh, kw]
-                        for z in range(Do):
-                            for y in range(Ho):
-                                orow = plane[z, y]
-                                irow = xc[z * sd + kd, y * sh + kh]
-                                if sw == 1:
-                                    for x in range(Wo):
-                                        orow[x] += wv * irow[x + kw]
-                                else:
-                                    for x in range(Wo):
-                                        orow[x] += wv * irow[x * sw + kw]
-        if relu:
+    if sd == 1 and sh == 1 and sw == 1:
+        span = ((Do - 1) * Hp + (Ho - 1)) * Wp + Wo
+        xf = xp.reshape((N, C, Dp * Hp * Wp))
+        for t in prange(N * O):
+            n = t // O
+            o = t % O
+            acc = np.zeros(span, dtype=out.dtype)
+            for c in range(C):
+                xrow = xf[n, c]
+                for kd in range(KD):
+                    for kh in range(KH):
+                        base = (kd * Hp + kh) * Wp
+                        kw = 0
+                        # taps in threes: one pass over acc per three taps (slices keep the
+                        # loop free of negative-index checks, so it vectorises)
+                        while kw + 3 <= KW:
+                            x0 = xrow[base + kw : base + kw + span]
+                            x1 = xrow[base + kw + 1 : base + kw + 1 + span]
+                            x2 = xrow[base + kw + 2 : base + kw + 2 + span]
+                            w0 = w[o, c, kd, kh, kw]
+                            w1 = w[o, c, kd, kh, kw + 1]
+                            w2 = w[o, c, kd, kh, kw + 2]
+                            for p in range(span):
+                                acc[p] += w0 * x0[p] + w1 * x1[p] + w2 * x2[p]
+                            kw += 3
+                        while kw < KW:
+                            x0 = xrow[base + kw : base + kw + span]
+                            w0 = w[o, c, kd, kh, kw]
+                            for p in range(span):
+                                acc[p] += w0 * x0[p]
+                            kw += 1
+            start = b[o] if has_bias else zero
+            for z in range(Do):
+                for y in range(Ho):
+                    base = (z * Hp + y) * Wp
+                    orow = out[n, o, z, y]
+                    for x in range(Wo):
+                        v = acc[base + x] + start
+                        if relu and v < zero:
+                            v = zero
+                        orow[x] = v
+    else:
+        for t in prange(N * O):
+            n = t // O
+            o = t % O
+            start = b[o] if has_bias else zero
+            plane = out[n, o]
             for z in range(Do):
                 for y in range(Ho):
                     orow = plane[z, y]
                     for x in range(Wo):
-                        if orow[x] < zero:
-                            orow[x] = zero
+                        orow[x] = start
+            for c in range(C):
+                xc = xp[n, c]
+                for kd in range(KD):
+                    for kh in range(KH):
+                        for kw in range(KW):
+                            wv = w[o, c, kd, kh, kw]
+                            for z in range(Do):
+                                for y in range(Ho):
+                                    orow = plane[z, y]
+                                    irow = xc[z * sd + kd, y * sh + kh]
+                                    for x in range(Wo):
+                                        orow[x] += wv * irow[x * sw + kw]
+            if relu:
+                for z in range(Do):
+                    for y in range(Ho):
+                        orow = plane[z, y]
+                        for x in range(Wo):
+                            if orow[x] < zero:
+                                orow[x] = zero
+
+
+@njit(parallel=True, cache=True)
+def widen_output_grad(dy, out, relu, Hp, Wp, margin, dy_ext):  # pragma: no cover - compiled
+    """Output gradient in padded-width coordinates for the unit-stride backward kernels.
+
+    dy_ext[n, o, margin + (z*Hp + y)*Wp + x] = dy[n, o, z, y, x] (times out > 0 when ``relu``)
+    and zero everywhere else (the dropped columns and the leading margin), so the backward
+    kernels can read it at any filter offset without bounds checks.
+
+    Args:
+        dy, out: (N, O, Do, Ho, Wo) output gradient and forward output.
+        Hp, Wp: padded input height and width.
+        margin: leading zeros, the largest filter offset ((KD-1)*Hp + KH-1)*Wp + KW-1.
+        dy_ext: (N, O, margin + Dp*Hp*Wp), overwritten.
+    """
+    N, O = dy.shape[0], dy.shape[1]
+    Do, Ho, Wo = dy.shape[2], dy.shape[3], dy.shape[4]
+    length = dy_ext.shape[2]
+    zero = dy.dtype.type(0)
+    for t in prange(N * O):
+        n = t // O
+        o = t % O
+        row = dy_ext[n, o]
+        for p in range(length):
+            row[p] = zero
+        for z in range(Do):
+            for y in range(Ho):
+                base = margin + (z * Hp + y) * Wp
+                grow = dy[n, o, z, y]
+                frow = out[n, o, z, y]
+                for x in range(Wo):
+                    v = grow[x]
+                    if relu and not frow[x] > zero:
+                        v = zero
+                    row[base + x] = v
 
 
 @njit(parallel=True, cache=True, fastmath=_FAST)
-def conv_backward_input(dy, w, sd, sh, sw, dxp):  # pragma: no cover - compiled
+def conv_backward_input(dy, dy_ext, w, sd, sh, sw, dxp):  # pragma: no cover - compiled
     """Gradient with respect to the padded input (the transpose of :func:`conv_forward`).
 
     Args:
-        dy: (N, O, Do, Ho, Wo) output gradient (after the ReLU mask, if any).
+        dy: (N, O, Do, Ho, Wo) output gradient, ReLU mask applied (used when a stride is > 1).
+        dy_ext: the same from :func:`widen_output_grad` (used at unit stride; else any 3-D array).
         w: (O, C, KD, KH, KW) weights.
         sd, sh, sw: strides.
         dxp: (N, C, Dp, Hp, Wp), overwritten with dL/dxp.
     """
     N, C = dxp.shape[0], dxp.shape[1]
+    Dp, Hp, Wp = dxp.shape[2], dxp.shape[3], dxp.shape[4]
     O, KD, KH, KW = w.shape[0], w.shape[2], w.shape[3], w.shape[4]
     Do, Ho, Wo = dy.shape[2], dy.shape[3], dy.shape[4]
     zero = dxp.dtype.type(0)
-    for t in prange(N * C):
-        n = t // C
-        c = t % C
-        plane = dxp[n, c]
-        for i in range(plane.shape[0]):
-            for j in range(plane.shape[1]):
-                prow = plane[i, j]
-                for k in range(plane.shape[2]):
-                    prow[k] = zero
-        for o in range(O):
-            go = dy[n, o]
-            for kd in range(KD):
-                for kh in range(KH):
-                    for kw in range(KW):
-                        wv = w[o, c, kd, kh, kw]
-                        for z in range(Do):
-                            for y in range(Ho):
-                                grow = go[z, y]
-                                prow = plane[z * sd + kd, y * sh + kh]
-                                if sw == 1:
-                                    for x in range(Wo):
-                                        prow[x + kw] += wv * grow[x]
-                                else:
+    size = Dp * Hp * Wp
+    dxf = dxp.reshape((N, C, size))
+    if sd == 1 and sh == 1 and sw == 1:
+        # gather form: dxp[q] = sum_{o, taps} w * g[q - offset], g read from dy_ext whose leading
+        # margin of zeros makes every shifted read a plain slice
+        margin = dy_ext.shape[2] - size
+        for t in prange(N * C):
+            n = t // C
+            c = t % C
+            row = dxf[n, c]
+            for p in range(size):
+                row[p] = zero
+            for o in range(O):
+                g = dy_ext[n, o]
+                for kd in range(KD):
+                    for kh in range(KH):
+                        base = margin - (kd * Hp + kh) * Wp
+                        kw = 0
+                        while kw + 3 <= KW:
+                            g0 = g[base - kw : base - kw + size]
+                            g1 = g[base - kw - 1 : base - kw - 1 + size]
+                            g2 = g[base - kw - 2 : base - kw - 2 + size]
+                            w0 = w[o, c, kd, kh, kw]
+                            w1 = w[o, c, kd, kh, kw + 1]
+                            w2 = w[o, c, kd, kh, kw + 2]
+                            for p in range(size):
+                                row[p] += w0 * g0[p] + w1 * g1[p] + w2 * g2[p]
+                            kw += 3
+                        while kw < KW:
+                            g0 = g[base - kw : base - kw + size]
+                            w0 = w[o, c, kd, kh, kw]
+                            for p in range(size):
+                                row[p] += w0 * g0[p]
+                            kw += 1
+    else:
+        for t in prange(N * C):
+            n = t // C
+            c = t % C
+            row = dxf[n, c]
+            for p in range(size):
+                row[p] = zero
+            plane = dxp[n, c]
+            for o in range(O):
+                go = dy[n, o]
+                for kd in range(KD):
+                    for kh in range(KH):
+                        for kw in range(KW):
+                            wv = w[o, c, kd, kh, kw]
+                            for z in range(Do):
+                                for y in range(Ho):
+                                    grow = go[z, y]
+                                    prow = plane[z * sd + kd, y * sh + kh]
                                     for x in range(Wo):
                                         prow[x * sw + kw] += wv * grow[x]
 
 
 @njit(parallel=True, cache=True, fastmath=_FAST)
-def conv_backward_weight(xp, dy, has_bias, sd, sh, sw, partial_w, partial_b):  # pragma: no cover - compiled
+def conv_backward_weight(xp, dy, dy_ext, has_bias, sd, sh, sw, partial_w, partial_b):  # pragma: no cover - compiled
     """Per-chunk weight and bias gradients; the caller sums the chunk buffers in order.
 
     Args:
         xp: (N, C, Dp, Hp, Wp) padded input of the forward pass.
-        dy: (N, O, Do, Ho, Wo) output gradient (after the ReLU mask, if any).
+        dy: (N, O, Do, Ho, Wo) output gradient, ReLU mask applied (used when a stride is > 1).
+        dy_ext: the same from :func:`widen_output_grad` (used at unit stride; else any 3-D array).
         has_bias: also reduce the bias gradient.
         sd, sh, sw: strides.
         partial_w: (ceil(N / WEIGHT_GRAD_CHUNK), O, C, KD, KH, KW), overwritten.
         partial_b: (ceil(N / WEIGHT_GRAD_CHUNK), O), overwritten.
     """
     N, C = xp.shape[0], xp.shape[1]
+    Dp, Hp, Wp = xp.shape[2], xp.shape[3], xp.shape[4]
     O, KD, KH, KW = partial_w.shape[1], partial_w.shape[3], partial_w.shape[4], partial_w.shape[5]
     Do, Ho, Wo = dy.shape[2], dy.shape[3], dy.shape[4]
     n_chunks = partial_w.shape[0]
     zero = partial_w.dtype.type(0)
+    unit = sd == 1 and sh == 1 and sw == 1
+    size = Dp * Hp * Wp
+    margin = dy_ext.shape[2] - size
+    span = ((Do - 1) * Hp + (Ho - 1)) * Wp + Wo
+    xf = xp.reshape((N, C, size))
     for chunk in prange(n_chunks):
         pw = partial_w[chunk]
         pb = partial_b[chunk]
@@ -215,32 +333,65 @@ def conv_backward_weight(xp, dy, has_bias, sd, sh, sw, partial_w, partial_b):  #
         stop = min(N, (chunk + 1) * WEIGHT_GRAD_CHUNK)
         for n in range(chunk * WEIGHT_GRAD_CHUNK, stop):
             for o in range(O):
-                go = dy[n, o]
                 if has_bias:
                     acc = zero
-                    for z in range(Do):
-                        for y in range(Ho):
-                            grow = go[z, y]
-                            for x in range(Wo):
-                                acc += grow[x]
+                    if unit:
+                        g = dy_ext[n, o, margin : margin + span]
+                        for p in range(span):
+                            acc += g[p]
+                    else:
+                        for z in range(Do):
+                            for y in range(Ho):
+                                grow = dy[n, o, z, y]
+                                for x in range(Wo):
+                                    acc += grow[x]
                     pb[o] += acc
-                for c in range(C):
-                    xc = xp[n, c]
-                    for kd in range(KD):
-                        for kh in range(KH):
-                            for kw in range(KW):
-                                acc = zero
-                                for z in range(Do):
-                                    for y in range(Ho):
-                                        grow = go[z, y]
-                                        irow = xc[z * sd + kd, y * sh + kh]
-                                        if sw == 1:
-                                            for x in range(Wo):
-                                                acc += grow[x] * irow[x + kw]
-                                        else:
+                if unit:
+                    g = dy_ext[n, o, margin : margin + span]
+                    for c in range(C):
+                        xrow = xf[n, c]
+                        for kd in range(KD):
+                            for kh in range(KH):
+                                base = (kd * Hp + kh) * Wp
+                                kw = 0
+                                while kw + 3 <= KW:
+                                    x0 = xrow[base + kw : base + kw + span]
+                                    x1 = xrow[base + kw + 1 : base + kw + 1 + span]
+                                    x2 = xrow[base + kw + 2 : base + kw + 2 + span]
+                                    a0 = zero
+                                    a1 = zero
+                                    a2 = zero
+                                    for p in range(span):
+                                        gp = g[p]
+                                        a0 += gp * x0[p]
+                                        a1 += gp * x1[p]
+                                        a2 += gp * x2[p]
+                                    pw[o, c, kd, kh, kw] += a0
+                                    pw[o, c, kd, kh, kw + 1] += a1
+                                    pw[o, c, kd, kh, kw + 2] += a2
+                                    kw += 3
+                                while kw < KW:
+                                    x0 = xrow[base + kw : base + kw + span]
+                                    a0 = zero
+                                    for p in range(span):
+                                        a0 += g[p] * x0[p]
+                                    pw[o, c, kd, kh, kw] += a0
+                                    kw += 1
+                else:
+                    go = dy[n, o]
+                    for c in range(C):
+                        xc = xp[n, c]
+                        for kd in range(KD):
+                            for kh in range(KH):
+                                for kw in range(KW):
+                                    acc = zero
+                                    for z in range(Do):
+                                        for y in range(Ho):
+                                            grow = go[z, y]
+                                            irow = xc[z * sd + kd, y * sh + kh]
                                             for x in range(Wo):
                                                 acc += grow[x] * irow[x * sw + kw]
-                                pw[o, c, kd, kh, kw] += acc
+                                    pw[o, c, kd, kh, kw] += acc
 
 
 @njit(parallel=True, cache=True)

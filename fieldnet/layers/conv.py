@@ -31,6 +31,7 @@ from fieldnet.kernels.conv import (
     pad_gather,
     padding_index_map,
     relu_mask_grad,
+    widen_output_grad,
 )
 from fieldnet.layers.base import Layer, conv_output_size, register_layer
 
@@ -202,17 +203,28 @@ class _ConvNd(Layer):
         if dy.shape != out.shape:
             raise ShapeError(f"{self.label}: output gradient has shape {dy.shape}, expected {out.shape}")
         dy = np.ascontiguousarray(dy, dtype=dtype)
-        if self.activation == "relu":
-            masked = np.empty_like(dy)
-            relu_mask_grad(dy.reshape(-1), out.reshape(-1), masked.reshape(-1))
-            dy = masked
-        dy5 = _to5d(dy, self.ndim)
         xp, w5, stride = c["xp"], c["w5"], c["stride"]
+        relu = self.activation == "relu"
+        if stride == (1, 1, 1):
+            # unit stride: the kernels read the gradient in padded-width coordinates (mask fused)
+            dy5 = _to5d(dy, self.ndim)
+            hp, wp = xp.shape[3], xp.shape[4]
+            kd, kh, kw = w5.shape[2:]
+            margin = ((kd - 1) * hp + kh - 1) * wp + kw - 1
+            dy_ext = np.empty(dy5.shape[:2] + (margin + int(np.prod(xp.shape[2:])),), dtype=dtype)
+            widen_output_grad(dy5, _to5d(out, self.ndim), relu, hp, wp, margin, dy_ext)
+        else:
+            if relu:
+                masked = np.empty_like(dy)
+                relu_mask_grad(dy.reshape(-1), out.reshape(-1), masked.reshape(-1))
+                dy = masked
+            dy5 = _to5d(dy, self.ndim)
+            dy_ext = np.empty((1, 1, 1), dtype=dtype)
         n = dy.shape[0]
         n_chunks = max(1, -(-n // WEIGHT_GRAD_CHUNK))
         partial_w = np.empty((n_chunks,) + w5.shape, dtype=dtype)
         partial_b = np.empty((n_chunks, w5.shape[0]), dtype=dtype)
-        conv_backward_weight(xp, dy5, self.bias, *stride, partial_w, partial_b)
+        conv_backward_weight(xp, dy5, dy_ext, self.bias, *stride, partial_w, partial_b)
         gw = partial_w[0].copy()
         for i in range(1, n_chunks):  # fixed order, whatever the thread count
             gw += partial_w[i]
@@ -223,7 +235,7 @@ class _ConvNd(Layer):
                 gb += partial_b[i]
             self._set_grad("bias", gb)
         dxp = np.empty(xp.shape, dtype=dtype)
-        conv_backward_input(dy5, w5, *stride, dxp)
+        conv_backward_input(dy5, dy_ext, w5, *stride, dxp)
         if c["maps"] is None:
             return dxp.reshape(c["x_shape"])
         dx = np.empty(c["x_shape"], dtype=dtype)
