@@ -1,0 +1,414 @@
+"""The critical temperature from a classifier's predictions: where p(ordered) crosses 1/2.
+
+Input is a predictions data set (``fieldnet predict`` output): ``probability (sample, class)``
+with ``class = ["disordered", "ordered"]`` and per-sample coordinates ``temperature`` (J/k_B)
+and ``L``.
+
+Estimator.  For each L the per-temperature mean of p(ordered), m(T), is computed, and Tc(L) is
+where m(T) crosses 1/2, found by a *local logistic fit*: a weighted straight line through
+logit(m) at the two bracketing temperatures and one neighbour on each side.  A finite-size
+p(T) is close to a logistic/tanh step, for which logit(m) is linear in T, so this is exact for
+the ideal curve (plain linear interpolation of m is biased on a coarse grid unless the crossing
+sits midway); it is closed-form weighted least squares, so it needs no starting values and never
+fails to converge -- which matters inside a bootstrap of 1000 replicas -- and the neighbours
+make it less sensitive to a fluctuation of one bracketing point than two-point interpolation.
+
+Several crossings (statistical noise near 1/2, or a non-monotone network output): the
+reported crossing is the one closest to where the *monotone (isotonic) regression* of m(T)
+crosses 1/2; the isotonic fit is the least-squares non-increasing (or non-decreasing, following
+the overall trend) curve, so its crossing locates the centre of the transition region
+irrespective of local wiggles.  The number of raw crossings is reported as ``n_crossings``.
+
+Errors: bootstrap over samples.  Each replica resamples, with replacement, the samples within
+each temperature, recomputes m(T) and the crossing (the same rule as above); the standard
+deviation and the 16/84 percentiles of the replicas are reported.
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import xarray as xr
+
+from fieldnet.errors import DataFileError, FieldnetError
+
+ORDERED = "ordered"
+ONSAGER_TC = 2.0 / np.log(1.0 + np.sqrt(2.0))  # 2D Ising, J/k_B
+_LOGIT_CLIP = 1e-6
+
+
+# -- reading ---------------------------------------------------------------------------------
+
+
+def load_predictions(path: str | os.PathLike) -> xr.Dataset:
+    """Open and validate a predictions file written by ``fieldnet predict``.
+
+    Uses :func:`fieldnet.predictions.open_predictions` when available, otherwise reads with
+    xarray and checks the layout itself.
+
+    Returns:
+        Dataset with ``probability (sample, class)`` and coordinates ``temperature``, ``L``
+        (and ``label``) on ``sample``; loaded into memory.
+
+    Raises:
+        DataFileError: the file is missing, unreadable or not a predictions file.
+    """
+    try:
+        from fieldnet.predictions import open_predictions  # written by the trainer engineer
+    except ImportError:
+        open_predictions = None
+    if open_predictions is not None:
+        pred = open_predictions(path)
+        check_predictions(pred, str(path))
+        return pred.load()
+    if not os.path.exists(path):
+        raise DataFileError(f"{path}: no such file; give a predictions file written by 'fieldnet predict'")
+    try:
+        pred = xr.open_dataset(path, engine="h5netcdf").load()
+    except Exception as exc:  # h5py/h5netcdf raise a variety of types for foreign files
+        raise DataFileError(
+            f"{path} is not a readable netCDF/HDF5 file ({type(exc).__name__}); "
+            "give a predictions file written by 'fieldnet predict'"
+        ) from exc
+    check_predictions(pred, str(path))
+    return pred
+
+
+def check_predictions(pred: xr.Dataset, where: str = "predictions") -> None:
+    """Raise :class:`DataFileError` unless ``pred`` has the predictions layout."""
+    fmt = pred.attrs.get("fieldnet_format")
+    if isinstance(fmt, bytes):
+        fmt = fmt.decode()
+    if fmt is not None and str(np.ravel(fmt)[0]) != "predictions":
+        raise DataFileError(
+            f"{where} is a fieldnet '{np.ravel(fmt)[0]}' file, not predictions; run 'fieldnet predict MODEL DATA' first"
+        )
+    missing = [n for n in ("probability", "temperature", "L") if n not in pred.variables]
+    if missing or "class" not in pred.dims:
+        raise DataFileError(
+            f"{where} is not a predictions file (missing {', '.join(missing) or 'class dimension'}); "
+            "give the output of 'fieldnet predict'"
+        )
+    classes = [str(c) for c in np.asarray(pred["class"].values)]
+    if ORDERED not in classes:
+        raise DataFileError(f"{where} has classes {classes}; expected one named '{ORDERED}'")
+
+
+def reference_tc(pred: xr.Dataset) -> float:
+    """The reference critical temperature stored in the file (``Tc_reference``), NaN when unknown."""
+    value = pred.attrs.get("Tc_reference", np.nan)
+    try:
+        return float(np.ravel(value)[0])
+    except (TypeError, ValueError):
+        return float("nan")
+
+
+def _p_ordered(pred: xr.Dataset) -> xr.DataArray:
+    return pred["probability"].sel({"class": ORDERED}).astype(np.float64)
+
+
+def _per_temperature(p: np.ndarray, T: np.ndarray) -> tuple[np.ndarray, list[np.ndarray]]:
+    temps = np.unique(T)
+    return temps, [p[T == t] for t in temps]
+
+
+def _split_by_L(pred: xr.Dataset):
+    p_all = _p_ordered(pred).values
+    T_all = np.asarray(pred["temperature"].values, dtype=np.float64)
+    L_all = np.asarray(pred["L"].values).astype(int)
+    ok = np.isfinite(p_all) & np.isfinite(T_all)
+    for L in np.unique(L_all[ok]):
+        sel = ok & (L_all == L)
+        yield int(L), p_all[sel], T_all[sel]
+
+
+# -- the curve -------------------------------------------------------------------------------
+
+
+def ordered_probability_curve(pred: xr.Dataset) -> xr.DataArray:
+    """Mean probability of the ordered phase per lattice size and temperature.
+
+    Args:
+        pred: predictions data set (see module docstring), N samples.
+
+    Returns:
+        DataArray ``p_ordered (L, temperature)`` (dimensionless, in [0, 1]; ``temperature`` in
+        J/k_B, the union of all L's temperatures, NaN where an L has no samples), with the
+        non-index coordinates ``stderr (L, temperature)`` (standard error of the mean,
+        std/sqrt(n)) and ``count (L, temperature)`` (samples averaged).
+    """
+    groups = list(_split_by_L(pred))
+    if not groups:
+        raise FieldnetError("the predictions hold no finite probabilities")
+    all_T = np.unique(np.concatenate([T for _, _, T in groups]))
+    Ls = [L for L, _, _ in groups]
+    mean = np.full((len(Ls), all_T.size), np.nan)
+    err = np.full_like(mean, np.nan)
+    count = np.zeros(mean.shape, dtype=np.int64)
+    for i, (_, p, T) in enumerate(groups):
+        temps, chunks = _per_temperature(p, T)
+        j = np.searchsorted(all_T, temps)
+        for jj, c in zip(j, chunks):
+            mean[i, jj] = c.mean()
+            err[i, jj] = c.std(ddof=1) / np.sqrt(c.size) if c.size > 1 else np.nan
+            count[i, jj] = c.size
+    return xr.DataArray(
+        mean,
+        dims=("L", "temperature"),
+        coords={
+            "L": np.asarray(Ls, dtype=np.int32),
+            "temperature": xr.Variable("temperature", all_T, {"units": "J/k_B", "long_name": "temperature"}),
+            "stderr": (("L", "temperature"), err, {"long_name": "standard error of the mean"}),
+            "count": (("L", "temperature"), count),
+        },
+        name="p_ordered",
+        attrs={"long_name": "mean probability of the ordered phase", "units": "1"},
+    )
+
+
+# -- crossings -------------------------------------------------------------------------------
+
+
+def isotonic_fit(y: np.ndarray, w: np.ndarray | None = None, increasing: bool = False) -> np.ndarray:
+    """Weighted least-squares monotone fit (pool-adjacent-violators).
+
+    Args:
+        y: values, shape (n,).
+        w: positive weights, shape (n,); default 1.
+        increasing: fit a non-decreasing curve (default non-increasing).
+
+    Returns:
+        The fitted values, shape (n,).
+    """
+    y = np.asarray(y, dtype=np.float64)
+    w = np.ones_like(y) if w is None else np.asarray(w, dtype=np.float64)
+    sign = 1.0 if increasing else -1.0
+    vals: list[float] = []
+    wts: list[float] = []
+    sizes: list[int] = []
+    for yi, wi in zip(sign * y, w):
+        vals.append(yi)
+        wts.append(wi)
+        sizes.append(1)
+        while len(vals) > 1 and vals[-2] > vals[-1]:
+            wt = wts[-2] + wts[-1]
+            v = (vals[-2] * wts[-2] + vals[-1] * wts[-1]) / wt
+            sz = sizes[-2] + sizes[-1]
+            del vals[-1], wts[-1], sizes[-1]
+            vals[-1], wts[-1], sizes[-1] = v, wt, sz
+    return sign * np.repeat(vals, sizes)
+
+
+def _logit(m: np.ndarray, eps: np.ndarray | float = _LOGIT_CLIP) -> np.ndarray:
+    m = np.clip(m, eps, 1.0 - eps)
+    return np.log(m / (1.0 - m))
+
+
+def crossings(
+    T: np.ndarray,
+    m: np.ndarray,
+    level: float = 0.5,
+    eps: np.ndarray | float = _LOGIT_CLIP,
+    n: np.ndarray | None = None,
+) -> np.ndarray:
+    """All temperatures where the sampled curve m(T) crosses ``level``.
+
+    At each bracketing pair (m - level changes sign, or touches it), the crossing is that of a
+    local logistic fit: a weighted straight line through logit(m) at the pair and one
+    neighbour on each side (4 points), with weights n m (1 - m), the inverse variance of
+    logit of a mean of n Bernoulli samples.  This is exact for a logistic curve, and using the
+    neighbours makes it less sensitive to a fluctuation of one bracketing point than the
+    two-point interpolation (which it falls back to when the local slope has the wrong sign).
+
+    Args:
+        T: increasing temperatures, shape (k,), J/k_B.
+        m: curve values in [0, 1], shape (k,).
+        level: the crossing level.
+        eps: m is clipped to [eps, 1 - eps] before the logit; :func:`tc_crossing` uses 1/(2n) for
+            a mean of n samples (its resolution), so a jump from all-0 to all-1 between two
+            temperatures crosses at their midpoint.
+        n: samples behind each m, shape (k,) (default equal).
+
+    Returns:
+        Crossing temperatures, ascending, shape (c,) (c may be 0).
+    """
+    T = np.asarray(T, dtype=np.float64)
+    m = np.asarray(m, dtype=np.float64)
+    mc = np.clip(m, eps, 1.0 - eps)
+    z = _logit(m, eps) - _logit(np.asarray(level))
+    w = (np.ones_like(m) if n is None else np.asarray(n, dtype=np.float64)) * mc * (1.0 - mc)
+    out = list(T[np.flatnonzero(z == 0)])
+    s = np.sign(z)
+    for i in np.flatnonzero(s[:-1] * s[1:] < 0):
+        pair = T[i] + (T[i + 1] - T[i]) * z[i] / (z[i] - z[i + 1])
+        lo, hi = max(i - 1, 0), min(i + 3, T.size)
+        t, zz, ww = T[lo:hi], z[lo:hi], w[lo:hi]
+        t0 = np.average(t, weights=ww)
+        slope = np.sum(ww * (t - t0) * zz) / np.sum(ww * (t - t0) ** 2)
+        local = t0 - np.average(zz, weights=ww) / slope if slope * (z[i + 1] - z[i]) > 0 else np.nan
+        # the local fit must stay inside the bracketing interval, else it is not this crossing
+        out.append(local if T[i] <= local <= T[i + 1] else pair)
+    return np.sort(np.asarray(out, dtype=np.float64))
+
+
+def select_crossing(
+    T: np.ndarray, m: np.ndarray, w: np.ndarray | None = None, eps: np.ndarray | float = _LOGIT_CLIP
+) -> tuple[float, int]:
+    """The crossing of 1/2 that the estimator reports, and how many raw crossings there are.
+
+    With several crossings the one closest to the crossing of the isotonic (monotone) fit is
+    chosen (see module docstring).  Returns ``(nan, 0)`` when m(T) never crosses 1/2.
+    """
+    cands = crossings(T, m, eps=eps, n=w)
+    if cands.size == 0:
+        return float("nan"), 0
+    if cands.size == 1:
+        return float(cands[0]), 1
+    increasing = m[-1] > m[0]
+    mono = isotonic_fit(m, w, increasing=increasing)
+    centre = crossings(T, mono, eps=eps, n=w)
+    c = float(np.mean(centre)) if centre.size else float(np.mean(cands))
+    return float(cands[np.argmin(np.abs(cands - c))]), int(cands.size)
+
+
+def tc_crossing(pred: xr.Dataset, n_bootstrap: int = 1000, seed: int = 0) -> xr.Dataset:
+    """Tc(L): where the temperature-averaged p(ordered) crosses 1/2, with bootstrap errors.
+
+    Args:
+        pred: predictions data set (N samples; see module docstring).
+        n_bootstrap: bootstrap replicas (resampling samples within each temperature); 0 skips
+            the bootstrap (errors NaN).
+        seed: seed of the bootstrap's random generator.
+
+    Returns:
+        Dataset indexed by ``L`` (int), all temperatures in J/k_B:
+        ``Tc (L)`` the crossing of the full data; ``Tc_err (L)`` bootstrap standard deviation;
+        ``Tc_p16, Tc_p84 (L)`` bootstrap percentiles; ``n_crossings (L)`` raw crossings of the
+        mean curve; ``bootstrap_failures (L)`` replicas without a crossing (left out).
+        Attributes: ``Tc_reference``, ``n_bootstrap``, ``seed``, ``method``.
+
+    Raises:
+        FieldnetError: for an L whose mean curve never crosses 1/2 (the message gives the range
+            of p(ordered) seen, which says whether the temperature grid misses the transition).
+    """
+    rng = np.random.default_rng(seed)
+    rows = []
+    for L, p, T in _split_by_L(pred):
+        temps, chunks = _per_temperature(p, T)
+        if temps.size < 2:
+            raise FieldnetError(f"L={L} has predictions at a single temperature; a crossing needs several")
+        m = np.array([c.mean() for c in chunks])
+        w = np.array([c.size for c in chunks], dtype=np.float64)
+        eps = 0.5 / w
+        tc, n_cross = select_crossing(temps, m, w, eps)
+        if n_cross == 0:
+            raise FieldnetError(
+                f"L={L}: the mean p(ordered) never crosses 1/2 (it stays between {m.min():.3f} and {m.max():.3f} "
+                f"over T={temps[0]:g}..{temps[-1]:g}); widen the temperature range so it covers the transition"
+            )
+        boots = np.full(n_bootstrap, np.nan)
+        if n_bootstrap > 0:
+            # replica means per temperature: (n_bootstrap, n_T)
+            mb = np.empty((n_bootstrap, temps.size))
+            for j, c in enumerate(chunks):
+                idx = rng.integers(0, c.size, size=(n_bootstrap, c.size))
+                mb[:, j] = c[idx].mean(axis=1)
+            for b in range(n_bootstrap):
+                boots[b] = select_crossing(temps, mb[b], w, eps)[0]
+        good = boots[np.isfinite(boots)]
+        if good.size >= 2:
+            err, p16, p84 = float(good.std(ddof=1)), *np.percentile(good, [16, 84])
+        else:
+            err = p16 = p84 = float("nan")
+        # a crossing between two saturated points (all samples 0 on one side, all 1 on the
+        # other) is only known to lie in that interval: the bootstrap cannot see that, so the
+        # error is at least the interval's uniform-distribution width, dT/sqrt(12)
+        i = int(np.clip(np.searchsorted(temps, tc), 1, temps.size - 1))
+        saturated = (m <= eps) | (m >= 1 - eps)
+        resolved = not (saturated[i - 1] and saturated[i])
+        if not resolved:
+            width = (temps[i] - temps[i - 1]) / np.sqrt(12.0)
+            err = width if not np.isfinite(err) else max(err, width)
+        rows.append((L, tc, err, p16, p84, n_cross, n_bootstrap - good.size, resolved))
+    if not rows:
+        raise FieldnetError("the predictions hold no finite probabilities")
+    cols = list(zip(*rows))
+    units = {"units": "J/k_B"}
+    return xr.Dataset(
+        {
+            "Tc": ("L", np.asarray(cols[1]), {**units, "long_name": "crossing temperature Tc(L)"}),
+            "Tc_err": ("L", np.asarray(cols[2]), {**units, "long_name": "bootstrap standard deviation of Tc(L)"}),
+            "Tc_p16": ("L", np.asarray(cols[3]), units),
+            "Tc_p84": ("L", np.asarray(cols[4]), units),
+            "n_crossings": ("L", np.asarray(cols[5], dtype=np.int32)),
+            "bootstrap_failures": ("L", np.asarray(cols[6], dtype=np.int32)),
+            "resolved": ("L", np.asarray(cols[7], dtype=np.int8), {
+                "long_name": "1 when a point next to the crossing has 0 < p < 1; 0: the grid jumps "
+                "from all-ordered to all-disordered and Tc_err is the interval width / sqrt(12)"}),
+        },
+        coords={"L": np.asarray(cols[0], dtype=np.int32)},
+        attrs={
+            "Tc_reference": reference_tc(pred),
+            "n_bootstrap": int(n_bootstrap),
+            "seed": int(seed),
+            "method": "crossing of mean p(ordered) with 1/2, logit-linear interpolation; bootstrap over samples",
+        },
+    )
+
+
+# -- synthetic predictions (tests, demonstrations) -------------------------------------------
+
+
+def synthetic_predictions(
+    L: list[int] | tuple[int, ...] = (8, 16, 32),
+    temperatures: np.ndarray | None = None,
+    n_per_T: int = 200,
+    *,
+    tc: float = ONSAGER_TC,
+    nu: float = 1.0,
+    a: float = 0.3,
+    width: float = 0.5,
+    seed: int = 0,
+) -> xr.Dataset:
+    """A predictions data set with a known transition, in the ``fieldnet predict`` layout.
+
+    Each sample's p(ordered) is 0 or 1, drawn as a Bernoulli variable with mean
+    P(T, L) = 1 / (1 + exp((T - Tc(L)) L^(1/nu) / width)), Tc(L) = tc + a L^(-1/nu), so Tc(L) is
+    exactly where the expected curve crosses 1/2 and the sample mean has binomial noise.
+
+    Args:
+        L: lattice sizes.
+        temperatures: grid in J/k_B (default 24 points over 1.6..3.0).
+        n_per_T: samples per (L, T).
+        tc, nu, a, width: the planted scaling form (tc, a, width in J/k_B).
+        seed: random seed.
+
+    Returns:
+        Dataset ``probability (sample, class)`` float32 with coordinates ``temperature``,
+        ``L``, ``label`` on ``sample``; attrs ``fieldnet_format="predictions"``, ``Tc_reference=tc``.
+    """
+    from scipy.special import expit
+
+    rng = np.random.default_rng(seed)
+    temps = np.linspace(1.6, 3.0, 24) if temperatures is None else np.asarray(temperatures, dtype=np.float64)
+    T_s, L_s, p_s = [], [], []
+    for size in L:
+        tcL = tc + a * size ** (-1.0 / nu)
+        P = expit(-(temps - tcL) * size ** (1.0 / nu) / width)
+        draws = rng.random((temps.size, n_per_T)) < P[:, None]
+        T_s.append(np.repeat(temps, n_per_T))
+        L_s.append(np.full(temps.size * n_per_T, size))
+        p_s.append(draws.reshape(-1).astype(np.float32))
+    T_all, L_all, p_ord = np.concatenate(T_s), np.concatenate(L_s), np.concatenate(p_s)
+    prob = np.stack([1.0 - p_ord, p_ord], axis=1).astype(np.float32)
+    return xr.Dataset(
+        {"probability": (("sample", "class"), prob)},
+        coords={
+            "class": ["disordered", "ordered"],
+            "temperature": ("sample", T_all, {"units": "J/k_B"}),
+            "L": ("sample", L_all.astype(np.int32)),
+            "label": ("sample", (T_all < tc).astype(np.int8)),
+        },
+        attrs={"fieldnet_format": "predictions", "Tc_reference": float(tc), "model": "synthetic", "data": "synthetic"},
+    )
