@@ -315,3 +315,243 @@ def data_collapse(
         coords={"L": curve["L"].values, "temperature": curve["temperature"].values},
         attrs={"nu_fixed": int(nu is not None), "method": "Houdayer-Hartmann S, Nelder-Mead, parametric bootstrap errors"},
     )
+
+
+# -- figures ---------------------------------------------------------------------------------
+
+
+def plot_collapse(collapse: xr.Dataset, *, path=None, title: str | None = None):
+    """The collapsed curves p against (T - Tc) L^(1/nu), one series per L.
+
+    Args:
+        collapse: :func:`data_collapse` output.
+        path: write a PNG there and return the path; otherwise return the figure.
+    """
+    from analysis import plots
+
+    fig, ax = plots.figure()
+    colors = plots.series_colors(collapse.sizes["L"])
+    for color, L in zip(colors, collapse["L"].values):
+        c = collapse.sel(L=L)
+        ok = np.isfinite(c.p_ordered.values)
+        ax.errorbar(c.x.values[ok], c.p_ordered.values[ok], yerr=c.stderr.values[ok], color=color, marker="o",
+                    linestyle="-", label=f"L = {int(L)}")
+    ax.axvline(0.0, color="k", linestyle="--", linewidth=1)
+    ax.axhline(0.5, color="0.4", linewidth=1, linestyle=":")
+    x_in = collapse.x.values[(collapse.p_ordered.values > 0.02) & (collapse.p_ordered.values < 0.98)]
+    if x_in.size:
+        span = max(np.ptp(x_in), 1e-9)
+        ax.set_xlim(x_in.min() - 0.6 * span, x_in.max() + 0.6 * span)
+    nu_txt = "fixed" if collapse.attrs.get("nu_fixed") else f"± {float(collapse.nu_err):.3f}"
+    ax.set_xlabel(r"$(T - T_c)\,L^{1/\nu}$ ($J/k_B$)")
+    ax.set_ylabel("mean probability of the ordered phase")
+    ax.set_title(title or (rf"Data collapse: $T_c$ = {float(collapse.Tc):.4f} ± {float(collapse.Tc_err):.4f}, "
+                           rf"$\nu$ = {float(collapse.nu):.3f} {nu_txt}"))
+    ax.set_ylim(-0.03, 1.03)
+    ax.legend(loc="upper right", title=f"S = {float(collapse.S_min):.2f}")
+    return plots.save(fig, path) if path is not None else fig
+
+
+def plot_tc_vs_L(tc_L: xr.Dataset, fit: xr.Dataset, *, tc_reference: float | None = None, path=None,
+                 title: str | None = None):
+    """Tc(L) against L^(-1/nu) with the fitted line Tc + a L^(-1/nu), extrapolated to L = infinity.
+
+    Args:
+        tc_L: :func:`analysis.tc.tc_crossing` output.
+        fit: :func:`fit_tc_infinite` output (its nu sets the abscissa).
+        tc_reference: a reference Tc marked at L^(-1/nu) = 0.
+        path: write a PNG there and return the path; otherwise return the figure.
+    """
+    from analysis import plots
+
+    nu = float(fit.nu)
+    fig, ax = plots.figure()
+    L = tc_L["L"].values.astype(float)
+    x = L ** (-1.0 / nu)
+    ax.errorbar(x, tc_L.Tc.values, yerr=tc_L.Tc_err.values, marker="o", linestyle="none", color="tab:blue",
+                label=r"$T_c(L)$ (crossings, bootstrap errors)")
+    for xi, yi, Li in zip(x, tc_L.Tc.values, L):
+        ax.annotate(f"L={int(Li)}", (xi, yi), textcoords="offset points", xytext=(6, 4), fontsize=8)
+    xx = np.linspace(0.0, x.max() * 1.05, 100)
+    nu_txt = "fixed" if fit.attrs.get("nu_fixed") else f"± {float(fit.nu_err):.2f}"
+    ax.plot(xx, float(fit.Tc) + float(fit.a) * xx, color="tab:red",
+            label=rf"fit $T_c + a L^{{-1/\nu}}$, $\nu$ = {nu:.3f} {nu_txt}")
+    ax.errorbar([0.0], [float(fit.Tc)], yerr=[float(fit.Tc_err)], marker="s", color="tab:red", capsize=4,
+                label=rf"$T_c(\infty)$ = {float(fit.Tc):.4f} ± {float(fit.Tc_err):.4f}")
+    if tc_reference is not None and np.isfinite(tc_reference):
+        ax.axhline(tc_reference, color="k", linestyle="--", linewidth=1, label=rf"reference $T_c$ = {tc_reference:.4f}")
+    ax.set_xlabel(rf"$L^{{-1/\nu}}$ ($\nu$ = {nu:.3f})")
+    ax.set_ylabel(r"$T_c(L)$ ($J/k_B$)")
+    ax.set_xlim(left=-0.02 * x.max())
+    ax.set_title(title or "Finite-size extrapolation of the crossing")
+    ax.legend(loc="best")
+    return plots.save(fig, path) if path is not None else fig
+
+
+# -- the whole analysis, as the command line and the pipeline run it --------------------------
+
+
+def analyze_tc(
+    pred: xr.Dataset,
+    outdir,
+    *,
+    nu: float | None = None,
+    n_bootstrap: int = 1000,
+    collapse_bootstrap: int = 100,
+    seed: int = 0,
+    figures: bool = True,
+) -> dict:
+    """Crossings, extrapolation, collapse, figures: what ``fieldnet analyze tc`` does.
+
+    Writes into ``outdir``: ``tc.json`` (the numbers), ``tc.nc`` (the curves:
+    ``p_ordered``/``stderr``/``count`` (L, temperature), ``Tc``/``Tc_err`` (L), the collapse
+    variable ``collapse_x`` (L, temperature)) and, with ``figures``, ``p_ordered.png``,
+    ``tc_vs_L.png`` and ``collapse.png``.  Steps that the data cannot support (an extrapolation
+    with too few sizes, a collapse with one size) are recorded in tc.json with the reason
+    instead of failing the whole analysis; a missing crossing fails (FieldnetError).
+
+    Args:
+        pred: predictions data set (see :mod:`analysis.tc`).
+        outdir: output folder (created).
+        nu: fix nu in the Tc(L) extrapolation (the collapse always fits nu).
+        n_bootstrap: bootstrap replicas for Tc(L).
+        collapse_bootstrap: bootstrap replicas for the collapse errors.
+        seed: seed of both bootstraps.
+        figures: write the PNG figures.
+
+    Returns:
+        The tc.json content as a dict.
+    """
+    import json
+    from pathlib import Path
+
+    from analysis import tc as tcmod
+    from fieldnet.atomic import atomic_output
+
+    out = Path(outdir)
+    curve = tcmod.ordered_probability_curve(pred)
+    tc_L = tcmod.tc_crossing(pred, n_bootstrap=n_bootstrap, seed=seed)
+    ref = tcmod.reference_tc(pred)
+
+    def num(x):
+        x = float(x)
+        return x if np.isfinite(x) else None
+
+    fit = None
+    fit_info: dict = {}
+    try:
+        fit = fit_tc_infinite(tc_L, nu=nu)
+        fit_info = {k: num(fit[k]) for k in ("Tc", "Tc_err", "a", "a_err", "nu", "nu_err", "chi2")}
+        fit_info.update(dof=int(fit.dof), nu_fixed=bool(fit.attrs["nu_fixed"]), warning=fit.attrs["warning"] or None)
+    except FieldnetError as exc:
+        fit_info = {"error": str(exc)}
+
+    collapse = None
+    try:
+        if fit is not None and np.isfinite(float(fit.Tc)) and not fit.attrs["warning"]:
+            tc0 = float(fit.Tc)
+        else:
+            tc0 = float(np.nanmean(tc_L.Tc.values))
+        nu0 = float(nu) if nu is not None else (float(np.clip(fit.nu, 0.4, 2.5)) if fit is not None else 1.0)
+        collapse = data_collapse(curve, tc0, nu0, n_bootstrap=collapse_bootstrap, seed=seed)
+        col_info = {k: num(collapse[k]) for k in ("Tc", "Tc_err", "nu", "nu_err", "S_min")}
+        col_info["n_terms"] = int(collapse.n_terms)
+        col_info["n_bootstrap"] = int(collapse.n_bootstrap)
+    except FieldnetError as exc:
+        col_info = {"error": str(exc)}
+
+    def deviation(value, err):
+        if value is None or not np.isfinite(ref):
+            return None
+        d = {"abs": value - ref, "relative": (value - ref) / ref}
+        d["sigmas"] = (value - ref) / err if err else None
+        return d
+
+    result = {
+        "predictions": str(pred.attrs.get("source_path", "")) or None,
+        "Tc_reference": num(ref),
+        "Tc_L": [
+            {
+                "L": int(L),
+                "Tc": num(tc_L.Tc.sel(L=L)),
+                "Tc_err": num(tc_L.Tc_err.sel(L=L)),
+                "Tc_p16": num(tc_L.Tc_p16.sel(L=L)),
+                "Tc_p84": num(tc_L.Tc_p84.sel(L=L)),
+                "n_crossings": int(tc_L.n_crossings.sel(L=L)),
+                "resolved": bool(tc_L.resolved.sel(L=L)),
+            }
+            for L in tc_L.L.values
+        ],
+        "Tc_inf": fit_info.get("Tc"),
+        "Tc_inf_err": fit_info.get("Tc_err"),
+        "nu": col_info.get("nu") if nu is None else float(nu),
+        "nu_err": col_info.get("nu_err") if nu is None else 0.0,
+        "nu_source": "fixed (--nu)" if nu is not None else "data collapse",
+        "extrapolation": fit_info,
+        "collapse": col_info,
+        "deviation": {
+            "extrapolation": deviation(fit_info.get("Tc"), fit_info.get("Tc_err")),
+            "collapse": deviation(col_info.get("Tc"), col_info.get("Tc_err")),
+        },
+        "settings": {"n_bootstrap": n_bootstrap, "collapse_bootstrap": collapse_bootstrap, "seed": seed, "nu_fixed": nu},
+    }
+
+    out.mkdir(parents=True, exist_ok=True)  # only now: a failed analysis leaves no empty folder
+    nc = curve.to_dataset().reset_coords(["stderr", "count"])
+    nc = nc.merge(tc_L)
+    if collapse is not None:
+        nc["collapse_x"] = collapse.x.assign_attrs(Tc=float(collapse.Tc), nu=float(collapse.nu))
+    nc.attrs = {"fieldnet_format": "tc_analysis", "Tc_reference": ref if np.isfinite(ref) else np.nan,
+                "tc_json": json.dumps(result)}
+    with atomic_output(out / "tc.nc") as tmp:
+        nc.to_netcdf(tmp, engine="h5netcdf")
+    with atomic_output(out / "tc.json") as tmp:
+        tmp.write_text(json.dumps(result, indent=2) + "\n")
+
+    if figures:
+        tc_inf = (fit_info["Tc"], fit_info["Tc_err"] or 0.0) if fit_info.get("Tc") is not None else None
+        tcmod.plot_ordered_probability(curve, tc_L, tc_reference=ref, tc_infinite=tc_inf, path=out / "p_ordered.png")
+        if fit is not None:
+            plot_tc_vs_L(tc_L, fit, tc_reference=ref, path=out / "tc_vs_L.png")
+        if collapse is not None:
+            plot_collapse(collapse, path=out / "collapse.png")
+    return result
+
+
+def format_tc_table(result: dict) -> str:
+    """A short plain-text table of an :func:`analyze_tc` result."""
+
+    def pm(v, e, nd=4):
+        if v is None:
+            return "-"
+        return f"{v:.{nd}f} ± {e:.{nd}f}" if e is not None else f"{v:.{nd}f}"
+
+    lines = [f"{'L':>6}  {'Tc(L) (J/k_B)':>22}  note"]
+    for row in result["Tc_L"]:
+        note = [] if row["resolved"] else ["grid too coarse"]
+        if row["n_crossings"] > 1:
+            note.append(f"{row['n_crossings']} crossings")
+        lines.append(f"{row['L']:>6}  {pm(row['Tc'], row['Tc_err']):>22}  {', '.join(note)}")
+    ex, co = result["extrapolation"], result["collapse"]
+    if "error" in ex:
+        lines.append(f"Tc(inf) extrapolation: not done ({ex['error']})")
+    else:
+        nu_txt = f"{ex['nu']:.3f} (fixed)" if ex["nu_fixed"] else pm(ex["nu"], ex["nu_err"], 3)
+        lines.append(f"Tc(inf) extrapolation: {pm(ex['Tc'], ex['Tc_err'])}   nu = {nu_txt}"
+                     f"   chi2/dof = {ex['chi2']:.2f}/{ex['dof']}")
+        if ex.get("warning"):
+            lines.append(f"  warning: {ex['warning']}")
+    if "error" in co:
+        lines.append(f"data collapse: not done ({co['error']})")
+    else:
+        lines.append(f"data collapse:         {pm(co['Tc'], co['Tc_err'])}   nu = {pm(co['nu'], co['nu_err'], 3)}"
+                     f"   S = {co['S_min']:.2f}")
+    ref = result["Tc_reference"]
+    if ref is not None:
+        dev = result["deviation"]["extrapolation"] or result["deviation"]["collapse"]
+        txt = f"reference Tc = {ref:.6f}"
+        if dev:
+            sig = f", {dev['sigmas']:+.1f} sigma" if dev["sigmas"] is not None else ""
+            txt += f"; deviation {dev['abs']:+.4f} ({100 * dev['relative']:+.2f}%{sig})"
+        lines.append(txt)
+    return "\n".join(lines)

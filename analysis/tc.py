@@ -412,3 +412,58 @@ def synthetic_predictions(
         },
         attrs={"fieldnet_format": "predictions", "Tc_reference": float(tc), "model": "synthetic", "data": "synthetic"},
     )
+
+
+# -- figure ----------------------------------------------------------------------------------
+
+
+def plot_ordered_probability(
+    curve: xr.DataArray,
+    tc: xr.Dataset | None = None,
+    *,
+    tc_reference: float | None = None,
+    tc_infinite: tuple[float, float] | None = None,
+    path: str | os.PathLike | None = None,
+    title: str | None = None,
+):
+    """p(ordered) against T, one series per L with standard-error bars, and the crossings.
+
+    Args:
+        curve: :func:`ordered_probability_curve` output ``(L, temperature)``.
+        tc: :func:`tc_crossing` output; each Tc(L) is marked on its curve (with its error bar).
+        tc_reference: a reference Tc (e.g. Onsager's) drawn as a dashed line; NaN/None skips it.
+        tc_infinite: (Tc, error) of an extrapolation, drawn as a dotted line with a band.
+        path: write a PNG there (and close the figure); otherwise return the figure.
+        title: figure title.
+
+    Returns:
+        The matplotlib figure, or the written path when ``path`` is given.
+    """
+    from analysis import plots
+
+    fig, ax = plots.figure()
+    colors = plots.series_colors(curve.sizes["L"])
+    T = curve["temperature"].values
+    for color, L in zip(colors, curve["L"].values):
+        c = curve.sel(L=L)
+        ok = np.isfinite(c.values)
+        err = c["stderr"].values[ok] if "stderr" in c.coords else None
+        ax.errorbar(T[ok], c.values[ok], yerr=err, color=color, marker="o", label=f"L = {int(L)}")
+        if tc is not None and int(L) in tc["L"].values:
+            t = tc.sel(L=L)
+            ax.errorbar(float(t.Tc), 0.5, xerr=float(t.Tc_err) if np.isfinite(t.Tc_err) else None, color=color,
+                        marker="D", markersize=7, markeredgecolor="k", capsize=4, linestyle="none")
+    ax.axhline(0.5, color="0.4", linewidth=1, linestyle=":")
+    if tc is not None:
+        ax.plot([], [], "D", color="0.5", markeredgecolor="k", label=r"$T_c(L)$: crossing of 1/2")
+    if tc_infinite is not None:
+        plots.mark_vertical(ax, tc_infinite[0], rf"$T_c(\infty)$ = {tc_infinite[0]:.4f} ± {tc_infinite[1]:.4f}",
+                            color="tab:red", style="-.", err=tc_infinite[1])
+    if tc_reference is not None and np.isfinite(tc_reference):
+        plots.mark_vertical(ax, tc_reference, rf"reference $T_c$ = {tc_reference:.4f}", color="k", style="--")
+    ax.set_xlabel(plots.T_LABEL)
+    ax.set_ylabel("mean probability of the ordered phase")
+    ax.set_ylim(-0.03, 1.03)
+    ax.set_title(title or "Ordered-phase probability")
+    ax.legend(loc="upper right")
+    return plots.save(fig, path) if path is not None else fig

@@ -1,0 +1,51 @@
+"""`fieldnet analyze tc PRED.nc`: the critical temperature from a classifier's predictions."""
+
+from __future__ import annotations
+
+import argparse
+
+HELP = "Tc(L) from the p(ordered)=1/2 crossing with bootstrap errors, Tc(inf) and nu by finite-size scaling"
+DESCRIPTION = (
+    "Estimate the critical temperature from 'fieldnet predict' output: Tc(L) where the mean probability "
+    "of the ordered phase crosses 1/2 (bootstrap errors over samples), the extrapolation "
+    "Tc(L) = Tc + a L^(-1/nu), and a data collapse of p(T, L) against (T - Tc) L^(1/nu). "
+    "Writes tc.json, tc.nc and PNG figures into OUTDIR."
+)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("predictions", metavar="PRED.nc", help="predictions file written by 'fieldnet predict'")
+    parser.add_argument("-o", "--output", metavar="OUTDIR", default=None,
+                        help="output folder (default: <PRED>_tc beside the predictions file)")
+    parser.add_argument("--nu", type=float, default=None, metavar="NU",
+                        help="fix nu in the Tc(L) extrapolation (e.g. 1 for the 2D Ising model); default: fitted")
+    parser.add_argument("--bootstrap", type=int, default=1000, metavar="N", help="bootstrap replicas for Tc(L) (default 1000)")
+    parser.add_argument("--collapse-bootstrap", type=int, default=100, metavar="N",
+                        help="bootstrap replicas for the collapse errors (default 100)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the bootstrap (default 0)")
+    parser.add_argument("--no-figures", action="store_true", help="write the numbers only")
+
+
+def run(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from fieldnet.errors import FieldnetError
+
+    if args.bootstrap < 0 or args.collapse_bootstrap < 0:
+        raise FieldnetError("--bootstrap and --collapse-bootstrap must be at least 0")
+    if args.nu is not None and not args.nu > 0:
+        raise FieldnetError(f"--nu must be positive, got {args.nu}")
+    from analysis.fss import analyze_tc, format_tc_table
+    from analysis.tc import load_predictions
+
+    pred = load_predictions(args.predictions)
+    pred.attrs["source_path"] = str(args.predictions)
+    src = Path(args.predictions)
+    outdir = Path(args.output) if args.output else src.with_name(src.stem + "_tc")
+    if outdir.exists() and not outdir.is_dir():
+        raise FieldnetError(f"output {outdir} exists and is not a folder; choose another -o")
+    result = analyze_tc(pred, outdir, nu=args.nu, n_bootstrap=args.bootstrap,
+                        collapse_bootstrap=args.collapse_bootstrap, seed=args.seed, figures=not args.no_figures)
+    print(format_tc_table(result))
+    print(f"wrote {outdir / 'tc.json'}, {outdir / 'tc.nc'}" + ("" if args.no_figures else " and PNG figures"))
+    return 0
