@@ -118,44 +118,63 @@ def conv_forward(xp, w, b, has_bias, relu, sd, sh, sw, out):  # pragma: no cover
     if sd == 1 and sh == 1 and sw == 1:
         span = ((Do - 1) * Hp + (Ho - 1)) * Wp + Wo
         xf = xp.reshape((N, C, Dp * Hp * Wp))
-        for t in prange(N * O):
-            n = t // O
-            o = t % O
-            acc = np.zeros(span, dtype=out.dtype)
+        # two output channels per task share every input load (for an odd count the last
+        # task computes its channel twice and stores it once)
+        pairs = (O + 1) // 2
+        for t in prange(N * pairs):
+            n = t // pairs
+            o0 = (t % pairs) * 2
+            o1 = min(o0 + 1, O - 1)
+            acc0 = np.zeros(span, dtype=out.dtype)
+            acc1 = np.zeros(span, dtype=out.dtype)
             for c in range(C):
                 xrow = xf[n, c]
                 for kd in range(KD):
                     for kh in range(KH):
                         base = (kd * Hp + kh) * Wp
                         kw = 0
-                        # taps in threes: one pass over acc per three taps (slices keep the
-                        # loop free of negative-index checks, so it vectorises)
+                        # taps in threes: one pass over the accumulators per three taps (slices
+                        # keep the loop free of negative-index checks, so it vectorises)
                         while kw + 3 <= KW:
                             x0 = xrow[base + kw : base + kw + span]
                             x1 = xrow[base + kw + 1 : base + kw + 1 + span]
                             x2 = xrow[base + kw + 2 : base + kw + 2 + span]
-                            w0 = w[o, c, kd, kh, kw]
-                            w1 = w[o, c, kd, kh, kw + 1]
-                            w2 = w[o, c, kd, kh, kw + 2]
+                            u0 = w[o0, c, kd, kh, kw]
+                            u1 = w[o0, c, kd, kh, kw + 1]
+                            u2 = w[o0, c, kd, kh, kw + 2]
+                            v0 = w[o1, c, kd, kh, kw]
+                            v1 = w[o1, c, kd, kh, kw + 1]
+                            v2 = w[o1, c, kd, kh, kw + 2]
                             for p in range(span):
-                                acc[p] += w0 * x0[p] + w1 * x1[p] + w2 * x2[p]
+                                a = x0[p]
+                                bb = x1[p]
+                                d = x2[p]
+                                acc0[p] += u0 * a + u1 * bb + u2 * d
+                                acc1[p] += v0 * a + v1 * bb + v2 * d
                             kw += 3
                         while kw < KW:
                             x0 = xrow[base + kw : base + kw + span]
-                            w0 = w[o, c, kd, kh, kw]
+                            u0 = w[o0, c, kd, kh, kw]
+                            v0 = w[o1, c, kd, kh, kw]
                             for p in range(span):
-                                acc[p] += w0 * x0[p]
+                                acc0[p] += u0 * x0[p]
+                                acc1[p] += v0 * x0[p]
                             kw += 1
-            start = b[o] if has_bias else zero
-            for z in range(Do):
-                for y in range(Ho):
-                    base = (z * Hp + y) * Wp
-                    orow = out[n, o, z, y]
-                    for x in range(Wo):
-                        v = acc[base + x] + start
-                        if relu and v < zero:
-                            v = zero
-                        orow[x] = v
+            for which in range(2):
+                o = o0 if which == 0 else o1
+                if which == 1 and o1 == o0:
+                    break
+                acc = acc0 if which == 0 else acc1
+                start = b[o] if has_bias else zero
+                for z in range(Do):
+                    for y in range(Ho):
+                        base = (z * Hp + y) * Wp
+                        orow = out[n, o, z, y]
+                        for x in range(Wo):
+                            v = acc[base + x] + start
+                            if relu and v < zero:
+                                v = zero
+                            orow[x] = v
     else:
         for t in prange(N * O):
             n = t // O
@@ -246,12 +265,17 @@ def conv_backward_input(dy, dy_ext, w, sd, sh, sw, dxp):  # pragma: no cover - c
         # gather form: dxp[q] = sum_{o, taps} w * g[q - offset], g read from dy_ext whose leading
         # margin of zeros makes every shifted read a plain slice
         margin = dy_ext.shape[2] - size
-        for t in prange(N * C):
-            n = t // C
-            c = t % C
-            row = dxf[n, c]
+        # two input channels per task share every gradient load
+        pairs = (C + 1) // 2
+        for t in prange(N * pairs):
+            n = t // pairs
+            c0 = (t % pairs) * 2
+            two = c0 + 1 < C
+            row0 = dxf[n, c0]
+            row1 = dxf[n, c0 + 1] if two else np.empty(size, dtype=dxp.dtype)
             for p in range(size):
-                row[p] = zero
+                row0[p] = zero
+                row1[p] = zero
             for o in range(O):
                 g = dy_ext[n, o]
                 for kd in range(KD):
@@ -262,17 +286,30 @@ def conv_backward_input(dy, dy_ext, w, sd, sh, sw, dxp):  # pragma: no cover - c
                             g0 = g[base - kw : base - kw + size]
                             g1 = g[base - kw - 1 : base - kw - 1 + size]
                             g2 = g[base - kw - 2 : base - kw - 2 + size]
-                            w0 = w[o, c, kd, kh, kw]
-                            w1 = w[o, c, kd, kh, kw + 1]
-                            w2 = w[o, c, kd, kh, kw + 2]
-                            for p in range(size):
-                                row[p] += w0 * g0[p] + w1 * g1[p] + w2 * g2[p]
+                            u0 = w[o, c0, kd, kh, kw]
+                            u1 = w[o, c0, kd, kh, kw + 1]
+                            u2 = w[o, c0, kd, kh, kw + 2]
+                            if two:
+                                v0 = w[o, c0 + 1, kd, kh, kw]
+                                v1 = w[o, c0 + 1, kd, kh, kw + 1]
+                                v2 = w[o, c0 + 1, kd, kh, kw + 2]
+                                for p in range(size):
+                                    a = g0[p]
+                                    bb = g1[p]
+                                    d = g2[p]
+                                    row0[p] += u0 * a + u1 * bb + u2 * d
+                                    row1[p] += v0 * a + v1 * bb + v2 * d
+                            else:
+                                for p in range(size):
+                                    row0[p] += u0 * g0[p] + u1 * g1[p] + u2 * g2[p]
                             kw += 3
                         while kw < KW:
                             g0 = g[base - kw : base - kw + size]
-                            w0 = w[o, c, kd, kh, kw]
+                            u0 = w[o, c0, kd, kh, kw]
+                            v0 = w[o, c0 + 1, kd, kh, kw] if two else zero
                             for p in range(size):
-                                row[p] += w0 * g0[p]
+                                row0[p] += u0 * g0[p]
+                                row1[p] += v0 * g0[p]
                             kw += 1
     else:
         for t in prange(N * C):
@@ -346,8 +383,11 @@ def conv_backward_weight(xp, dy, dy_ext, has_bias, sd, sh, sw, partial_w, partia
                                 for x in range(Wo):
                                     acc += grow[x]
                     pb[o] += acc
-                if unit:
+                if unit and o % 2 == 0:
+                    # two output channels at a time share every input load
+                    o1 = min(o + 1, O - 1)
                     g = dy_ext[n, o, margin : margin + span]
+                    h = dy_ext[n, o1, margin : margin + span]
                     for c in range(C):
                         xrow = xf[n, c]
                         for kd in range(KD):
@@ -361,22 +401,42 @@ def conv_backward_weight(xp, dy, dy_ext, has_bias, sd, sh, sw, partial_w, partia
                                     a0 = zero
                                     a1 = zero
                                     a2 = zero
+                                    e0 = zero
+                                    e1 = zero
+                                    e2 = zero
                                     for p in range(span):
                                         gp = g[p]
-                                        a0 += gp * x0[p]
-                                        a1 += gp * x1[p]
-                                        a2 += gp * x2[p]
+                                        hp = h[p]
+                                        y0 = x0[p]
+                                        y1 = x1[p]
+                                        y2 = x2[p]
+                                        a0 += gp * y0
+                                        a1 += gp * y1
+                                        a2 += gp * y2
+                                        e0 += hp * y0
+                                        e1 += hp * y1
+                                        e2 += hp * y2
                                     pw[o, c, kd, kh, kw] += a0
                                     pw[o, c, kd, kh, kw + 1] += a1
                                     pw[o, c, kd, kh, kw + 2] += a2
+                                    if o1 != o:
+                                        pw[o1, c, kd, kh, kw] += e0
+                                        pw[o1, c, kd, kh, kw + 1] += e1
+                                        pw[o1, c, kd, kh, kw + 2] += e2
                                     kw += 3
                                 while kw < KW:
                                     x0 = xrow[base + kw : base + kw + span]
                                     a0 = zero
+                                    e0 = zero
                                     for p in range(span):
                                         a0 += g[p] * x0[p]
+                                        e0 += h[p] * x0[p]
                                     pw[o, c, kd, kh, kw] += a0
+                                    if o1 != o:
+                                        pw[o1, c, kd, kh, kw] += e0
                                     kw += 1
+                elif unit:
+                    pass  # odd channel: done with its pair
                 else:
                     go = dy[n, o]
                     for c in range(C):
