@@ -104,6 +104,9 @@ class _ConvNd(Layer):
         if self.out_channels < 1:
             raise ShapeError(f"{self.label}: out_channels must be positive, got {out_channels}")
         self._cache: dict[str, Any] = {}
+        self._work: dict[str, np.ndarray] = {}  # scratch reused between calls (no page faults)
+        #: set False (e.g. for a network's first layer) to skip the input gradient; backward returns None
+        self.input_grad = True
 
     def get_config(self) -> dict[str, Any]:
         return {
@@ -170,7 +173,7 @@ class _ConvNd(Layer):
         maps = tuple(
             padding_index_map(size, lo, padded, self.padding) for size, (_, lo, padded) in zip(full, geo, strict=True)
         )
-        xp = np.empty(x5.shape[:2] + tuple(len(m) for m in maps), dtype=x5.dtype)
+        xp = self._scratch("xp", x5.shape[:2] + tuple(len(m) for m in maps), x5.dtype)
         pad_gather(x5, maps[0], maps[1], maps[2], xp)
         return xp, maps
 
@@ -193,8 +196,11 @@ class _ConvNd(Layer):
         self._cache = {"xp": xp, "maps": maps, "x_shape": x.shape, "out": out, "w5": w5, "stride": stride}
         return out
 
-    def backward(self, dy: np.ndarray) -> np.ndarray:
-        """Input gradient of the last forward; fills ``grads["kernel"]`` (and ``grads["bias"]``)."""
+    def backward(self, dy: np.ndarray) -> np.ndarray | None:
+        """Input gradient of the last forward; fills ``grads["kernel"]`` (and ``grads["bias"]``).
+
+        Returns None when ``input_grad`` is False (nothing upstream needs it).
+        """
         if not self._cache:
             raise RuntimeError(f"{self.label}: backward called before forward")
         c = self._cache
@@ -211,7 +217,7 @@ class _ConvNd(Layer):
             hp, wp = xp.shape[3], xp.shape[4]
             kd, kh, kw = w5.shape[2:]
             margin = ((kd - 1) * hp + kh - 1) * wp + kw - 1
-            dy_ext = np.empty(dy5.shape[:2] + (margin + int(np.prod(xp.shape[2:])),), dtype=dtype)
+            dy_ext = self._scratch("dy_ext", dy5.shape[:2] + (margin + int(np.prod(xp.shape[2:])),), dtype)
             widen_output_grad(dy5, _to5d(out, self.ndim), relu, hp, wp, margin, dy_ext)
         else:
             if relu:
@@ -222,8 +228,8 @@ class _ConvNd(Layer):
             dy_ext = np.empty((1, 1, 1), dtype=dtype)
         n = dy.shape[0]
         n_chunks = max(1, -(-n // WEIGHT_GRAD_CHUNK))
-        partial_w = np.empty((n_chunks,) + w5.shape, dtype=dtype)
-        partial_b = np.empty((n_chunks, w5.shape[0]), dtype=dtype)
+        partial_w = self._scratch("partial_w", (n_chunks,) + w5.shape, dtype)
+        partial_b = self._scratch("partial_b", (n_chunks, w5.shape[0]), dtype)
         conv_backward_weight(xp, dy5, dy_ext, self.bias, *stride, partial_w, partial_b)
         gw = partial_w[0].copy()
         for i in range(1, n_chunks):  # fixed order, whatever the thread count
@@ -234,14 +240,24 @@ class _ConvNd(Layer):
             for i in range(1, n_chunks):
                 gb += partial_b[i]
             self._set_grad("bias", gb)
-        dxp = np.empty(xp.shape, dtype=dtype)
-        conv_backward_input(dy5, dy_ext, w5, *stride, dxp)
-        if c["maps"] is None:
+        if not self.input_grad:
+            return None
+        if c["maps"] is None:  # no padding: the padded-input gradient is the result
+            dxp = np.empty(xp.shape, dtype=dtype)
+            conv_backward_input(dy5, dy_ext, w5, *stride, dxp)
             return dxp.reshape(c["x_shape"])
+        dxp = self._scratch("dxp", xp.shape, dtype)
+        conv_backward_input(dy5, dy_ext, w5, *stride, dxp)
         dx = np.empty(c["x_shape"], dtype=dtype)
         maps = c["maps"]
         pad_fold(dxp, maps[0], maps[1], maps[2], _to5d(dx, self.ndim))
         return dx
+
+    def _scratch(self, key: str, shape: tuple[int, ...], dtype: Any) -> np.ndarray:
+        buf = self._work.get(key)
+        if buf is None or buf.shape != tuple(shape) or buf.dtype != dtype:
+            buf = self._work[key] = np.empty(shape, dtype=dtype)
+        return buf
 
     def _set_grad(self, key: str, value: np.ndarray) -> None:
         g = self.grads.get(key)

@@ -68,7 +68,10 @@ class _PoolNd(Layer):
         x = np.ascontiguousarray(x, dtype=dtype)
         out = np.empty((x.shape[0],) + out_shape, dtype=dtype)
         is_max = self.mode == "max"
-        argmax = np.empty(out.shape if is_max else (1,) * out.ndim, dtype=np.int64)
+        ashape = out.shape if is_max else (1,) * out.ndim
+        argmax = self._argmax if getattr(self, "_argmax", None) is not None and self._argmax.shape == ashape else None
+        if argmax is None:  # reused between calls: large fresh arrays cost page faults
+            argmax = self._argmax = np.empty(ashape, dtype=np.int64)
         k = (1,) * (3 - self.ndim) + self._k
         s = (1,) * (3 - self.ndim) + self._s
         pool_forward(_to5d(x, self.ndim), *k, *s, is_max, _to5d(out, self.ndim), _to5d(argmax, self.ndim))
