@@ -208,3 +208,25 @@ def test_engine_conv_shape_errors_name_layer_and_rule():
         layer.forward(np.zeros((2, 3, 8, 8), np.float32))
     with pytest.raises(ShapeError, match="padding"):
         Conv2d(2, 3, padding="reflect")
+
+
+def test_engine_conv_repeated_calls_reuse_scratch_safely_and_input_grad_switch():
+    rng = np.random.default_rng(9)
+    layer = Conv2d(4, 3, activation="relu")
+    layer.build((2, 6, 6), rng)
+    xa = rng.standard_normal((3, 2, 6, 6)).astype(np.float32)
+    xb = rng.standard_normal((5, 2, 6, 6)).astype(np.float32)
+    ya = layer.forward(xa).copy()
+    ga = rng.standard_normal(ya.shape).astype(np.float32)
+    dxa = layer.backward(ga).copy()
+    gka = layer.grads["kernel"].copy()
+    first_out = layer.forward(xb)
+    layer.backward(np.ones_like(first_out))
+    np.testing.assert_array_equal(layer.forward(xa), ya)  # same batch again after a different one
+    np.testing.assert_array_equal(layer.backward(ga), dxa)
+    np.testing.assert_array_equal(layer.grads["kernel"], gka)
+    assert first_out.shape == (5, 4, 6, 6)  # outputs are never overwritten by later calls
+    layer.input_grad = False  # e.g. a network's first layer
+    layer.forward(xa)
+    assert layer.backward(ga) is None
+    np.testing.assert_array_equal(layer.grads["kernel"], gka)
