@@ -168,6 +168,7 @@ def confusion_curve(
     feature_kind: str = "config",
     test_fraction: float = 0.3,
     seed: int = 0,
+    n_repeats: int = 1,
     progress: Callable[[int, int], None] | None = None,
 ) -> xr.DataArray:
     """The confusion accuracy P(T') for each proposed critical temperature T'.
@@ -184,12 +185,17 @@ def confusion_curve(
         feature_kind: network input, see :func:`features`.
         test_fraction: share of each temperature's samples held out to measure the accuracy.
         seed: seed of the split and of every training (the same for every T').
-        progress: called as progress(done, total) after each proposal.
+        n_repeats: independent repeats (split and initialisation seeded seed, seed+1, ...); the
+            curve is their mean, which averages out training noise.
+        progress: called as progress(done, total) after each training.
 
     Returns:
         DataArray ``accuracy (proposed_Tc)`` (test accuracy, in [0, 1]) with coordinates
-        ``proposed_Tc`` (J/k_B), ``stderr`` (binomial standard error sqrt(P(1-P)/n_test)) and
-        ``trivial`` (True where every sample carries the same label, so P = 1 without training).
+        ``proposed_Tc`` (J/k_B), ``stderr`` (binomial standard error sqrt(P(1-P)/n_test) for one
+        repeat; with repeats, the larger of that/sqrt(R) and the spread of the repeats/sqrt(R)),
+        ``trivial`` (True where every sample carries the same label, so P = 1 without training)
+        Attribute ``repeat_peaks``: the peak estimate of each repeat on its own (NaN where a
+        repeat has none), used by :func:`peak_estimate` for the error.
         Attributes: ``n_train``, ``n_test``, ``L``, ``feature_kind``.
     """
     ds = load_configurations(data, L)
@@ -200,32 +206,41 @@ def confusion_curve(
         raise FieldnetError("give at least 3 proposed critical temperatures")
     if np.unique(T).size < 3:
         raise FieldnetError("learning by confusion needs samples at 3 or more temperatures")
-    train, test = split_per_temperature(T, test_fraction, seed)
+    if n_repeats < 1:
+        raise FieldnetError("n_repeats must be at least 1")
     trainer = train_fn or mlp_trainer()
-    acc = np.empty(grid.size)
-    trivial = np.zeros(grid.size, dtype=bool)
-    done: dict[int, float] = {}  # proposals between the same two data temperatures label alike
     temps = np.unique(T)
-    for i, t_prop in enumerate(grid):
-        y = (T < t_prop).astype(np.int64)  # 1 = "ordered" below the proposed Tc
-        key = int(np.searchsorted(temps, t_prop, side="left"))
-        if y.min() == y.max():
-            acc[i], trivial[i] = 1.0, True
-        elif key in done:
-            acc[i] = done[key]
-        else:
-            pred = np.asarray(trainer(x[train], y[train], x[test], seed))
-            acc[i] = done[key] = float(np.mean(pred == y[test]))
-        if progress is not None:
-            progress(i + 1, grid.size)
+    runs = np.empty((n_repeats, grid.size))
+    trivial = np.zeros(grid.size, dtype=bool)
+    total, count = n_repeats * grid.size, 0
+    for r in range(n_repeats):
+        train, test = split_per_temperature(T, test_fraction, seed + r)
+        done: dict[int, float] = {}  # proposals between the same two data temperatures label alike
+        for i, t_prop in enumerate(grid):
+            y = (T < t_prop).astype(np.int64)  # 1 = "ordered" below the proposed Tc
+            key = int(np.searchsorted(temps, t_prop, side="left"))
+            if y.min() == y.max():
+                runs[r, i], trivial[i] = 1.0, True
+            elif key in done:
+                runs[r, i] = done[key]
+            else:
+                pred = np.asarray(trainer(x[train], y[train], x[test], seed + r))
+                runs[r, i] = done[key] = float(np.mean(pred == y[test]))
+            count += 1
+            if progress is not None:
+                progress(count, total)
+    acc = runs.mean(axis=0)
     n_test = int(test.sum())
+    stderr = np.sqrt(acc * (1 - acc) / max(n_test, 1) / n_repeats)
+    if n_repeats > 1:
+        stderr = np.maximum(stderr, runs.std(axis=0, ddof=1) / np.sqrt(n_repeats))
     L_attr = ds.attrs.get("L", L if L is not None else -1)
-    return xr.DataArray(
+    curve = xr.DataArray(
         acc,
         dims=("proposed_Tc",),
         coords={
             "proposed_Tc": ("proposed_Tc", grid, {"units": "J/k_B", "long_name": "proposed critical temperature"}),
-            "stderr": ("proposed_Tc", np.sqrt(acc * (1 - acc) / max(n_test, 1))),
+            "stderr": ("proposed_Tc", stderr),
             "trivial": ("proposed_Tc", trivial),
         },
         name="accuracy",
@@ -236,8 +251,20 @@ def confusion_curve(
             "L": int(np.ravel(L_attr)[0]),
             "feature_kind": feature_kind,
             "seed": int(seed),
+            "n_repeats": int(n_repeats),
         },
     )
+    if n_repeats > 1:
+        peaks = []
+        for r in range(n_repeats):
+            single = curve.copy(data=runs[r]).assign_coords(
+                stderr=("proposed_Tc", np.sqrt(runs[r] * (1 - runs[r]) / max(n_test, 1))))
+            try:
+                peaks.append(peak_estimate(single)[0])
+            except FieldnetError:
+                peaks.append(np.nan)
+        curve.attrs["repeat_peaks"] = np.asarray(peaks)
+    return curve
 
 
 def peak_estimate(curve: xr.DataArray) -> tuple[float, float]:
@@ -247,8 +274,9 @@ def peak_estimate(curve: xr.DataArray) -> tuple[float, float]:
     the two dips are the minima of the left and right halves, and the peak is the maximum
     strictly between them, refined by a parabola through it and its two neighbours.  The error
     is the half-width of the contiguous run of proposals around the peak whose accuracy is within
-    one standard error of the maximum (those are statistically as good), and at least half the
-    grid spacing.
+    one combined standard error of the maximum (those are statistically as good), at least half
+    the grid spacing, and, for a curve averaged over repeats, at least the standard error of the
+    peaks of the single repeats.
 
     Raises:
         FieldnetError: too few non-trivial proposals, or no peak between the two dips (the grid
@@ -277,15 +305,21 @@ def peak_estimate(curve: xr.DataArray) -> tuple[float, float]:
             if abs(shift) <= 1:
                 step = (T[i_pk + 1] - T[i_pk - 1]) / 2
                 tc = T[i_pk] + shift * step
-    threshold = P[i_pk] - se[i_pk]
+    def as_good(j: int) -> bool:  # statistically indistinguishable from the maximum
+        return P[j] >= P[i_pk] - np.hypot(se[j], se[i_pk])
+
     lo = i_pk
-    while lo - 1 > i_lo and P[lo - 1] >= threshold:
+    while lo - 1 > i_lo and as_good(lo - 1):
         lo -= 1
     hi = i_pk
-    while hi + 1 < i_hi and P[hi + 1] >= threshold:
+    while hi + 1 < i_hi and as_good(hi + 1):
         hi += 1
     spacing = float(np.median(np.diff(T)))
     err = max(0.5 * (T[hi] - T[lo]), 0.5 * spacing)
+    peaks = np.asarray(curve.attrs.get("repeat_peaks", []), dtype=np.float64).ravel()
+    peaks = peaks[np.isfinite(peaks)]
+    if peaks.size > 1:
+        err = max(err, float(np.std(peaks, ddof=1) / np.sqrt(peaks.size)))
     return float(tc), float(err)
 
 

@@ -116,7 +116,8 @@ def _per_temperature(p: np.ndarray, T: np.ndarray) -> tuple[np.ndarray, list[np.
 def _split_by_L(pred: xr.Dataset):
     p_all = _p_ordered(pred).values
     T_all = np.asarray(pred["temperature"].values, dtype=np.float64)
-    L_all = np.asarray(pred["L"].values).astype(int)
+    # L may also be a scalar coordinate (a single lattice size)
+    L_all = np.broadcast_to(np.asarray(pred["L"].values).astype(int), T_all.shape)
     ok = np.isfinite(p_all) & np.isfinite(T_all)
     for L in np.unique(L_all[ok]):
         sel = ok & (L_all == L)

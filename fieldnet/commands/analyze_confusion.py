@@ -38,6 +38,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--hidden", type=int, default=16, help="hidden units of the Dense network (default 16)")
     parser.add_argument("--epochs", type=int, default=60, help="training epochs per proposal (default 60)")
     parser.add_argument("--test-fraction", type=float, default=0.3, help="held-out share per temperature (default 0.3)")
+    parser.add_argument("--repeats", type=int, default=3,
+                        help="independent trainings per proposal (split and initialisation), averaged (default 3)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the split and of every training (default 0)")
 
 
@@ -50,8 +52,8 @@ def run(args: argparse.Namespace) -> int:
 
     if not 0.05 <= args.test_fraction <= 0.9:
         raise FieldnetError(f"--test-fraction must be between 0.05 and 0.9, got {args.test_fraction}")
-    if args.hidden < 1 or args.epochs < 1:
-        raise FieldnetError("--hidden and --epochs must be at least 1")
+    if args.hidden < 1 or args.epochs < 1 or args.repeats < 1:
+        raise FieldnetError("--hidden, --epochs and --repeats must be at least 1")
     src = Path(args.data)
     if not src.exists():
         raise FieldnetError(f"{src}: no such file; give a data file written by 'fieldnet simulate'")
@@ -64,14 +66,14 @@ def run(args: argparse.Namespace) -> int:
     grid = None if args.T_grid is None else np.linspace(*args.T_grid)
 
     def progress(done: int, total: int) -> None:
-        sys.stderr.write(f"\rconfusion: {done}/{total} proposals")
+        sys.stderr.write(f"\rconfusion: {done}/{total} proposals x repeats")
         if done == total:
             sys.stderr.write("\n")
         sys.stderr.flush()
 
     curve = confusion_curve(ds, grid, mlp_trainer(hidden=args.hidden, epochs=args.epochs),
                             feature_kind=args.features, test_fraction=args.test_fraction, seed=args.seed,
-                            progress=progress)
+                            n_repeats=args.repeats, progress=progress)
     try:
         tc, err = peak_estimate(curve)
         peak_error = None
@@ -100,8 +102,10 @@ def run(args: argparse.Namespace) -> int:
         "deviation": (tc - ref) if np.isfinite(tc) and np.isfinite(ref) else None,
         "proposed_Tc": curve["proposed_Tc"].values.tolist(),
         "accuracy": curve.values.tolist(),
+        "accuracy_stderr": curve["stderr"].values.tolist(),
+        "repeat_peaks": [float(p) if np.isfinite(p) else None for p in np.ravel(curve.attrs.get("repeat_peaks", []))],
         "settings": {"features": args.features, "hidden": args.hidden, "epochs": args.epochs,
-                     "test_fraction": args.test_fraction, "seed": args.seed,
+                     "test_fraction": args.test_fraction, "seed": args.seed, "repeats": args.repeats,
                      "n_train": int(curve.attrs["n_train"]), "n_test": int(curve.attrs["n_test"])},
     }
     with atomic_output(outdir / "confusion.nc") as tmp:

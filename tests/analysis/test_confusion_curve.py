@@ -123,3 +123,13 @@ def test_cli_confusion_bad_input(run_cli, tmp_path):
     (tmp_path / "junk.h5").write_text("junk")
     res = run_cli("analyze", "confusion", "junk.h5")
     assert res.returncode == 2 and len(res.stderr.strip().splitlines()) == 1 and "Traceback" not in res.stderr
+
+
+def test_repeats_average_and_widen_the_error():
+    ds = planted_configs(seed=4, n=30)
+    curve = confusion_curve(ds, n_repeats=3, feature_kind="summary")
+    assert curve.attrs["n_repeats"] == 3 and len(curve.attrs["repeat_peaks"]) == 3
+    tc, err = peak_estimate(curve)
+    assert abs(tc - T_STAR) <= err
+    # every repeat on its own finds the planted transition too
+    assert np.all(np.abs(np.asarray(curve.attrs["repeat_peaks"]) - T_STAR) <= 0.15)
