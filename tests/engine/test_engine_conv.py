@@ -231,3 +231,18 @@ def test_engine_conv_repeated_calls_reuse_scratch_safely_and_input_grad_switch()
     layer.forward(xa)
     assert layer.backward(ga) is None
     np.testing.assert_array_equal(layer.grads["kernel"], gka)
+
+
+def test_engine_conv_forward_sweep_against_numpy_reference():
+    """Every dimension and padding mode with even/odd kernels (also larger than the lattice) and strides 1-3."""
+    rng = np.random.default_rng(10)
+    for nd, padding, k, stride, size in itertools.product([1, 2, 3], ["periodic", "zero", "valid"], [1, 2, 3, 4, 5], [1, 2, 3], [2, 3, 5, 7]):
+        if (padding == "valid" and k > size) or (nd == 3 and size > 5):
+            continue
+        in_shape = (3,) + (size,) * nd
+        layer = make_layer(nd, 5, k, stride, padding, True, in_shape)
+        x = rng.standard_normal((2, *in_shape))
+        ref = reference_conv(x, layer.params["kernel"], layer.params["bias"], layer._s, padding)
+        y = layer.forward(x)
+        assert y.shape == ref.shape, (nd, padding, k, stride, size)
+        np.testing.assert_allclose(y, ref, rtol=1e-10, atol=1e-10, err_msg=str((nd, padding, k, stride, size)))
