@@ -448,12 +448,12 @@ def analyze_tc(
 
     collapse = None
     try:
-        if fit is not None and np.isfinite(float(fit.Tc)) and not fit.attrs["warning"]:
-            tc0 = float(fit.Tc)
-        else:
-            tc0 = float(np.nanmean(tc_L.Tc.values))
-        nu0 = float(nu) if nu is not None else (float(np.clip(fit.nu, 0.4, 2.5)) if fit is not None else 1.0)
-        collapse = data_collapse(curve, tc0, nu0, n_bootstrap=collapse_bootstrap, seed=seed)
+        # start at the largest size's crossing (the closest to Tc, and never a wild
+        # extrapolation) and the best of a few nu's: S has local minima far from the truth
+        tc0 = float(tc_L.Tc.isel(L=-1))
+        nu_starts = (float(nu),) if nu is not None else (0.7, 1.0, 1.5)
+        trial = min((data_collapse(curve, tc0, n0, n_bootstrap=0) for n0 in nu_starts), key=lambda c: float(c.S_min))
+        collapse = data_collapse(curve, float(trial.Tc), float(trial.nu), n_bootstrap=collapse_bootstrap, seed=seed)
         col_info = {k: num(collapse[k]) for k in ("Tc", "Tc_err", "nu", "nu_err", "S_min")}
         col_info["n_terms"] = int(collapse.n_terms)
         col_info["n_bootstrap"] = int(collapse.n_bootstrap)
