@@ -28,6 +28,10 @@ from numba import njit, prange
 #: samples per weight-gradient reduction chunk; fixed so the summation order never depends on threads
 WEIGHT_GRAD_CHUNK = 4
 
+#: unit-stride loops run over a multiple of this many positions (no scalar remainder loop); the
+#: padded input is stored with this many readable elements after its end
+SPAN_BLOCK = 32
+
 _FAST = {"contract", "reassoc", "arcp", "nsz", "afn"}
 
 
@@ -92,7 +96,7 @@ def pad_fold(dxp, map_d, map_h, map_w, dx):  # pragma: no cover - compiled
 
 
 @njit(parallel=True, cache=True, fastmath=_FAST)
-def conv_forward(xp, w, b, has_bias, relu, sd, sh, sw, out):  # pragma: no cover - compiled
+def conv_forward(xp, xs, w, b, has_bias, relu, sd, sh, sw, out):  # pragma: no cover - compiled
     """Valid-mode strided cross-correlation of the padded input, plus bias, optionally ReLU.
 
     out[n, o, z, y, x] = b[o] + sum_{c, kd, kh, kw} w[o, c, kd, kh, kw] * xp[n, c, z*sd+kd, y*sh+kh, x*sw+kw]
@@ -104,6 +108,8 @@ def conv_forward(xp, w, b, has_bias, relu, sd, sh, sw, out):  # pragma: no cover
 
     Args:
         xp: (N, C, Dp, Hp, Wp) padded input, C-contiguous.
+        xs: 1-D storage of ``xp`` followed by at least SPAN_BLOCK readable elements (the unit-stride
+            loops run to a multiple of SPAN_BLOCK; the extra positions are computed and dropped).
         w: (O, C, KD, KH, KW) weights.
         b: (O,) bias (ignored unless ``has_bias``).
         has_bias, relu: add the bias; apply max(., 0) to the result (fused activation).
@@ -117,7 +123,8 @@ def conv_forward(xp, w, b, has_bias, relu, sd, sh, sw, out):  # pragma: no cover
     zero = out.dtype.type(0)
     if sd == 1 and sh == 1 and sw == 1:
         span = ((Do - 1) * Hp + (Ho - 1)) * Wp + Wo
-        xf = xp.reshape((N, C, Dp * Hp * Wp))
+        span = -(-span // SPAN_BLOCK) * SPAN_BLOCK
+        size = Dp * Hp * Wp
         # two output channels per task share every input load (for an odd count the last
         # task computes its channel twice and stores it once)
         pairs = (O + 1) // 2
@@ -128,7 +135,8 @@ def conv_forward(xp, w, b, has_bias, relu, sd, sh, sw, out):  # pragma: no cover
             acc0 = np.zeros(span, dtype=out.dtype)
             acc1 = np.zeros(span, dtype=out.dtype)
             for c in range(C):
-                xrow = xf[n, c]
+                plane = (n * C + c) * size
+                xrow = xs[plane : plane + size + SPAN_BLOCK]
                 for kd in range(KD):
                     for kh in range(KH):
                         base = (kd * Hp + kh) * Wp
@@ -334,11 +342,12 @@ def conv_backward_input(dy, dy_ext, w, sd, sh, sw, dxp):  # pragma: no cover - c
 
 
 @njit(parallel=True, cache=True, fastmath=_FAST)
-def conv_backward_weight(xp, dy, dy_ext, has_bias, sd, sh, sw, partial_w, partial_b):  # pragma: no cover - compiled
+def conv_backward_weight(xp, xs, dy, dy_ext, has_bias, sd, sh, sw, partial_w, partial_b):  # pragma: no cover - compiled
     """Per-chunk weight and bias gradients; the caller sums the chunk buffers in order.
 
     Args:
         xp: (N, C, Dp, Hp, Wp) padded input of the forward pass.
+        xs: its 1-D storage with SPAN_BLOCK readable elements after the end (see conv_forward).
         dy: (N, O, Do, Ho, Wo) output gradient, ReLU mask applied (used when a stride is > 1).
         dy_ext: the same from :func:`widen_output_grad` (used at unit stride; else any 3-D array).
         has_bias: also reduce the bias gradient.
@@ -356,7 +365,8 @@ def conv_backward_weight(xp, dy, dy_ext, has_bias, sd, sh, sw, partial_w, partia
     size = Dp * Hp * Wp
     margin = dy_ext.shape[2] - size
     span = ((Do - 1) * Hp + (Ho - 1)) * Wp + Wo
-    xf = xp.reshape((N, C, size))
+    # dots over a multiple of SPAN_BLOCK where dy_ext has room (its extra positions are zero)
+    span_v = min(-(-span // SPAN_BLOCK) * SPAN_BLOCK, size)
     for chunk in prange(n_chunks):
         pw = partial_w[chunk]
         pb = partial_b[chunk]
@@ -386,25 +396,26 @@ def conv_backward_weight(xp, dy, dy_ext, has_bias, sd, sh, sw, partial_w, partia
                 if unit and o % 2 == 0:
                     # two output channels at a time share every input load
                     o1 = min(o + 1, O - 1)
-                    g = dy_ext[n, o, margin : margin + span]
-                    h = dy_ext[n, o1, margin : margin + span]
+                    g = dy_ext[n, o, margin : margin + span_v]
+                    h = dy_ext[n, o1, margin : margin + span_v]
                     for c in range(C):
-                        xrow = xf[n, c]
+                        plane = (n * C + c) * size
+                        xrow = xs[plane : plane + size + SPAN_BLOCK]
                         for kd in range(KD):
                             for kh in range(KH):
                                 base = (kd * Hp + kh) * Wp
                                 kw = 0
                                 while kw + 3 <= KW:
-                                    x0 = xrow[base + kw : base + kw + span]
-                                    x1 = xrow[base + kw + 1 : base + kw + 1 + span]
-                                    x2 = xrow[base + kw + 2 : base + kw + 2 + span]
+                                    x0 = xrow[base + kw : base + kw + span_v]
+                                    x1 = xrow[base + kw + 1 : base + kw + 1 + span_v]
+                                    x2 = xrow[base + kw + 2 : base + kw + 2 + span_v]
                                     a0 = zero
                                     a1 = zero
                                     a2 = zero
                                     e0 = zero
                                     e1 = zero
                                     e2 = zero
-                                    for p in range(span):
+                                    for p in range(span_v):
                                         gp = g[p]
                                         hp = h[p]
                                         y0 = x0[p]
@@ -425,10 +436,10 @@ def conv_backward_weight(xp, dy, dy_ext, has_bias, sd, sh, sw, partial_w, partia
                                         pw[o1, c, kd, kh, kw + 2] += e2
                                     kw += 3
                                 while kw < KW:
-                                    x0 = xrow[base + kw : base + kw + span]
+                                    x0 = xrow[base + kw : base + kw + span_v]
                                     a0 = zero
                                     e0 = zero
-                                    for p in range(span):
+                                    for p in range(span_v):
                                         a0 += g[p] * x0[p]
                                         e0 += h[p] * x0[p]
                                     pw[o, c, kd, kh, kw] += a0

@@ -23,6 +23,7 @@ import numpy as np
 
 from fieldnet.errors import ShapeError
 from fieldnet.kernels.conv import (
+    SPAN_BLOCK,
     WEIGHT_GRAD_CHUNK,
     conv_backward_input,
     conv_backward_weight,
@@ -164,18 +165,25 @@ class _ConvNd(Layer):
         self.zero_grads()
 
     # -- computation -----------------------------------------------------------------------
-    def _padded(self, x5: np.ndarray, spatial: tuple[int, ...]) -> tuple[np.ndarray, tuple[np.ndarray, ...] | None]:
+    def _padded(self, x5: np.ndarray, spatial: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray, tuple[np.ndarray, ...] | None]:
+        """(padded input, its 1-D storage with SPAN_BLOCK readable zeros after it, index maps or None)."""
         geometry = self._axis_geometry(spatial)
-        if self.padding == "valid" or all(g[2] == s for g, s in zip(geometry, spatial, strict=True)):
-            return x5, None
         full = (1,) * (3 - self.ndim) + spatial
         geo = [(1, 0, 1)] * (3 - self.ndim) + geometry
+        padded_shape = x5.shape[:2] + tuple(g[2] for g in geo)
+        count = int(np.prod(padded_shape))
+        store = self._work.get("xs")
+        if store is None or store.shape != (count + SPAN_BLOCK,) or store.dtype != x5.dtype:
+            store = self._work["xs"] = np.zeros(count + SPAN_BLOCK, dtype=x5.dtype)
+        xp = store[:count].reshape(padded_shape)
+        if self.padding == "valid" or padded_shape == x5.shape:
+            xp[...] = x5
+            return xp, store, None
         maps = tuple(
             padding_index_map(size, lo, padded, self.padding) for size, (_, lo, padded) in zip(full, geo, strict=True)
         )
-        xp = self._scratch("xp", x5.shape[:2] + tuple(len(m) for m in maps), x5.dtype)
         pad_gather(x5, maps[0], maps[1], maps[2], xp)
-        return xp, maps
+        return xp, store, maps
 
     def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
         """Convolve a batch (N, C, *spatial) into (N, out_channels, *spatial_out)."""
@@ -186,14 +194,14 @@ class _ConvNd(Layer):
         dtype = _work_dtype(x)
         x = np.ascontiguousarray(x, dtype=dtype)
         spatial = tuple(x.shape[2:])
-        xp, maps = self._padded(_to5d(x, self.ndim), spatial)
+        xp, xs, maps = self._padded(_to5d(x, self.ndim), spatial)
         w = np.ascontiguousarray(self.params["kernel"], dtype=dtype)
         w5 = _to5d(w, self.ndim)
         b = np.ascontiguousarray(self.params["bias"], dtype=dtype) if self.bias else np.zeros(1, dtype)
         stride = (1,) * (3 - self.ndim) + self._s
         out = np.empty((x.shape[0],) + out_shape, dtype=dtype)
-        conv_forward(xp, w5, b, self.bias, self.activation == "relu", *stride, _to5d(out, self.ndim))
-        self._cache = {"xp": xp, "maps": maps, "x_shape": x.shape, "out": out, "w5": w5, "stride": stride}
+        conv_forward(xp, xs, w5, b, self.bias, self.activation == "relu", *stride, _to5d(out, self.ndim))
+        self._cache = {"xp": xp, "xs": xs, "maps": maps, "x_shape": x.shape, "out": out, "w5": w5, "stride": stride}
         return out
 
     def backward(self, dy: np.ndarray) -> np.ndarray | None:
@@ -230,7 +238,7 @@ class _ConvNd(Layer):
         n_chunks = max(1, -(-n // WEIGHT_GRAD_CHUNK))
         partial_w = self._scratch("partial_w", (n_chunks,) + w5.shape, dtype)
         partial_b = self._scratch("partial_b", (n_chunks, w5.shape[0]), dtype)
-        conv_backward_weight(xp, dy5, dy_ext, self.bias, *stride, partial_w, partial_b)
+        conv_backward_weight(xp, c["xs"], dy5, dy_ext, self.bias, *stride, partial_w, partial_b)
         gw = partial_w[0].copy()
         for i in range(1, n_chunks):  # fixed order, whatever the thread count
             gw += partial_w[i]
