@@ -8,8 +8,11 @@ spatial axes set to 1, so one compiled kernel serves all dimensions and all padd
 from fieldnet.kernels.conv import (
     WEIGHT_GRAD_CHUNK,
     conv_backward_input,
+    conv_backward_input_strided,
     conv_backward_weight,
+    conv_backward_weight_strided,
     conv_forward,
+    conv_forward_strided,
     pad_fold,
     pad_gather,
     relu_mask_grad,
@@ -20,8 +23,11 @@ from fieldnet.kernels.pool import pool_backward, pool_forward
 __all__ = [
     "WEIGHT_GRAD_CHUNK",
     "conv_backward_input",
+    "conv_backward_input_strided",
     "conv_backward_weight",
+    "conv_backward_weight_strided",
     "conv_forward",
+    "conv_forward_strided",
     "pad_fold",
     "pad_gather",
     "pool_backward",

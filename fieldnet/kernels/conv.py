@@ -96,12 +96,13 @@ def pad_fold(dxp, map_d, map_h, map_w, dx):  # pragma: no cover - compiled
 
 
 @njit(parallel=True, cache=True, fastmath=_FAST)
-def conv_forward(xp, xs, w, b, has_bias, relu, sd, sh, sw, out):  # pragma: no cover - compiled
-    """Valid-mode strided cross-correlation of the padded input, plus bias, optionally ReLU.
+def conv_forward(xp, xs, w, b, has_bias, relu, out):  # pragma: no cover - compiled
+    """Valid-mode unit-stride cross-correlation of the padded input, plus bias, optionally ReLU.
 
-    out[n, o, z, y, x] = b[o] + sum_{c, kd, kh, kw} w[o, c, kd, kh, kw] * xp[n, c, z*sd+kd, y*sh+kh, x*sw+kw]
+    out[n, o, z, y, x] = b[o] + sum_{c, kd, kh, kw} w[o, c, kd, kh, kw] * xp[n, c, z+kd, y+kh, x+kw]
+    (strided: x*sw + kw etc., in :func:`conv_forward_strided`).
 
-    At unit stride the output is accumulated in "padded-width" coordinates: position
+    The output is accumulated in "padded-width" coordinates: position
     p = (z*Hp + y)*Wp + x reads input p + (kd*Hp + kh)*Wp + kw, so every filter tap is one long
     contiguous multiply-add over the whole plane (the few columns x >= Wo are computed and
     dropped), which vectorises well even for small lattices.
@@ -113,7 +114,6 @@ def conv_forward(xp, xs, w, b, has_bias, relu, sd, sh, sw, out):  # pragma: no c
         w: (O, C, KD, KH, KW) weights.
         b: (O,) bias (ignored unless ``has_bias``).
         has_bias, relu: add the bias; apply max(., 0) to the result (fused activation).
-        sd, sh, sw: strides.
         out: (N, O, Do, Ho, Wo), overwritten.
     """
     N, C = xp.shape[0], xp.shape[1]
@@ -121,98 +121,105 @@ def conv_forward(xp, xs, w, b, has_bias, relu, sd, sh, sw, out):  # pragma: no c
     O, KD, KH, KW = w.shape[0], w.shape[2], w.shape[3], w.shape[4]
     Do, Ho, Wo = out.shape[2], out.shape[3], out.shape[4]
     zero = out.dtype.type(0)
-    if sd == 1 and sh == 1 and sw == 1:
-        span = ((Do - 1) * Hp + (Ho - 1)) * Wp + Wo
-        span = -(-span // SPAN_BLOCK) * SPAN_BLOCK
-        size = Dp * Hp * Wp
-        # two output channels per task share every input load (for an odd count the last
-        # task computes its channel twice and stores it once)
-        pairs = (O + 1) // 2
-        for t in prange(N * pairs):
-            n = t // pairs
-            o0 = (t % pairs) * 2
-            o1 = min(o0 + 1, O - 1)
-            acc0 = np.zeros(span, dtype=out.dtype)
-            acc1 = np.zeros(span, dtype=out.dtype)
-            for c in range(C):
-                plane = (n * C + c) * size
-                xrow = xs[plane : plane + size + SPAN_BLOCK]
-                for kd in range(KD):
-                    for kh in range(KH):
-                        base = (kd * Hp + kh) * Wp
-                        kw = 0
-                        # taps in threes: one pass over the accumulators per three taps (slices
-                        # keep the loop free of negative-index checks, so it vectorises)
-                        while kw + 3 <= KW:
-                            x0 = xrow[base + kw : base + kw + span]
-                            x1 = xrow[base + kw + 1 : base + kw + 1 + span]
-                            x2 = xrow[base + kw + 2 : base + kw + 2 + span]
-                            u0 = w[o0, c, kd, kh, kw]
-                            u1 = w[o0, c, kd, kh, kw + 1]
-                            u2 = w[o0, c, kd, kh, kw + 2]
-                            v0 = w[o1, c, kd, kh, kw]
-                            v1 = w[o1, c, kd, kh, kw + 1]
-                            v2 = w[o1, c, kd, kh, kw + 2]
-                            for p in range(span):
-                                a = x0[p]
-                                bb = x1[p]
-                                d = x2[p]
-                                acc0[p] += u0 * a + u1 * bb + u2 * d
-                                acc1[p] += v0 * a + v1 * bb + v2 * d
-                            kw += 3
-                        while kw < KW:
-                            x0 = xrow[base + kw : base + kw + span]
-                            u0 = w[o0, c, kd, kh, kw]
-                            v0 = w[o1, c, kd, kh, kw]
-                            for p in range(span):
-                                acc0[p] += u0 * x0[p]
-                                acc1[p] += v0 * x0[p]
-                            kw += 1
-            for which in range(2):
-                o = o0 if which == 0 else o1
-                if which == 1 and o1 == o0:
-                    break
-                acc = acc0 if which == 0 else acc1
-                start = b[o] if has_bias else zero
-                for z in range(Do):
-                    for y in range(Ho):
-                        base = (z * Hp + y) * Wp
-                        orow = out[n, o, z, y]
-                        for x in range(Wo):
-                            v = acc[base + x] + start
-                            if relu and v < zero:
-                                v = zero
-                            orow[x] = v
-    else:
-        for t in prange(N * O):
-            n = t // O
-            o = t % O
+    span = ((Do - 1) * Hp + (Ho - 1)) * Wp + Wo
+    span = -(-span // SPAN_BLOCK) * SPAN_BLOCK
+    size = Dp * Hp * Wp
+    # two output channels per task share every input load (for an odd count the last
+    # task computes its channel twice and stores it once)
+    pairs = (O + 1) // 2
+    for t in prange(N * pairs):
+        n = t // pairs
+        o0 = (t % pairs) * 2
+        o1 = min(o0 + 1, O - 1)
+        acc0 = np.zeros(span, dtype=out.dtype)
+        acc1 = np.zeros(span, dtype=out.dtype)
+        for c in range(C):
+            plane = (n * C + c) * size
+            xrow = xs[plane : plane + size + SPAN_BLOCK]
+            for kd in range(KD):
+                for kh in range(KH):
+                    base = (kd * Hp + kh) * Wp
+                    kw = 0
+                    # taps in threes: one pass over the accumulators per three taps (slices
+                    # keep the loop free of negative-index checks, so it vectorises)
+                    while kw + 3 <= KW:
+                        x0 = xrow[base + kw : base + kw + span]
+                        x1 = xrow[base + kw + 1 : base + kw + 1 + span]
+                        x2 = xrow[base + kw + 2 : base + kw + 2 + span]
+                        u0 = w[o0, c, kd, kh, kw]
+                        u1 = w[o0, c, kd, kh, kw + 1]
+                        u2 = w[o0, c, kd, kh, kw + 2]
+                        v0 = w[o1, c, kd, kh, kw]
+                        v1 = w[o1, c, kd, kh, kw + 1]
+                        v2 = w[o1, c, kd, kh, kw + 2]
+                        for p in range(span):
+                            a = x0[p]
+                            bb = x1[p]
+                            d = x2[p]
+                            acc0[p] += u0 * a + u1 * bb + u2 * d
+                            acc1[p] += v0 * a + v1 * bb + v2 * d
+                        kw += 3
+                    while kw < KW:
+                        x0 = xrow[base + kw : base + kw + span]
+                        u0 = w[o0, c, kd, kh, kw]
+                        v0 = w[o1, c, kd, kh, kw]
+                        for p in range(span):
+                            acc0[p] += u0 * x0[p]
+                            acc1[p] += v0 * x0[p]
+                        kw += 1
+        for which in range(2):
+            o = o0 if which == 0 else o1
+            if which == 1 and o1 == o0:
+                break
+            acc = acc0 if which == 0 else acc1
             start = b[o] if has_bias else zero
-            plane = out[n, o]
+            for z in range(Do):
+                for y in range(Ho):
+                    base = (z * Hp + y) * Wp
+                    orow = out[n, o, z, y]
+                    for x in range(Wo):
+                        v = acc[base + x] + start
+                        if relu and v < zero:
+                            v = zero
+                        orow[x] = v
+
+
+@njit(parallel=True, cache=True, fastmath=_FAST)
+def conv_forward_strided(xp, w, b, has_bias, relu, sd, sh, sw, out):  # pragma: no cover - compiled
+    """As :func:`conv_forward` for strides (sd, sh, sw) other than all ones (row by row; compiled only when used)."""
+    N, C = xp.shape[0], xp.shape[1]
+    O, KD, KH, KW = w.shape[0], w.shape[2], w.shape[3], w.shape[4]
+    Do, Ho, Wo = out.shape[2], out.shape[3], out.shape[4]
+    zero = out.dtype.type(0)
+    for t in prange(N * O):
+        n = t // O
+        o = t % O
+        start = b[o] if has_bias else zero
+        plane = out[n, o]
+        for z in range(Do):
+            for y in range(Ho):
+                orow = plane[z, y]
+                for x in range(Wo):
+                    orow[x] = start
+        for c in range(C):
+            xc = xp[n, c]
+            for kd in range(KD):
+                for kh in range(KH):
+                    for kw in range(KW):
+                        wv = w[o, c, kd, kh, kw]
+                        for z in range(Do):
+                            for y in range(Ho):
+                                orow = plane[z, y]
+                                irow = xc[z * sd + kd, y * sh + kh]
+                                for x in range(Wo):
+                                    orow[x] += wv * irow[x * sw + kw]
+        if relu:
             for z in range(Do):
                 for y in range(Ho):
                     orow = plane[z, y]
                     for x in range(Wo):
-                        orow[x] = start
-            for c in range(C):
-                xc = xp[n, c]
-                for kd in range(KD):
-                    for kh in range(KH):
-                        for kw in range(KW):
-                            wv = w[o, c, kd, kh, kw]
-                            for z in range(Do):
-                                for y in range(Ho):
-                                    orow = plane[z, y]
-                                    irow = xc[z * sd + kd, y * sh + kh]
-                                    for x in range(Wo):
-                                        orow[x] += wv * irow[x * sw + kw]
-            if relu:
-                for z in range(Do):
-                    for y in range(Ho):
-                        orow = plane[z, y]
-                        for x in range(Wo):
-                            if orow[x] < zero:
-                                orow[x] = zero
+                        if orow[x] < zero:
+                            orow[x] = zero
 
 
 @njit(parallel=True, cache=True)
@@ -252,16 +259,74 @@ def widen_output_grad(dy, out, relu, Hp, Wp, margin, dy_ext):  # pragma: no cove
 
 
 @njit(parallel=True, cache=True, fastmath=_FAST)
-def conv_backward_input(dy, dy_ext, w, sd, sh, sw, dxp):  # pragma: no cover - compiled
+def conv_backward_input(dy_ext, w, dxp):  # pragma: no cover - compiled
     """Gradient with respect to the padded input (the transpose of :func:`conv_forward`).
 
     Args:
-        dy: (N, O, Do, Ho, Wo) output gradient, ReLU mask applied (used when a stride is > 1).
-        dy_ext: the same from :func:`widen_output_grad` (used at unit stride; else any 3-D array).
+        dy_ext: output gradient from :func:`widen_output_grad` (ReLU mask applied).
         w: (O, C, KD, KH, KW) weights.
-        sd, sh, sw: strides.
         dxp: (N, C, Dp, Hp, Wp), overwritten with dL/dxp.
     """
+    N, C = dxp.shape[0], dxp.shape[1]
+    Dp, Hp, Wp = dxp.shape[2], dxp.shape[3], dxp.shape[4]
+    O, KD, KH, KW = w.shape[0], w.shape[2], w.shape[3], w.shape[4]
+    zero = dxp.dtype.type(0)
+    size = Dp * Hp * Wp
+    dxf = dxp.reshape((N, C, size))
+    # gather form: dxp[q] = sum_{o, taps} w * g[q - offset], g read from dy_ext whose leading
+    # margin of zeros makes every shifted read a plain slice
+    margin = dy_ext.shape[2] - size
+    # two input channels per task share every gradient load
+    pairs = (C + 1) // 2
+    for t in prange(N * pairs):
+        n = t // pairs
+        c0 = (t % pairs) * 2
+        two = c0 + 1 < C
+        row0 = dxf[n, c0]
+        row1 = dxf[n, c0 + 1] if two else np.empty(size, dtype=dxp.dtype)
+        for p in range(size):
+            row0[p] = zero
+            row1[p] = zero
+        for o in range(O):
+            g = dy_ext[n, o]
+            for kd in range(KD):
+                for kh in range(KH):
+                    base = margin - (kd * Hp + kh) * Wp
+                    kw = 0
+                    while kw + 3 <= KW:
+                        g0 = g[base - kw : base - kw + size]
+                        g1 = g[base - kw - 1 : base - kw - 1 + size]
+                        g2 = g[base - kw - 2 : base - kw - 2 + size]
+                        u0 = w[o, c0, kd, kh, kw]
+                        u1 = w[o, c0, kd, kh, kw + 1]
+                        u2 = w[o, c0, kd, kh, kw + 2]
+                        if two:
+                            v0 = w[o, c0 + 1, kd, kh, kw]
+                            v1 = w[o, c0 + 1, kd, kh, kw + 1]
+                            v2 = w[o, c0 + 1, kd, kh, kw + 2]
+                            for p in range(size):
+                                a = g0[p]
+                                bb = g1[p]
+                                d = g2[p]
+                                row0[p] += u0 * a + u1 * bb + u2 * d
+                                row1[p] += v0 * a + v1 * bb + v2 * d
+                        else:
+                            for p in range(size):
+                                row0[p] += u0 * g0[p] + u1 * g1[p] + u2 * g2[p]
+                        kw += 3
+                    while kw < KW:
+                        g0 = g[base - kw : base - kw + size]
+                        u0 = w[o, c0, kd, kh, kw]
+                        v0 = w[o, c0 + 1, kd, kh, kw] if two else zero
+                        for p in range(size):
+                            row0[p] += u0 * g0[p]
+                            row1[p] += v0 * g0[p]
+                        kw += 1
+
+
+@njit(parallel=True, cache=True, fastmath=_FAST)
+def conv_backward_input_strided(dy, w, sd, sh, sw, dxp):  # pragma: no cover - compiled
+    """As :func:`conv_backward_input` for strides other than all ones; ``dy`` has the ReLU mask applied."""
     N, C = dxp.shape[0], dxp.shape[1]
     Dp, Hp, Wp = dxp.shape[2], dxp.shape[3], dxp.shape[4]
     O, KD, KH, KW = w.shape[0], w.shape[2], w.shape[3], w.shape[4]
@@ -269,102 +334,47 @@ def conv_backward_input(dy, dy_ext, w, sd, sh, sw, dxp):  # pragma: no cover - c
     zero = dxp.dtype.type(0)
     size = Dp * Hp * Wp
     dxf = dxp.reshape((N, C, size))
-    if sd == 1 and sh == 1 and sw == 1:
-        # gather form: dxp[q] = sum_{o, taps} w * g[q - offset], g read from dy_ext whose leading
-        # margin of zeros makes every shifted read a plain slice
-        margin = dy_ext.shape[2] - size
-        # two input channels per task share every gradient load
-        pairs = (C + 1) // 2
-        for t in prange(N * pairs):
-            n = t // pairs
-            c0 = (t % pairs) * 2
-            two = c0 + 1 < C
-            row0 = dxf[n, c0]
-            row1 = dxf[n, c0 + 1] if two else np.empty(size, dtype=dxp.dtype)
-            for p in range(size):
-                row0[p] = zero
-                row1[p] = zero
-            for o in range(O):
-                g = dy_ext[n, o]
-                for kd in range(KD):
-                    for kh in range(KH):
-                        base = margin - (kd * Hp + kh) * Wp
-                        kw = 0
-                        while kw + 3 <= KW:
-                            g0 = g[base - kw : base - kw + size]
-                            g1 = g[base - kw - 1 : base - kw - 1 + size]
-                            g2 = g[base - kw - 2 : base - kw - 2 + size]
-                            u0 = w[o, c0, kd, kh, kw]
-                            u1 = w[o, c0, kd, kh, kw + 1]
-                            u2 = w[o, c0, kd, kh, kw + 2]
-                            if two:
-                                v0 = w[o, c0 + 1, kd, kh, kw]
-                                v1 = w[o, c0 + 1, kd, kh, kw + 1]
-                                v2 = w[o, c0 + 1, kd, kh, kw + 2]
-                                for p in range(size):
-                                    a = g0[p]
-                                    bb = g1[p]
-                                    d = g2[p]
-                                    row0[p] += u0 * a + u1 * bb + u2 * d
-                                    row1[p] += v0 * a + v1 * bb + v2 * d
-                            else:
-                                for p in range(size):
-                                    row0[p] += u0 * g0[p] + u1 * g1[p] + u2 * g2[p]
-                            kw += 3
-                        while kw < KW:
-                            g0 = g[base - kw : base - kw + size]
-                            u0 = w[o, c0, kd, kh, kw]
-                            v0 = w[o, c0 + 1, kd, kh, kw] if two else zero
-                            for p in range(size):
-                                row0[p] += u0 * g0[p]
-                                row1[p] += v0 * g0[p]
-                            kw += 1
-    else:
-        for t in prange(N * C):
-            n = t // C
-            c = t % C
-            row = dxf[n, c]
-            for p in range(size):
-                row[p] = zero
-            plane = dxp[n, c]
-            for o in range(O):
-                go = dy[n, o]
-                for kd in range(KD):
-                    for kh in range(KH):
-                        for kw in range(KW):
-                            wv = w[o, c, kd, kh, kw]
-                            for z in range(Do):
-                                for y in range(Ho):
-                                    grow = go[z, y]
-                                    prow = plane[z * sd + kd, y * sh + kh]
-                                    for x in range(Wo):
-                                        prow[x * sw + kw] += wv * grow[x]
+    for t in prange(N * C):
+        n = t // C
+        c = t % C
+        row = dxf[n, c]
+        for p in range(size):
+            row[p] = zero
+        plane = dxp[n, c]
+        for o in range(O):
+            go = dy[n, o]
+            for kd in range(KD):
+                for kh in range(KH):
+                    for kw in range(KW):
+                        wv = w[o, c, kd, kh, kw]
+                        for z in range(Do):
+                            for y in range(Ho):
+                                grow = go[z, y]
+                                prow = plane[z * sd + kd, y * sh + kh]
+                                for x in range(Wo):
+                                    prow[x * sw + kw] += wv * grow[x]
 
 
 @njit(parallel=True, cache=True, fastmath=_FAST)
-def conv_backward_weight(xp, xs, dy, dy_ext, has_bias, sd, sh, sw, partial_w, partial_b):  # pragma: no cover - compiled
+def conv_backward_weight(xp, xs, dy_ext, has_bias, partial_w, partial_b):  # pragma: no cover - compiled
     """Per-chunk weight and bias gradients; the caller sums the chunk buffers in order.
 
     Args:
         xp: (N, C, Dp, Hp, Wp) padded input of the forward pass.
         xs: its 1-D storage with SPAN_BLOCK readable elements after the end (see conv_forward).
-        dy: (N, O, Do, Ho, Wo) output gradient, ReLU mask applied (used when a stride is > 1).
-        dy_ext: the same from :func:`widen_output_grad` (used at unit stride; else any 3-D array).
+        dy_ext: output gradient from :func:`widen_output_grad` (ReLU mask applied).
         has_bias: also reduce the bias gradient.
-        sd, sh, sw: strides.
         partial_w: (ceil(N / WEIGHT_GRAD_CHUNK), O, C, KD, KH, KW), overwritten.
         partial_b: (ceil(N / WEIGHT_GRAD_CHUNK), O), overwritten.
     """
     N, C = xp.shape[0], xp.shape[1]
     Dp, Hp, Wp = xp.shape[2], xp.shape[3], xp.shape[4]
     O, KD, KH, KW = partial_w.shape[1], partial_w.shape[3], partial_w.shape[4], partial_w.shape[5]
-    Do, Ho, Wo = dy.shape[2], dy.shape[3], dy.shape[4]
     n_chunks = partial_w.shape[0]
     zero = partial_w.dtype.type(0)
-    unit = sd == 1 and sh == 1 and sw == 1
     size = Dp * Hp * Wp
     margin = dy_ext.shape[2] - size
-    span = ((Do - 1) * Hp + (Ho - 1)) * Wp + Wo
+    span = dy_ext.shape[2] - margin - (((KD - 1) * Hp + KH - 1) * Wp + KW - 1)  # = ((Do-1)*Hp + Ho-1)*Wp + Wo
     # dots over a multiple of SPAN_BLOCK where dy_ext has room (its extra positions are zero)
     span_v = min(-(-span // SPAN_BLOCK) * SPAN_BLOCK, size)
     for chunk in prange(n_chunks):
@@ -382,18 +392,11 @@ def conv_backward_weight(xp, xs, dy, dy_ext, has_bias, sd, sh, sw, partial_w, pa
             for o in range(O):
                 if has_bias:
                     acc = zero
-                    if unit:
-                        g = dy_ext[n, o, margin : margin + span]
-                        for p in range(span):
-                            acc += g[p]
-                    else:
-                        for z in range(Do):
-                            for y in range(Ho):
-                                grow = dy[n, o, z, y]
-                                for x in range(Wo):
-                                    acc += grow[x]
+                    g = dy_ext[n, o, margin : margin + span]
+                    for p in range(span):
+                        acc += g[p]
                     pb[o] += acc
-                if unit and o % 2 == 0:
+                if o % 2 == 0:
                     # two output channels at a time share every input load
                     o1 = min(o + 1, O - 1)
                     g = dy_ext[n, o, margin : margin + span_v]
@@ -446,23 +449,51 @@ def conv_backward_weight(xp, xs, dy, dy_ext, has_bias, sd, sh, sw, partial_w, pa
                                     if o1 != o:
                                         pw[o1, c, kd, kh, kw] += e0
                                     kw += 1
-                elif unit:
-                    pass  # odd channel: done with its pair
-                else:
-                    go = dy[n, o]
-                    for c in range(C):
-                        xc = xp[n, c]
-                        for kd in range(KD):
-                            for kh in range(KH):
-                                for kw in range(KW):
-                                    acc = zero
-                                    for z in range(Do):
-                                        for y in range(Ho):
-                                            grow = go[z, y]
-                                            irow = xc[z * sd + kd, y * sh + kh]
-                                            for x in range(Wo):
-                                                acc += grow[x] * irow[x * sw + kw]
-                                    pw[o, c, kd, kh, kw] += acc
+
+
+@njit(parallel=True, cache=True, fastmath=_FAST)
+def conv_backward_weight_strided(xp, dy, has_bias, sd, sh, sw, partial_w, partial_b):  # pragma: no cover - compiled
+    """As :func:`conv_backward_weight` for strides other than all ones; ``dy`` (N, O, Do, Ho, Wo) has the ReLU mask applied."""
+    N, C = xp.shape[0], xp.shape[1]
+    O, KD, KH, KW = partial_w.shape[1], partial_w.shape[3], partial_w.shape[4], partial_w.shape[5]
+    Do, Ho, Wo = dy.shape[2], dy.shape[3], dy.shape[4]
+    n_chunks = partial_w.shape[0]
+    zero = partial_w.dtype.type(0)
+    for chunk in prange(n_chunks):
+        pw = partial_w[chunk]
+        pb = partial_b[chunk]
+        for o in range(O):
+            pb[o] = zero
+            for c in range(C):
+                for kd in range(KD):
+                    for kh in range(KH):
+                        for kw in range(KW):
+                            pw[o, c, kd, kh, kw] = zero
+        stop = min(N, (chunk + 1) * WEIGHT_GRAD_CHUNK)
+        for n in range(chunk * WEIGHT_GRAD_CHUNK, stop):
+            for o in range(O):
+                go = dy[n, o]
+                if has_bias:
+                    acc = zero
+                    for z in range(Do):
+                        for y in range(Ho):
+                            grow = go[z, y]
+                            for x in range(Wo):
+                                acc += grow[x]
+                    pb[o] += acc
+                for c in range(C):
+                    xc = xp[n, c]
+                    for kd in range(KD):
+                        for kh in range(KH):
+                            for kw in range(KW):
+                                acc = zero
+                                for z in range(Do):
+                                    for y in range(Ho):
+                                        grow = go[z, y]
+                                        irow = xc[z * sd + kd, y * sh + kh]
+                                        for x in range(Wo):
+                                            acc += grow[x] * irow[x * sw + kw]
+                                pw[o, c, kd, kh, kw] += acc
 
 
 @njit(parallel=True, cache=True)

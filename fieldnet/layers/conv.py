@@ -26,8 +26,11 @@ from fieldnet.kernels.conv import (
     SPAN_BLOCK,
     WEIGHT_GRAD_CHUNK,
     conv_backward_input,
+    conv_backward_input_strided,
     conv_backward_weight,
+    conv_backward_weight_strided,
     conv_forward,
+    conv_forward_strided,
     pad_fold,
     pad_gather,
     padding_index_map,
@@ -200,7 +203,10 @@ class _ConvNd(Layer):
         b = np.ascontiguousarray(self.params["bias"], dtype=dtype) if self.bias else np.zeros(1, dtype)
         stride = (1,) * (3 - self.ndim) + self._s
         out = np.empty((x.shape[0],) + out_shape, dtype=dtype)
-        conv_forward(xp, xs, w5, b, self.bias, self.activation == "relu", *stride, _to5d(out, self.ndim))
+        if stride == (1, 1, 1):
+            conv_forward(xp, xs, w5, b, self.bias, self.activation == "relu", _to5d(out, self.ndim))
+        else:
+            conv_forward_strided(xp, w5, b, self.bias, self.activation == "relu", *stride, _to5d(out, self.ndim))
         self._cache = {"xp": xp, "xs": xs, "maps": maps, "x_shape": x.shape, "out": out, "w5": w5, "stride": stride}
         return out
 
@@ -219,7 +225,8 @@ class _ConvNd(Layer):
         dy = np.ascontiguousarray(dy, dtype=dtype)
         xp, w5, stride = c["xp"], c["w5"], c["stride"]
         relu = self.activation == "relu"
-        if stride == (1, 1, 1):
+        unit = stride == (1, 1, 1)
+        if unit:
             # unit stride: the kernels read the gradient in padded-width coordinates (mask fused)
             dy5 = _to5d(dy, self.ndim)
             hp, wp = xp.shape[3], xp.shape[4]
@@ -233,12 +240,14 @@ class _ConvNd(Layer):
                 relu_mask_grad(dy.reshape(-1), out.reshape(-1), masked.reshape(-1))
                 dy = masked
             dy5 = _to5d(dy, self.ndim)
-            dy_ext = np.empty((1, 1, 1), dtype=dtype)
         n = dy.shape[0]
         n_chunks = max(1, -(-n // WEIGHT_GRAD_CHUNK))
         partial_w = self._scratch("partial_w", (n_chunks,) + w5.shape, dtype)
         partial_b = self._scratch("partial_b", (n_chunks, w5.shape[0]), dtype)
-        conv_backward_weight(xp, c["xs"], dy5, dy_ext, self.bias, *stride, partial_w, partial_b)
+        if unit:
+            conv_backward_weight(xp, c["xs"], dy_ext, self.bias, partial_w, partial_b)
+        else:
+            conv_backward_weight_strided(xp, dy5, self.bias, *stride, partial_w, partial_b)
         gw = partial_w[0].copy()
         for i in range(1, n_chunks):  # fixed order, whatever the thread count
             gw += partial_w[i]
@@ -252,10 +261,14 @@ class _ConvNd(Layer):
             return None
         if c["maps"] is None:  # no padding: the padded-input gradient is the result
             dxp = np.empty(xp.shape, dtype=dtype)
-            conv_backward_input(dy5, dy_ext, w5, *stride, dxp)
+        else:
+            dxp = self._scratch("dxp", xp.shape, dtype)
+        if unit:
+            conv_backward_input(dy_ext, w5, dxp)
+        else:
+            conv_backward_input_strided(dy5, w5, *stride, dxp)
+        if c["maps"] is None:
             return dxp.reshape(c["x_shape"])
-        dxp = self._scratch("dxp", xp.shape, dtype)
-        conv_backward_input(dy5, dy_ext, w5, *stride, dxp)
         dx = np.empty(c["x_shape"], dtype=dtype)
         maps = c["maps"]
         pad_fold(dxp, maps[0], maps[1], maps[2], _to5d(dx, self.ndim))
