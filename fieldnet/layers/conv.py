@@ -159,6 +159,7 @@ class _ConvNd(Layer):
         return (self.out_channels, *(g[0] for g in geometry))
 
     def build(self, input_shape: tuple[int, ...], rng: np.random.Generator) -> None:
+        self.params, self.grads, self._work, self._cache = {}, {}, {}, {}  # a rebuild starts afresh
         super().build(input_shape, rng)
         in_ch = int(input_shape[0])
         fan_in = in_ch * int(np.prod(self._k))
