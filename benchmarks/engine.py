@@ -11,7 +11,7 @@ medians over repeats, in samples per second; the ratio column is fieldnet / torc
 Usage::
 
     python benchmarks/engine.py                      # L = 32, 64; threads 1, 2; batch 128
-    python benchmarks/engine.py --L 32 --threads 2 --repeats 20
+    python benchmarks/engine.py --L 32 --threads 2 --repeats 20 --rounds 5
     python benchmarks/engine.py --layers             # also per-layer forward/backward times
 
 The R1 head (Flatten/Dense/loss/SGD) uses fieldnet's Sequential when ``fieldnet.model`` exists;
@@ -280,12 +280,26 @@ def run_worker(engine: str, threads: int, args: argparse.Namespace) -> dict[str,
     return json.loads(lines[-1][len("RESULT "):])
 
 
+def median_rounds(rounds: list[dict[str, Any]]) -> dict[str, Any]:
+    """Per L, the median over rounds of the train and infer figures (other fields from round 1)."""
+    merged: dict[str, Any] = {}
+    for L, first in rounds[0].items():
+        if first is None:
+            merged[L] = None
+            continue
+        merged[L] = dict(first)
+        for mode in ("train", "infer"):
+            merged[L][mode] = float(np.median([r[L][mode] for r in rounds]))
+    return merged
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--L", type=int, nargs="+", default=[32, 64])
     parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--batch", type=int, default=128)
     parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--rounds", type=int, default=3, help="alternating fieldnet/torch rounds (median)")
     parser.add_argument("--layers", action="store_true", help="also time R1's conv/pool layers one by one")
     parser.add_argument("--no-torch", action="store_true")
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
@@ -295,11 +309,19 @@ def main() -> None:
         args.threads = args.threads[0]
         worker(args)
         return
-    print(f"R1 at batch {args.batch}, float32; samples/s (median of {args.repeats}); ratio = fieldnet / torch")
+    print(f"R1 at batch {args.batch}, float32; samples/s (median of {args.repeats} steps, median of {args.rounds} "
+          "alternating rounds); ratio = fieldnet / torch")
     print(f"{'threads':>7} {'L':>4} {'mode':>6} {'fieldnet':>10} {'torch':>10} {'ratio':>7}")
     for threads in args.threads:
-        ours = run_worker("fieldnet", threads, args)
-        theirs = {} if args.no_torch else run_worker("torch", threads, args)
+        # alternate the engines over several rounds and keep each figure's median, so load from
+        # other jobs on a shared machine hits both sides alike
+        rounds_ours, rounds_theirs = [], []
+        for _ in range(args.rounds):
+            rounds_ours.append(run_worker("fieldnet", threads, args))
+            if not args.no_torch:
+                rounds_theirs.append(run_worker("torch", threads, args))
+        ours = median_rounds(rounds_ours)
+        theirs = median_rounds(rounds_theirs) if rounds_theirs else {}
         for L, fn in ours.items():
             tc = theirs.get(L)
             for mode in ("train", "infer"):
