@@ -17,6 +17,7 @@ the finite-difference gradient checks).
 from __future__ import annotations
 
 import math
+import sys
 from typing import Any, ClassVar
 
 import numpy as np
@@ -64,6 +65,21 @@ def _work_dtype(x: np.ndarray) -> type:
 def _to5d(a: np.ndarray, ndim: int) -> np.ndarray:
     """(N, C, *spatial) -> (N, C, D, H, W) view with unit axes in front of the spatial ones."""
     return a.reshape(a.shape[:2] + (1,) * (3 - ndim) + a.shape[2:])
+
+
+def reuse_or_empty(store: dict[str, np.ndarray], key: str, shape: tuple[int, ...], dtype: Any) -> np.ndarray:
+    """``store[key]`` if it has this shape and dtype and nothing outside ``store`` refers to it, else a new array.
+
+    Layers return fresh arrays, but a large fresh array costs a page fault per 4 KiB on first
+    touch.  When the caller has dropped every reference (and view) to the array a layer returned
+    last time, no one can observe it being overwritten, so it is reused.
+    """
+    buf = store.get(key)
+    # references: the store, the local name, getrefcount's argument
+    if buf is not None and buf.shape == tuple(shape) and buf.dtype == dtype and sys.getrefcount(buf) <= 3:
+        return buf
+    buf = store[key] = np.empty(shape, dtype=dtype)
+    return buf
 
 
 def _he_normal(shape: tuple[int, ...], fan_in: int, rng: np.random.Generator) -> np.ndarray:
@@ -203,7 +219,8 @@ class _ConvNd(Layer):
         w5 = _to5d(w, self.ndim)
         b = np.ascontiguousarray(self.params["bias"], dtype=dtype) if self.bias else np.zeros(1, dtype)
         stride = (1,) * (3 - self.ndim) + self._s
-        out = np.empty((x.shape[0],) + out_shape, dtype=dtype)
+        self._cache = {}
+        out = reuse_or_empty(self._work, "out", (x.shape[0],) + out_shape, dtype)
         if stride == (1, 1, 1):
             conv_forward(xp, xs, w5, b, self.bias, self.activation == "relu", _to5d(out, self.ndim))
         else:
@@ -270,7 +287,7 @@ class _ConvNd(Layer):
             conv_backward_input_strided(dy5, w5, *stride, dxp)
         if c["maps"] is None:
             return dxp.reshape(c["x_shape"])
-        dx = np.empty(c["x_shape"], dtype=dtype)
+        dx = reuse_or_empty(self._work, "dx", c["x_shape"], dtype)
         maps = c["maps"]
         pad_fold(dxp, maps[0], maps[1], maps[2], _to5d(dx, self.ndim))
         return dx

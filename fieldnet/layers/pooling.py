@@ -15,7 +15,7 @@ import numpy as np
 from fieldnet.errors import ShapeError
 from fieldnet.kernels.pool import pool_backward, pool_forward
 from fieldnet.layers.base import Layer, conv_output_size, register_layer
-from fieldnet.layers.conv import _as_tuple, _jsonable, _to5d, _work_dtype
+from fieldnet.layers.conv import _as_tuple, _jsonable, _to5d, _work_dtype, reuse_or_empty
 
 
 class _PoolNd(Layer):
@@ -66,7 +66,10 @@ class _PoolNd(Layer):
         out_shape = self.output_shape(x.shape[1:])
         dtype = _work_dtype(x)
         x = np.ascontiguousarray(x, dtype=dtype)
-        out = np.empty((x.shape[0],) + out_shape, dtype=dtype)
+        if not hasattr(self, "_work"):
+            self._work: dict[str, np.ndarray] = {}
+        self._cache = {}
+        out = reuse_or_empty(self._work, "out", (x.shape[0],) + out_shape, dtype)
         is_max = self.mode == "max"
         ashape = out.shape if is_max else (1,) * out.ndim
         argmax = self._argmax if getattr(self, "_argmax", None) is not None and self._argmax.shape == ashape else None
@@ -86,7 +89,7 @@ class _PoolNd(Layer):
         if dy.shape != c["out_shape"]:
             raise ShapeError(f"{self.label}: output gradient has shape {dy.shape}, expected {c['out_shape']}")
         dy = np.ascontiguousarray(dy, dtype=c["dtype"])
-        dx = np.empty(c["x_shape"], dtype=c["dtype"])
+        dx = reuse_or_empty(self._work, "dx", c["x_shape"], c["dtype"])
         pool_backward(
             _to5d(dy, self.ndim), *c["k"], *c["s"], self.mode == "max", _to5d(c["argmax"], self.ndim),
             _to5d(dx, self.ndim),

@@ -136,3 +136,19 @@ def test_engine_pool_shape_errors_name_layer_and_rule():
         MaxPool2d(2).forward(np.zeros((1, 1, 4, 4, 4), np.float32))
     with pytest.raises(ShapeError, match="GlobalAvgPool"):
         GlobalAvgPool().forward(np.zeros((3, 4), np.float32))
+
+
+def test_engine_pool_outputs_held_by_the_caller_are_never_overwritten():
+    rng = np.random.default_rng(12)
+    pool = MaxPool2d(2)
+    xa = rng.standard_normal((2, 3, 8, 8)).astype(np.float32)
+    xb = rng.standard_normal((2, 3, 8, 8)).astype(np.float32)
+    ya = pool.forward(xa)
+    ya_copy = ya.copy()
+    da = pool.backward(np.ones_like(ya))
+    da_copy = da.copy()
+    yb = pool.forward(xb)
+    pool.backward(np.ones_like(yb))
+    np.testing.assert_array_equal(ya, ya_copy)
+    np.testing.assert_array_equal(da, da_copy)
+    assert not np.array_equal(ya, yb)
