@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import os
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -358,14 +359,17 @@ def check_dataset_file(path: str | os.PathLike) -> list[int]:
     return sizes
 
 
-def open_dataset(path: str | os.PathLike, L: int | None = None, *, chunks: Any = None):
+def open_dataset(path: str | os.PathLike, L: int | None = None, *, chunks: Any = "auto"):
     """Open one lattice size of a data file as a lazily loaded ``xarray.Dataset``.
 
     Args:
         path: a data file written by ``fieldnet simulate``.
         L: the lattice size to open; may be omitted when the file holds one size.
-        chunks: passed to xarray; ``"auto"`` (or ``{}``) gives dask-backed arrays when dask
-            is installed, so files larger than memory can be processed chunk by chunk.
+        chunks: passed to xarray.  The default ``"auto"`` gives dask-backed arrays when dask
+            is installed, each chunk a whole multiple of the file's HDF5 chunks up to dask's
+            ``array.chunk-size`` (128 MiB by default), so files larger than memory are processed
+            chunk by chunk; without dask, or with ``chunks=None``, arrays are xarray's lazily
+            indexed (non-dask) arrays.
 
     Returns:
         Dataset with ``config (sample, channel, y, x)``, ``temperature``, ``label`` and the
@@ -385,8 +389,14 @@ def open_dataset(path: str | os.PathLike, L: int | None = None, *, chunks: Any =
             import dask  # noqa: F401
         except ImportError:
             chunks = None
+    if isinstance(chunks, str) and chunks == "auto":
+        chunks = {"sample": _sample_chunk(path, L)}
     try:
-        ds = xr.open_dataset(path, engine="h5netcdf", group=group_name(L), chunks=chunks)
+        with warnings.catch_warnings():
+            # the sample chunks follow config's HDF5 chunks; the small per-sample 1D variables
+            # are chunked differently on disk, and re-reading a few of their chunks costs nothing
+            warnings.filterwarnings("ignore", message="The specified chunks separate", category=UserWarning)
+            ds = xr.open_dataset(path, engine="h5netcdf", group=group_name(L), chunks=chunks)
     except (OSError, ValueError, KeyError) as exc:
         raise DataFileError(f"cannot read {path} group {group_name(L)}: {exc}") from exc
     import h5py
@@ -395,6 +405,24 @@ def open_dataset(path: str | os.PathLike, L: int | None = None, *, chunks: Any =
         for key, value in f.attrs.items():
             ds.attrs.setdefault(f"file_{key}" if key in ds.attrs else key, value.decode() if isinstance(value, bytes) else value)
     return ds
+
+
+def _sample_chunk(path: str | os.PathLike, L: int) -> int:
+    """Samples per dask chunk: whole HDF5 chunks of ``config`` (so none is decompressed twice),
+    about dask's ``array.chunk-size`` in total, and never split along channel or space."""
+    import dask
+    import h5py
+    from dask.utils import parse_bytes
+
+    try:
+        with h5py.File(path, "r") as f:
+            cfg = f[group_name(L)]["config"]
+            disk_chunk = int(cfg.chunks[0]) if cfg.chunks else 1
+            sample_bytes = max(1, int(np.prod(cfg.shape[1:])) * cfg.dtype.itemsize)
+    except (OSError, KeyError, ValueError, TypeError) as exc:
+        raise DataFileError(f"cannot read {path} group {group_name(L)}: {exc}") from exc
+    target = parse_bytes(dask.config.get("array.chunk-size"))
+    return max(1, target // (disk_chunk * sample_bytes)) * disk_chunk
 
 
 def lattice_sizes(path: str | os.PathLike) -> list[int]:

@@ -1,0 +1,200 @@
+"""Run a campaign's temperature points on a Dask cluster, keeping one writer and the serial result.
+
+A campaign (:mod:`simulations.campaign`) is a list of independent :class:`PointTask` s (model,
+couplings, L, temperature point, seed).  :func:`run_campaign` asks a ``map_points`` callable for
+their results *in task order* and writes them with a single :class:`fieldnet.dataset.DatasetWriter`.
+:func:`dask_map` is such a callable backed by ``dask.distributed``: it submits the tasks as futures,
+collects them as they finish, and hands them back in task order, so the file is byte-for-byte the
+content a serial run writes (every point's random stream depends only on seed, L and point index).
+
+Fault handling is Dask's: a task whose worker dies is re-run elsewhere (the scheduler allows
+``distributed.scheduler.allowed-failures`` deaths per task); a task that raises is retried
+``retries`` times.  Results are pulled to the client as soon as they finish, so a later worker
+death costs nothing already computed, and only a bounded window of tasks is in flight at once, so
+memory stays bounded however many points a campaign has.
+
+Usage::
+
+    with connect(workers=2) as client:              # or connect("tcp://host:8786")
+        run_campaign(..., map_points=dask_map(client))
+
+Dask is an optional extra: ``pip install "fieldnet[dist]"``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import logging
+import os
+from collections.abc import Callable, Iterable, Iterator
+from typing import TYPE_CHECKING, Any
+
+from fieldnet.errors import FieldnetError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from simulations.base import PointResult
+    from simulations.campaign import PointTask
+
+INSTALL_HINT = 'install the Dask extra with: pip install "fieldnet[dist]"'
+# environment of local worker processes: one numba/BLAS thread each, because the cluster already
+# runs one task per core; more threads per worker would only oversubscribe the cores
+WORKER_ENV = {"NUMBA_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+
+
+def _import_distributed():
+    try:
+        import distributed
+    except ImportError as exc:
+        raise FieldnetError(f"distributed runs need dask.distributed, which is not installed; {INSTALL_HINT}") from exc
+    return distributed
+
+
+def task_key(task: PointTask) -> str:
+    """A readable, unique Dask key for a task: ``fieldnet-ising2d-L16-p3-<digest>``.
+
+    The digest covers every field (couplings, seed, samples, ...), so two campaigns that share a
+    cluster never mistake each other's results for their own.
+    """
+    digest = hashlib.sha1(repr(task).encode()).hexdigest()[:12]
+    return f"fieldnet-{task.model}-L{task.L}-p{task.index}-{digest}"
+
+
+def run_point_on_worker(task: PointTask, numba_threads: int = 1) -> PointResult:
+    """Run one task on a worker with ``numba_threads`` numba threads (the worker's own cores are
+    already shared by its task slots, so nested parallelism would oversubscribe them)."""
+    import numba
+
+    from simulations.campaign import run_point
+
+    numba.set_num_threads(max(1, min(int(numba_threads), numba.config.NUMBA_NUM_THREADS)))
+    return run_point(task)
+
+
+def dask_map(
+    client: Any,
+    *,
+    retries: int = 3,
+    max_in_flight: int | None = None,
+    numba_threads: int = 1,
+    function: Callable[..., Any] = run_point_on_worker,
+) -> Callable[[Iterable[PointTask]], Iterator[PointResult]]:
+    """A ``map_points`` callable for :func:`simulations.campaign.run_campaign` that runs on Dask.
+
+    Args:
+        client: a ``distributed.Client`` (see :func:`connect`).
+        retries: re-runs of a task that raises (worker deaths are retried by the scheduler).
+        max_in_flight: tasks submitted ahead of the next one to be written; default
+            ``max(8, 4 * total worker threads)``.  Bounds the memory held by finished points
+            that wait for an earlier, slower one.
+        numba_threads: numba threads per task on the workers.
+        function: ``function(task, numba_threads) -> PointResult`` run on the workers (tests swap
+            in an instrumented one).
+
+    Returns:
+        ``map_points(tasks) -> iterator of PointResult`` in the order of ``tasks``.
+    """
+    distributed = _import_distributed()
+
+    def window() -> int:
+        if max_in_flight is not None:
+            return max(1, int(max_in_flight))
+        return max(8, 4 * sum(client.nthreads().values()))
+
+    def map_points(tasks: Iterable[PointTask]) -> Iterator[PointResult]:
+        tasks = list(tasks)
+        futures: dict[int, Any] = {}  # task position -> future, for submitted, unconsumed tasks
+        done: dict[int, Any] = {}  # finished out of order, waiting for an earlier task
+        completions = distributed.as_completed(loop=client.loop)
+        index_of: dict[str, int] = {}
+        next_submit = 0
+        try:
+            for next_yield in range(len(tasks)):
+                # keep the window full: submit up to max_in_flight tasks past the one to yield next
+                limit = min(len(tasks), next_yield + window())
+                while next_submit < limit:
+                    task = tasks[next_submit]
+                    fut = client.submit(function, task, numba_threads, key=task_key(task), retries=retries, pure=False)
+                    futures[next_submit] = fut
+                    index_of[fut.key] = next_submit
+                    completions.add(fut)
+                    next_submit += 1
+                while next_yield not in done:
+                    fut = next(completions)
+                    done[index_of.pop(fut.key)] = fut
+                fut = done.pop(next_yield)
+                del futures[next_yield]
+                try:
+                    result = fut.result()
+                except distributed.KilledWorker as exc:
+                    raise FieldnetError(
+                        f"Dask workers died repeatedly while running point {next_yield} of the campaign "
+                        f"({task_key(tasks[next_yield])}); check the workers' memory limit and logs, "
+                        "then rerun with --resume"
+                    ) from exc
+                fut.release()  # the result now lives here; free it on the cluster
+                yield result
+        finally:
+            # a consumer that stops early (error, Ctrl-C) must not leave work running on the cluster
+            pending = list(futures.values())
+            completions.clear()
+            if pending:
+                with contextlib.suppress(Exception):
+                    client.cancel(pending)
+
+    return map_points
+
+
+@contextlib.contextmanager
+def connect(scheduler: str | None = None, workers: int | None = None, *, timeout: float = 20.0) -> Iterator[Any]:
+    """A ``distributed.Client``: to an existing scheduler, or to a new local cluster.
+
+    Args:
+        scheduler: address of a running scheduler, ``tcp://HOST:PORT`` (e.g. one started by
+            ``dask scheduler`` or by dask-jobqueue's SLURMCluster/PBSCluster).
+        workers: when no scheduler is given, start this many single-threaded worker processes on
+            127.0.0.1 (default: one per CPU core).
+        timeout: seconds to wait for the scheduler before giving up.
+
+    Raises:
+        FieldnetError: dask is not installed, the scheduler cannot be reached, or the arguments
+            are inconsistent.
+    """
+    distributed = _import_distributed()
+    if scheduler is not None and workers is not None:
+        raise FieldnetError("give either --scheduler (use a running cluster) or --workers (start a local one), not both")
+    if scheduler is not None:
+        if "://" not in scheduler and ":" not in scheduler:
+            raise FieldnetError(f"scheduler address {scheduler!r} is not of the form tcp://HOST:PORT")
+        try:
+            client = distributed.Client(scheduler, timeout=f"{timeout}s", set_as_default=False)
+        except (OSError, TimeoutError, ValueError) as exc:
+            raise FieldnetError(
+                f"cannot reach the Dask scheduler at {scheduler} within {timeout:g} s ({type(exc).__name__}); "
+                "check the address and that 'dask scheduler' is running there"
+            ) from exc
+        try:
+            yield client
+        finally:
+            client.close()
+        return
+    n_workers = (os.cpu_count() or 1) if workers is None else int(workers)
+    if n_workers < 1:
+        raise FieldnetError(f"--workers must be at least 1, got {n_workers}")
+    cluster = distributed.LocalCluster(
+        n_workers=n_workers,
+        threads_per_worker=1,
+        processes=True,
+        host="127.0.0.1",
+        dashboard_address=None,  # no web server: shared machines, no port clashes
+        silence_logs=logging.ERROR,
+        env=WORKER_ENV,
+    )
+    try:
+        client = distributed.Client(cluster, set_as_default=False)
+        try:
+            yield client
+        finally:
+            client.close()
+    finally:
+        cluster.close()
