@@ -43,6 +43,10 @@ class LatticeModel:
 
     #: name used by ``fieldnet simulate --model NAME``
     name: ClassVar[str] = ""
+    #: couplings and options: name -> (default, one-line doc).  The constructor takes exactly
+    #: these as keyword arguments (``--param NAME=VALUE`` on the command line; values are coerced
+    #: to the type of the default by :func:`simulations.registry.get_model`).
+    parameters: ClassVar[dict[str, tuple[Any, str]]] = {}
     #: spatial dimensions of the lattice
     ndim: ClassVar[int] = 2
     #: channel names of a stored configuration

@@ -1,0 +1,181 @@
+"""A model-independent Monte Carlo driver: burn-in, tau_int pilot, thinning, decorrelated samples.
+
+Every lattice model plugs in a *sweeper*, a small object that knows how to update many
+independent replicas of its lattice at once.  The driver :func:`sample_point` does the rest the
+same way for every model, so burn-in, autocorrelation and thinning mean the same thing in every
+file.
+
+The sweeper protocol (see :class:`Sweeper`)::
+
+    state = sweeper.init(L, temperature, n_replicas, seed, key)
+        # R = n_replicas independent chains; seed their random streams from (seed, *key) with
+        # simulations.rng.seeded_states, one stream per replica (or per replica-row), never per
+        # thread, so that results do not depend on the thread count.
+    acceptance = sweeper.sweep(state, n_sweeps)
+        # advance every replica by n_sweeps sweeps in place; return the mean acceptance rate of
+        # those sweeps (float in [0, 1]) or NaN when it has no meaning (cluster updates).
+    obs = sweeper.measure(state)
+        # dict name -> (R,) float64 per-site observables of the current configurations.  Must hold
+        # "energy" (energy per site) and "magnetization" (per site; for vector order parameters
+        # its magnitude); the driver measures tau_int of obs["energy"] and |obs["magnetization"]|.
+    configs = sweeper.configs(state)
+        # (R, n_channels, *spatial) copy of the current configurations in the storage dtype.
+
+Optional: ``sweeper.series(state, n_steps) -> dict name -> (R, n_steps)`` runs n_steps single
+sweeps measuring after each (a fast path for the pilot; the default loops over sweep/measure).
+
+What :func:`sample_point` does, for one (L, temperature) point:
+
+1. burn-in: ``burn_in`` sweeps from the sweeper's initial state;
+2. pilot: sweeps measuring E and |m| after each; tau_int is estimated (Sokal windowing,
+   :mod:`simulations.autocorr`, autocovariance averaged over the R replicas) on the second
+   half of the pilot, the first half serving as further burn-in.  The pilot doubles (256, 512,
+   ... up to ``max_pilot`` sweeps) until the estimate is reliable (pilot half >= 50 tau_int);
+3. thinning = max(1, ceil(2 * max(tau_E, tau_|m|))) sweeps between stored samples;
+4. sampling: ``ceil(n_samples / R)`` rounds; each round advances every replica by ``thinning``
+   sweeps and stores one configuration per replica.  Sample ``k * R + r`` is replica r's k-th
+   configuration (the last round is truncated to n_samples), a deterministic order.
+
+Returned records (``PointResult.stats``): tau_int_energy, tau_int_abs_magnetization (in sweeps),
+thinning (sweeps), burn_in (sweeps before the first stored sample, pilot included) and
+acceptance; ``PointResult.warnings`` says when tau_int was not reliable.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any, Protocol
+
+import numpy as np
+
+from simulations.autocorr import RELIABLE_LENGTH_IN_TAU, AutocorrEstimate, integrated_autocorr_time
+from simulations.base import PointResult
+
+DEFAULT_BURN_IN = 64
+DEFAULT_MIN_PILOT = 256
+DEFAULT_MAX_PILOT = 1 << 14
+
+
+class Sweeper(Protocol):
+    """Updates R independent replicas of one model at one temperature (see module docstring)."""
+
+    def init(self, L: int, temperature: float, n_replicas: int, seed: int, key: tuple[int, ...]) -> Any: ...
+
+    def sweep(self, state: Any, n_sweeps: int) -> float: ...
+
+    def measure(self, state: Any) -> dict[str, np.ndarray]: ...
+
+    def configs(self, state: Any) -> np.ndarray: ...
+
+
+def measure_series(sweeper: Sweeper, state: Any, n_steps: int) -> tuple[dict[str, np.ndarray], float]:
+    """Run ``n_steps`` single sweeps, measuring after each.
+
+    Returns:
+        (name -> (R, n_steps) float64 series, mean acceptance of the sweeps or NaN).
+    """
+    fast = getattr(sweeper, "series", None)
+    if fast is not None:
+        out = fast(state, n_steps)
+        return out[0], out[1]
+    columns: dict[str, list[np.ndarray]] = {}
+    acceptance = []
+    for _ in range(n_steps):
+        acceptance.append(sweeper.sweep(state, 1))
+        for name, value in sweeper.measure(state).items():
+            columns.setdefault(name, []).append(np.asarray(value, dtype=np.float64))
+    return {k: np.stack(v, axis=1) for k, v in columns.items()}, float(np.mean(acceptance))
+
+
+def _estimates(series: dict[str, np.ndarray]) -> tuple[AutocorrEstimate, AutocorrEstimate]:
+    half = series["energy"].shape[1] // 2
+    tau_e = integrated_autocorr_time(series["energy"][:, half:])
+    tau_m = integrated_autocorr_time(np.abs(series["magnetization"][:, half:]))
+    return tau_e, tau_m
+
+
+def sample_point(
+    sweeper: Sweeper,
+    L: int,
+    temperature: float,
+    n_samples: int,
+    *,
+    n_replicas: int,
+    seed: int,
+    key: tuple[int, ...],
+    algorithm: str,
+    burn_in: int = DEFAULT_BURN_IN,
+    min_pilot: int = DEFAULT_MIN_PILOT,
+    max_pilot: int = DEFAULT_MAX_PILOT,
+    progress: Callable[[int], None] | None = None,
+) -> PointResult:
+    """Equilibrate, measure tau_int, thin, and draw ``n_samples`` configurations.
+
+    Args:
+        sweeper: the model's update (see :class:`Sweeper`).
+        L: linear lattice size; temperature: in units of J/k_B.
+        n_samples: configurations to return (>= 1).
+        n_replicas: independent chains R the samples are spread over.
+        seed, key: the point's random streams (passed to ``sweeper.init``).
+        algorithm: the update's name, recorded in the result.
+        burn_in: sweeps before the pilot starts.
+        min_pilot, max_pilot: first and largest pilot length in sweeps (doubling in between).
+        progress: called with the number of samples drawn so far.
+
+    Returns:
+        PointResult with configs (n_samples, C, *spatial), the sweeper's observables per sample,
+        stats (tau_int_energy, tau_int_abs_magnetization, thinning, burn_in, acceptance).
+    """
+    if n_samples < 1:
+        raise ValueError(f"n_samples must be >= 1, got {n_samples}")
+    state = sweeper.init(L, temperature, n_replicas, seed, key)
+    acc_sum = 0.0
+    acc_weight = 0
+    a = sweeper.sweep(state, burn_in)
+    acc_sum, acc_weight = acc_sum + a * burn_in, acc_weight + burn_in
+
+    # pilot: grow the series by doubling until tau_int is trustworthy or the budget is spent
+    series, a = measure_series(sweeper, state, min_pilot)
+    acc_sum, acc_weight = acc_sum + a * min_pilot, acc_weight + min_pilot
+    while True:
+        tau_e, tau_m = _estimates(series)
+        n_pilot = series["energy"].shape[1]
+        if (tau_e.reliable and tau_m.reliable) or n_pilot >= max_pilot:
+            break
+        more, a = measure_series(sweeper, state, n_pilot)
+        acc_sum, acc_weight = acc_sum + a * n_pilot, acc_weight + n_pilot
+        series = {k: np.concatenate([series[k], more[k]], axis=1) for k in series}
+    tau_max = max(tau_e.tau, tau_m.tau)
+    thinning = max(1, math.ceil(2.0 * tau_max))
+
+    warnings: list[str] = []
+    for name, est in (("E", tau_e), ("|m|", tau_m)):
+        if not est.reliable:
+            warnings.append(
+                f"L={L} T={temperature:.4g}: tau_int({name}) = {est.tau:.3g} sweeps is not reliable "
+                f"(pilot of {est.n} sweeps x {n_replicas} replicas, needs >= {RELIABLE_LENGTH_IN_TAU:g} tau); "
+                f"samples may be correlated; a cluster algorithm (--algorithm wolff) helps near Tc"
+            )
+
+    rounds = math.ceil(n_samples / n_replicas)
+    configs: list[np.ndarray] = []
+    observables: dict[str, list[np.ndarray]] = {}
+    for k in range(rounds):
+        a = sweeper.sweep(state, thinning)
+        acc_sum, acc_weight = acc_sum + a * thinning, acc_weight + thinning
+        configs.append(sweeper.configs(state))
+        for name, value in sweeper.measure(state).items():
+            observables.setdefault(name, []).append(np.asarray(value, dtype=np.float64))
+        if progress is not None:
+            progress(min(n_samples, (k + 1) * n_replicas))
+    stacked = np.concatenate(configs, axis=0)[:n_samples]
+    obs = {name: np.concatenate(v)[:n_samples] for name, v in observables.items()}
+    stats = {
+        "tau_int_energy": tau_e.tau,
+        "tau_int_abs_magnetization": tau_m.tau,
+        "thinning": float(thinning),
+        "burn_in": float(burn_in + series["energy"].shape[1]),
+        "acceptance": acc_sum / acc_weight if acc_weight else float("nan"),
+    }
+    return PointResult(configs=stacked, observables=obs, stats=stats, algorithm=algorithm, warnings=warnings)
