@@ -1,15 +1,100 @@
-"""`fieldnet simulate` (not yet implemented)."""
+"""`fieldnet simulate`: Monte Carlo configurations of a lattice model into one HDF5/netCDF file.
+
+The work is a campaign (:mod:`simulations.campaign`): every (L, temperature) point is an
+independent task.  ``run`` builds the arguments of :func:`simulations.campaign.run_campaign` in
+:func:`campaign_arguments` and passes a ``map_points`` (serial by default) so another executor
+(e.g. Dask) can be plugged in by choosing a different ``map_points``.
+"""
 
 from __future__ import annotations
 
 import argparse
 
+DESCRIPTION = (
+    "Monte Carlo configurations of a lattice model, equilibrated and thinned by the measured "
+    "autocorrelation time, written as one HDF5/netCDF file (one group per lattice size). "
+    "With no arguments: 2D Ising, L=16, 16 temperatures 1.5..3.2, 100 samples each, -> ising2d.h5."
+)
+
+DEFAULT_T = "1.5:3.2:16"
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    pass
+    parser.add_argument("--model", default="ising2d", help="lattice model (default: ising2d); see 'fieldnet info --models'")
+    parser.add_argument("--L", nargs="+", default=["16"], metavar="L", help="lattice sizes, e.g. --L 16 32 (default: 16)")
+    parser.add_argument(
+        "--T",
+        nargs="+",
+        default=[DEFAULT_T],
+        metavar="T",
+        help=f"temperatures in J/k_B: a value, a list 1.5,2.0 or an inclusive range start:stop:num (default: {DEFAULT_T})",
+    )
+    parser.add_argument("--samples", type=int, default=100, help="configurations per temperature and size (default: 100)")
+    parser.add_argument("--seed", type=int, default=0, help="random seed; the same seed gives the same file (default: 0)")
+    parser.add_argument(
+        "--algorithm",
+        default="auto",
+        help="update: auto, metropolis or wolff for ising2d (auto: Wolff at T <= 1.15 Tc with h = 0, else Metropolis)",
+    )
+    parser.add_argument(
+        "--param",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="model coupling, repeatable, e.g. --param J=1 --param h=0.1",
+    )
+    parser.add_argument("--lattice", default=None, help="lattice geometry for models that have several (ising2d: square, triangular)")
+    parser.add_argument("-o", "--output", default=None, help="output file (default: <model>.h5)")
+    parser.add_argument("--threads", type=int, default=None, help="numba threads (default: NUMBA_NUM_THREADS or all cores)")
+    parser.add_argument("--resume", action="store_true", help="continue an interrupted run from <output>.partial")
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing output file (once the new one is complete)")
+    parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+
+
+def campaign_arguments(args: argparse.Namespace) -> dict:
+    """Validated keyword arguments of :func:`simulations.campaign.run_campaign` (without map_points)."""
+    import shlex
+    import sys
+
+    from fieldnet.errors import FieldnetError
+    from simulations.grids import parse_params, parse_sizes, parse_temperatures
+
+    params = parse_params(args.param)
+    if args.lattice is not None:
+        if "lattice" in params and params["lattice"] != args.lattice:
+            raise FieldnetError("--lattice and --param lattice=... disagree; give one of them")
+        params["lattice"] = args.lattice
+    if args.resume and args.overwrite:
+        raise FieldnetError("give either --resume (continue the partial file) or --overwrite (start afresh), not both")
+    output = args.output or f"{args.model}.h5"
+    return {
+        "model": args.model,
+        "params": params,
+        "sizes": parse_sizes(args.L),
+        "temperatures": parse_temperatures(args.T),
+        "n_samples": args.samples,
+        "algorithm": args.algorithm,
+        "seed": args.seed,
+        "output": output,
+        "resume": args.resume,
+        "overwrite": args.overwrite,
+        "progress": not args.quiet,
+        "command": shlex.join(["fieldnet", *sys.argv[1:]]) if sys.argv and sys.argv[0] else "fieldnet simulate",
+    }
 
 
 def run(args: argparse.Namespace) -> int:
-    from fieldnet.errors import FieldnetError
+    import sys
 
-    raise FieldnetError("'fieldnet simulate' is not available in this version yet")
+    from fieldnet.atomic import partial_path
+    from simulations.campaign import run_campaign, serial_map
+
+    kwargs = campaign_arguments(args)
+    args._resume_hint = (
+        f"rerun the same command with --resume (finished temperature points are kept in {partial_path(kwargs['output'])})"
+    )
+    map_points = serial_map
+    path = run_campaign(**kwargs, map_points=map_points)
+    if not args.quiet:
+        sys.stderr.write(f"wrote {path}\n")
+    return 0

@@ -1,0 +1,644 @@
+"""2D Ising model on an L x L torus: H = -J sum_<ij> s_i s_j - h sum_i s_i,  s_i = +-1.
+
+Two updates, both over many independent replicas at once and both reproducible whatever the
+thread count (every random stream belongs to a replica or a replica-row, never to a thread):
+
+**Metropolis, multi-spin coded.**  64 independent replicas live in the 64 bits of one uint64
+per site (bit b of ``spins[g, y, x]`` is replica ``64 g + b``; bit set = spin up), so one pass
+of bitwise logic updates a site in 64 replicas.  The number of aligned neighbours a = 0..4 is
+added bit-sliced; the flip probability min(1, exp(-dE/T)) with dE = 2J(2a-4) + 2h s depends on
+the class (s, a) only.  Each replica gets its *own* Bernoulli decision: a uniform 32-bit number
+per replica-bit is compared bit-serially with the class threshold, most significant bit first,
+drawing one random word per bit position and stopping as soon as every undecided lane is
+decided (about 7 words a site instead of 64).  Sites are visited in checkerboard order for even
+L (typewriter order for odd L, where the colours are not independent on the torus; every
+single-site Metropolis step keeps the Boltzmann distribution, so any fixed order is valid); each
+row draws from its own xoshiro256** stream (g*L + y).  Groups of 64 replicas run in parallel,
+one parallel region per call: finer-grained parallelism (rows of a colour) pays a barrier per
+half-sweep, which costs a scheduler time slice on a loaded machine.
+With h = 0 each sweep call also applies a random global spin flip per replica (an exact symmetry
+move, kept as a lazy sign mask), so ordered replicas visit both signs of m.
+
+**Wolff** single-cluster updates (h = 0 only), one byte a spin, one replica a thread.  A Wolff
+"sweep" grows and flips clusters until at least L*L spins have been flipped, so tau_int is in
+units comparable to Metropolis sweeps.
+
+``algorithm="auto"`` picks Wolff at T <= 1.15 Tc when h == 0 (critical slowing down makes
+Metropolis's tau_int grow like L^2.17 near Tc, while Wolff's stays O(1); well below Tc both are
+fast, and Wolff's big clusters also flip the sign of m), and Metropolis otherwise (above Tc
+clusters are tiny and multi-spin Metropolis does 64 replicas per word).  benchmarks/simulate.py
+measures independent configurations per second for both.
+
+Labels use Onsager's Tc = 2|J| / ln(1 + sqrt 2) (h = 0); with h != 0 there is no transition and
+labels are -1.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, ClassVar
+
+import numpy as np
+from numba import njit, prange, uint64
+
+from fieldnet.errors import FieldnetError
+from simulations.base import LatticeModel, PointResult
+from simulations.rng import next_double, next_u64, seeded_states
+from simulations.sampling import sample_point
+
+ONSAGER_TC = 2.0 / math.log(1.0 + math.sqrt(2.0))
+#: Wolff is used by ``auto`` at and below this multiple of Tc (h = 0)
+AUTO_WOLFF_MAX_T_OVER_TC = 1.15
+#: replicas (bits) per multi-spin word
+LANES = 64
+#: Wolff chains per temperature point (at most; fewer when fewer samples are asked for)
+WOLFF_REPLICAS = 16
+#: groups of 64 Metropolis replicas per temperature point: two, so that two cores each update a
+#: group without synchronising (the count must not depend on the thread count)
+METROPOLIS_GROUPS = 2
+
+_ALL = uint64(0xFFFFFFFFFFFFFFFF)
+_ZERO = uint64(0)
+_ONE = uint64(1)
+_M1 = uint64(0x5555555555555555)
+_M2 = uint64(0x3333333333333333)
+_M4 = uint64(0x0F0F0F0F0F0F0F0F)
+_H01 = uint64(0x0101010101010101)
+
+
+@njit(inline="always", cache=True)
+def _popcount(x):
+    x = x - ((x >> uint64(1)) & _M1)
+    x = (x & _M2) + ((x >> uint64(2)) & _M2)
+    x = (x + (x >> uint64(4))) & _M4
+    return (x * _H01) >> uint64(56)
+
+
+# ---------------------------------------------------------------------------------------------
+# multi-spin Metropolis
+
+
+def acceptance_classes(temperature: float, J: float, h: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The Metropolis classes that need a random decision and their bit-sliced thresholds.
+
+    A site's class is (s, a): its spin (0 down, 1 up) and its number of aligned neighbours a.
+    dE = 2J(2a - 4) + 2h(2s - 1); the flip probability p = min(1, exp(-dE / T)).
+
+    Returns:
+        class_a: (K,) int64 aligned-neighbour count of each random class.
+        class_s: (K,) int64 0 = down spins only, 1 = up only, 2 = both (p independent of s).
+        threshold_bits: (32, K) uint64, all ones where bit (31 - j) of floor(p * 2**32) is set:
+            row j is compared at step j (most significant first).
+    """
+    beta = 1.0 / temperature
+    classes: list[tuple[int, int, int]] = []
+    for a in range(5):
+        thr = []
+        for s in (0, 1):
+            dE = 2.0 * J * (2 * a - 4) + 2.0 * h * (2 * s - 1)
+            p = 1.0 if dE <= 0 else math.exp(-beta * dE)
+            thr.append(None if p >= 1.0 else min(int(p * 2.0**32), 2**32 - 1))
+        if thr[0] is not None and thr[0] == thr[1]:
+            classes.append((a, 2, thr[0]))
+        else:
+            classes.extend((a, s, t) for s, t in ((0, thr[0]), (1, thr[1])) if t is not None)
+    K = len(classes)
+    class_a = np.array([c[0] for c in classes], dtype=np.int64)
+    class_s = np.array([c[1] for c in classes], dtype=np.int64)
+    bits = np.zeros((32, max(K, 1)), dtype=np.uint64)
+    for k, (_, _, t) in enumerate(classes):
+        for j in range(32):
+            if (t >> (31 - j)) & 1:
+                bits[j, k] = np.uint64(0xFFFFFFFFFFFFFFFF)
+    return class_a, class_s, bits
+
+
+@njit(inline="always", cache=True)
+def _flip_mask(w, n_up, n_down, n_left, n_right, class_a, class_s, bits, cm, rng, stream):
+    """Which of the 64 lanes of site word ``w`` flip (bit set = flip)."""
+    x1 = ~(w ^ n_up)
+    x2 = ~(w ^ n_down)
+    x3 = ~(w ^ n_left)
+    x4 = ~(w ^ n_right)
+    # bit-sliced a = x1 + x2 + x3 + x4 as (b2 b1 b0)
+    t1 = x1 ^ x2
+    c1 = x1 & x2
+    t2 = x3 ^ x4
+    c2 = x3 & x4
+    b0 = t1 ^ t2
+    carry = t1 & t2
+    b1 = c1 ^ c2 ^ carry
+    b2 = c1 & c2
+    need = _ZERO
+    for k in range(class_a.shape[0]):
+        a = class_a[k]
+        if a == 0:
+            m = ~(b0 | b1 | b2)
+        elif a == 1:
+            m = b0 & ~b1
+        elif a == 2:
+            m = ~b0 & b1
+        elif a == 3:
+            m = b0 & b1
+        else:
+            m = b2
+        s = class_s[k]
+        if s == 0:
+            m &= ~w
+        elif s == 1:
+            m &= w
+        cm[k] = m
+        need |= m
+    # bit-serial comparison u < threshold per lane, most significant bit first
+    less = _ZERO
+    undecided = need
+    j = 0
+    while undecided != _ZERO and j < 32:
+        r = next_u64(rng, stream)
+        p = _ZERO
+        for k in range(class_a.shape[0]):
+            p |= cm[k] & bits[j, k]
+        less |= undecided & p & ~r
+        undecided &= ~(p ^ r)
+        j += 1
+    return ~need | less
+
+
+@njit(inline="always", cache=True)
+def _sweep_group(spins, g, rng, class_a, class_s, bits, cm):
+    """One sweep of group g: checkerboard order for even L (colour 0 then 1, rows in order),
+    typewriter order for odd L.  Row y draws from stream g*L + y.  Returns the flips."""
+    L = spins.shape[1]
+    count = 0
+    step = 2 if L % 2 == 0 else 1
+    for color in range(step):
+        for y in range(L):
+            row = g * L + y
+            yu = y - 1 if y > 0 else L - 1
+            yd = y + 1 if y < L - 1 else 0
+            start = (color + y) & 1 if step == 2 else 0
+            for x in range(start, L, step):
+                xl = x - 1 if x > 0 else L - 1
+                xr = x + 1 if x < L - 1 else 0
+                w = spins[g, y, x]
+                f = _flip_mask(w, spins[g, yu, x], spins[g, yd, x], spins[g, y, xl], spins[g, y, xr],
+                               class_a, class_s, bits, cm, rng, row)
+                spins[g, y, x] = w ^ f
+                count += _popcount(f)
+    return count
+
+
+@njit(parallel=True, cache=True)
+def metropolis_sweeps(spins, rng, class_a, class_s, bits, n_sweeps, flips):  # pragma: no cover - compiled
+    """``n_sweeps`` multi-spin Metropolis sweeps in place, groups in parallel.
+
+    One parallel region a call (not one a colour): on a loaded machine every region waits for
+    all its threads to be scheduled, so fewer, longer regions are faster.
+
+    Args:
+        spins: (G, L, L) uint64, bit b of group g = replica 64 g + b (1 = up).
+        rng: (G * L, 4) uint64 xoshiro256** states, one per (group, row).
+        class_a, class_s, bits: from :func:`acceptance_classes`.
+        n_sweeps: sweeps to do.
+        flips: (G,) int64, incremented by the accepted flips of each group.
+    """
+    G = spins.shape[0]
+    K = class_a.shape[0]
+    for g in prange(G):
+        cm = np.empty(max(K, 1), dtype=np.uint64)
+        count = 0
+        for _ in range(n_sweeps):
+            count += _sweep_group(spins, g, rng, class_a, class_s, bits, cm)
+        flips[g] += count
+
+
+@njit(inline="always", cache=True)
+def _vertical_add(counter, w):
+    """Add the 64 lanes of ``w`` (0/1 each) to a bit-sliced counter (n_bits,) uint64."""
+    i = 0
+    while w != _ZERO:
+        t = counter[i] & w
+        counter[i] ^= w
+        w = t
+        i += 1
+
+
+@njit(inline="always", cache=True)
+def _count_group(spins, g, cu, cb, up, aligned):
+    """Per-lane up spins and aligned bonds (right and down neighbours) of group g into
+    ``up[64]`` and ``aligned[64]`` (int64), using bit-sliced counters ``cu``, ``cb``."""
+    L = spins.shape[1]
+    cu[:] = 0
+    cb[:] = 0
+    for y in range(L):
+        yd = y + 1 if y < L - 1 else 0
+        for x in range(L):
+            xr = x + 1 if x < L - 1 else 0
+            w = spins[g, y, x]
+            _vertical_add(cu, w)
+            _vertical_add(cb, ~(w ^ spins[g, y, xr]))
+            _vertical_add(cb, ~(w ^ spins[g, yd, x]))
+    for b in range(64):
+        nu = 0
+        nb = 0
+        for i in range(cu.shape[0]):
+            nu += int((cu[i] >> uint64(b)) & _ONE) << i
+            nb += int((cb[i] >> uint64(b)) & _ONE) << i
+        up[b] = nu
+        aligned[b] = nb
+
+
+@njit(cache=True)
+def _counter_bits(L):
+    n_bits = 1
+    while (1 << n_bits) <= 2 * L * L:
+        n_bits += 1
+    return n_bits
+
+
+@njit(parallel=True, cache=True)
+def multispin_counts(spins, up, aligned):  # pragma: no cover - compiled
+    """Per-lane counts of up spins and of aligned bonds.
+
+    Args:
+        spins: (G, L, L) uint64.
+        up, aligned: (G, 64) int64, overwritten.
+    """
+    G, L = spins.shape[0], spins.shape[1]
+    n_bits = _counter_bits(L)
+    for g in prange(G):
+        cu = np.zeros(n_bits, dtype=np.uint64)
+        cb = np.zeros(n_bits, dtype=np.uint64)
+        _count_group(spins, g, cu, cb, up[g], aligned[g])
+
+
+@njit(parallel=True, cache=True)
+def metropolis_series(spins, rng, class_a, class_s, bits, J, h, energy, abs_m, flips):  # pragma: no cover - compiled
+    """Single sweeps, each followed by a measurement: the pilot run in one parallel region.
+
+    Args:
+        spins, rng, class_a, class_s, bits: as in :func:`metropolis_sweeps`.
+        J, h: couplings (for the energy).
+        energy, abs_m: (64 G, n_steps) float64, overwritten with the per-site energy and |m|
+            after each sweep.
+        flips: (G,) int64, incremented by the accepted flips.
+    """
+    G, L = spins.shape[0], spins.shape[1]
+    K = class_a.shape[0]
+    N = L * L
+    n_steps = energy.shape[1]
+    n_bits = _counter_bits(L)
+    for g in prange(G):
+        cm = np.empty(max(K, 1), dtype=np.uint64)
+        cu = np.zeros(n_bits, dtype=np.uint64)
+        cb = np.zeros(n_bits, dtype=np.uint64)
+        up = np.zeros(64, dtype=np.int64)
+        aligned = np.zeros(64, dtype=np.int64)
+        count = 0
+        for t in range(n_steps):
+            count += _sweep_group(spins, g, rng, class_a, class_s, bits, cm)
+            _count_group(spins, g, cu, cb, up, aligned)
+            for b in range(64):
+                m = 2.0 * up[b] - N
+                energy[64 * g + b, t] = (-J * (2.0 * aligned[b] - 2.0 * N) - h * m) / N
+                abs_m[64 * g + b, t] = abs(m) / N
+        flips[g] += count
+
+
+@njit(parallel=True, cache=True)
+def multispin_unpack(spins, sign, out):  # pragma: no cover - compiled
+    """Bits to +-1 int8 configurations.
+
+    Args:
+        spins: (G, L, L) uint64; sign: (G,) uint64 lanes whose stored spins are inverted.
+        out: (64 G, 1, L, L) int8, overwritten.
+    """
+    G, L = spins.shape[0], spins.shape[1]
+    for g in prange(G):
+        for y in range(L):
+            for x in range(L):
+                w = spins[g, y, x] ^ sign[g]
+                for b in range(64):
+                    out[64 * g + b, 0, y, x] = np.int8(2 * int((w >> uint64(b)) & _ONE) - 1)
+
+
+@njit(cache=True)
+def random_words(rng, streams, out):  # pragma: no cover - compiled
+    """out[i] = next 64 random bits of stream ``streams[i]``."""
+    for i in range(out.shape[0]):
+        out[i] = next_u64(rng, streams[i])
+
+
+class MultispinMetropolis:
+    """Sweeper (see :mod:`simulations.sampling`) for multi-spin coded Metropolis.
+
+    The replica count must be a multiple of 64; groups of 64 run in parallel.
+    """
+
+    def __init__(self, J: float, h: float):
+        self.J = float(J)
+        self.h = float(h)
+
+    def init(self, L: int, temperature: float, n_replicas: int, seed: int, key: tuple[int, ...]) -> dict[str, Any]:
+        if n_replicas % LANES:
+            raise ValueError(f"multi-spin Metropolis needs a multiple of {LANES} replicas, got {n_replicas}")
+        G = n_replicas // LANES
+        # ordered start, aligned with the field (staggered for an antiferromagnet): below Tc it is
+        # already near equilibrium, above Tc it melts within a few sweeps
+        spins = np.full((G, L, L), 0xFFFFFFFFFFFFFFFF if self.h >= 0 else 0, dtype=np.uint64)
+        if self.J < 0:
+            yy, xx = np.indices((L, L))
+            spins[:, (yy + xx) % 2 == 1] ^= np.uint64(0xFFFFFFFFFFFFFFFF)
+        class_a, class_s, bits = acceptance_classes(temperature, self.J, self.h)
+        return {
+            "spins": spins,
+            "sign": np.zeros(G, dtype=np.uint64),
+            "rng": seeded_states(seed, G * L, *key),
+            "class_a": class_a,
+            "class_s": class_s,
+            "bits": bits,
+            "flips": np.zeros(G, dtype=np.int64),
+        }
+
+    def _global_flip(self, state: dict[str, Any]) -> None:
+        # an exact Z2 symmetry move when h == 0: invert a random half of the replicas
+        if self.h == 0.0:
+            G, L = state["spins"].shape[0], state["spins"].shape[1]
+            words = np.empty(G, dtype=np.uint64)
+            random_words(state["rng"], np.arange(G, dtype=np.int64) * L, words)
+            state["sign"] ^= words
+
+    def sweep(self, state: dict[str, Any], n_sweeps: int) -> float:
+        if n_sweeps <= 0:
+            return float("nan")
+        flips = state["flips"]
+        flips[:] = 0
+        metropolis_sweeps(state["spins"], state["rng"], state["class_a"], state["class_s"], state["bits"], int(n_sweeps), flips)
+        self._global_flip(state)
+        return float(flips.sum()) / (n_sweeps * state["spins"].size * LANES)
+
+    def series(self, state: dict[str, Any], n_steps: int) -> tuple[dict[str, np.ndarray], float]:
+        """Pilot fast path: (energy and |m| after each of ``n_steps`` sweeps, acceptance)."""
+        spins = state["spins"]
+        R = spins.shape[0] * LANES
+        energy = np.empty((R, n_steps))
+        abs_m = np.empty((R, n_steps))
+        flips = state["flips"]
+        flips[:] = 0
+        metropolis_series(spins, state["rng"], state["class_a"], state["class_s"], state["bits"], self.J, self.h,
+                          energy, abs_m, flips)
+        self._global_flip(state)
+        return {"energy": energy, "magnetization": abs_m}, float(flips.sum()) / (n_steps * spins.size * LANES)
+
+    def measure(self, state: dict[str, Any]) -> dict[str, np.ndarray]:
+        spins = state["spins"]
+        G, L = spins.shape[0], spins.shape[1]
+        n = L * L
+        up = np.empty((G, 64), dtype=np.int64)
+        aligned = np.empty((G, 64), dtype=np.int64)
+        multispin_counts(spins, up, aligned)
+        lanes = np.arange(64, dtype=np.uint64)
+        inverted = ((state["sign"][:, None] >> lanes[None, :]) & np.uint64(1)).astype(bool)
+        up = np.where(inverted, n - up, up)
+        magnetization = (2.0 * up - n) / n
+        energy = (-self.J * (2.0 * aligned - 2 * n) - self.h * (2.0 * up - n)) / n
+        return {"energy": energy.reshape(-1), "magnetization": magnetization.reshape(-1)}
+
+    def configs(self, state: dict[str, Any]) -> np.ndarray:
+        spins = state["spins"]
+        G, L = spins.shape[0], spins.shape[1]
+        out = np.empty((G * LANES, 1, L, L), dtype=np.int8)
+        multispin_unpack(spins, state["sign"], out)
+        return out
+
+
+# ---------------------------------------------------------------------------------------------
+# Wolff
+
+
+@njit(inline="always", cache=True)
+def _wolff_sweep_replica(sp, st, stk, rng, r, cluster_id, p_add, sign_j, L):
+    """One Wolff sweep of replica r (flat spins ``sp`` (L*L,)): grow and flip single clusters
+    until at least L*L spins have been flipped.  Returns the spins flipped."""
+    N = L * L
+    flipped = 0
+    while flipped < N:
+        cluster_id[r] += 1
+        cid = cluster_id[r]
+        seed_site = int(next_u64(rng, r) % uint64(N))
+        st[seed_site] = cid
+        stk[0] = seed_site
+        head = 0
+        tail = 1
+        # breadth-first growth; stk[0:tail] lists the cluster, flipped once it is complete
+        while head < tail:
+            i = stk[head]
+            head += 1
+            y = i // L
+            x = i - y * L
+            target = sp[i] * sign_j  # neighbours with this value share a satisfied bond
+            for d in range(4):
+                if d == 0:
+                    j = (y - 1 if y > 0 else L - 1) * L + x
+                elif d == 1:
+                    j = (y + 1 if y < L - 1 else 0) * L + x
+                elif d == 2:
+                    j = y * L + (x - 1 if x > 0 else L - 1)
+                else:
+                    j = y * L + (x + 1 if x < L - 1 else 0)
+                if st[j] != cid and sp[j] == target and next_double(rng, r) < p_add:
+                    st[j] = cid
+                    stk[tail] = j
+                    tail += 1
+        for k in range(tail):
+            sp[stk[k]] = -sp[stk[k]]
+        flipped += tail
+    return flipped
+
+
+@njit(inline="always", cache=True)
+def _byte_observables_replica(sp, L, J, h):
+    """(energy per site, magnetisation per site) of flat +-1 spins ``sp`` (L*L,)."""
+    bonds = 0
+    m = 0
+    for y in range(L):
+        yd = y + 1 if y < L - 1 else 0
+        for x in range(L):
+            xr = x + 1 if x < L - 1 else 0
+            s = sp[y * L + x]
+            bonds += s * (sp[y * L + xr] + sp[yd * L + x])
+            m += s
+    N = L * L
+    return (-J * bonds - h * m) / N, m / N
+
+
+@njit(parallel=True, cache=True)
+def wolff_sweeps(spins, rng, p_add, sign_j, n_sweeps, stamp, cluster_id, stack, flipped_out):  # pragma: no cover - compiled
+    """``n_sweeps`` Wolff sweeps per replica in place (h = 0), replicas in parallel.
+
+    Args:
+        spins: (R, L, L) int8 +-1.
+        rng: (R, 4) uint64, one stream per replica.
+        p_add: bond activation probability 1 - exp(-2|J|/T); sign_j: +1 ferro-, -1 antiferromagnet.
+        stamp: (R, L*L) int64 cluster membership marks; cluster_id: (R,) int64 counters.
+        stack: (R, L*L) int32 scratch (the cluster's sites).
+        flipped_out: (R,) int64, incremented by the spins flipped.
+    """
+    R, L = spins.shape[0], spins.shape[1]
+    for r in prange(R):
+        sp = spins[r].reshape(L * L)
+        total = 0
+        for _ in range(n_sweeps):
+            total += _wolff_sweep_replica(sp, stamp[r], stack[r], rng, r, cluster_id, p_add, sign_j, L)
+        flipped_out[r] += total
+
+
+@njit(parallel=True, cache=True)
+def wolff_series(spins, rng, p_add, sign_j, J, stamp, cluster_id, stack, energy, abs_m):  # pragma: no cover - compiled
+    """Single Wolff sweeps, each followed by a measurement (the pilot run in one parallel region).
+
+    Args: as :func:`wolff_sweeps`; energy, abs_m: (R, n_steps) float64, overwritten.
+    """
+    R, L = spins.shape[0], spins.shape[1]
+    for r in prange(R):
+        sp = spins[r].reshape(L * L)
+        for t in range(energy.shape[1]):
+            _wolff_sweep_replica(sp, stamp[r], stack[r], rng, r, cluster_id, p_add, sign_j, L)
+            e, m = _byte_observables_replica(sp, L, J, 0.0)
+            energy[r, t] = e
+            abs_m[r, t] = abs(m)
+
+
+@njit(parallel=True, cache=True)
+def byte_observables(spins, J, h, energy, magnetization):  # pragma: no cover - compiled
+    """Per-site energy and magnetisation of (R, L, L) int8 configurations into (R,) float64."""
+    R, L = spins.shape[0], spins.shape[1]
+    for r in prange(R):
+        e, m = _byte_observables_replica(spins[r].reshape(L * L), L, J, h)
+        energy[r] = e
+        magnetization[r] = m
+
+
+class Wolff:
+    """Sweeper (see :mod:`simulations.sampling`) for Wolff single-cluster updates, h = 0."""
+
+    def __init__(self, J: float):
+        if J == 0:
+            raise FieldnetError("Wolff updates need a coupling J != 0; use --algorithm metropolis")
+        self.J = float(J)
+
+    def init(self, L: int, temperature: float, n_replicas: int, seed: int, key: tuple[int, ...]) -> dict[str, Any]:
+        spins = np.ones((n_replicas, L, L), dtype=np.int8)
+        if self.J < 0:
+            yy, xx = np.indices((L, L))
+            spins[:, (yy + xx) % 2 == 1] = -1
+        return {
+            "spins": spins,
+            "rng": seeded_states(seed, n_replicas, *key),
+            "p_add": -math.expm1(-2.0 * abs(self.J) / temperature),
+            "stamp": np.zeros((n_replicas, L * L), dtype=np.int64),
+            "cluster_id": np.zeros(n_replicas, dtype=np.int64),
+            "stack": np.empty((n_replicas, L * L), dtype=np.int32),
+            "flipped": np.zeros(n_replicas, dtype=np.int64),
+        }
+
+    def sweep(self, state: dict[str, Any], n_sweeps: int) -> float:
+        if n_sweeps > 0:
+            wolff_sweeps(state["spins"], state["rng"], state["p_add"], np.int8(1 if self.J > 0 else -1), int(n_sweeps),
+                         state["stamp"], state["cluster_id"], state["stack"], state["flipped"])
+        return float("nan")
+
+    def series(self, state: dict[str, Any], n_steps: int) -> tuple[dict[str, np.ndarray], float]:
+        """Pilot fast path: (energy and |m| after each of ``n_steps`` sweeps, NaN)."""
+        R = state["spins"].shape[0]
+        energy = np.empty((R, n_steps))
+        abs_m = np.empty((R, n_steps))
+        wolff_series(state["spins"], state["rng"], state["p_add"], np.int8(1 if self.J > 0 else -1), self.J,
+                     state["stamp"], state["cluster_id"], state["stack"], energy, abs_m)
+        return {"energy": energy, "magnetization": abs_m}, float("nan")
+
+    def measure(self, state: dict[str, Any]) -> dict[str, np.ndarray]:
+        R = state["spins"].shape[0]
+        energy = np.empty(R)
+        magnetization = np.empty(R)
+        byte_observables(state["spins"], self.J, 0.0, energy, magnetization)
+        return {"energy": energy, "magnetization": magnetization}
+
+    def configs(self, state: dict[str, Any]) -> np.ndarray:
+        return state["spins"][:, None].copy()
+
+
+# ---------------------------------------------------------------------------------------------
+# the model
+
+
+class Ising2D(LatticeModel):
+    """2D Ising model on the square-lattice torus, H = -J sum_<ij> s_i s_j - h sum_i s_i."""
+
+    name: ClassVar[str] = "ising2d"
+    parameters: ClassVar[dict[str, tuple[Any, str]]] = {
+        "J": (1.0, "nearest-neighbour coupling in units of k_B (J > 0 ferromagnet, J < 0 antiferromagnet)"),
+        "h": (0.0, "uniform external field in units of k_B (h != 0: no phase transition, labels -1)"),
+        "lattice": ("square", "lattice geometry: square (this module) or triangular (simulations.triangular)"),
+    }
+    ndim: ClassVar[int] = 2
+    channel_names: ClassVar[tuple[str, ...]] = ("spin",)
+    dtype: ClassVar[str] = "int8"
+    observables: ClassVar[tuple[str, ...]] = ("energy", "magnetization")
+    algorithms: ClassVar[tuple[str, ...]] = ("metropolis", "wolff")
+
+    def __init__(self, J: float = 1.0, h: float = 0.0, lattice: str = "square"):
+        if lattice != "square":
+            raise FieldnetError(f"simulations.ising2d handles the square lattice only, not {lattice!r}")
+        self.J = float(J)
+        self.h = float(h)
+        self.lattice = lattice
+
+    def critical_temperature(self) -> float | None:
+        """Onsager's Tc = 2|J| / ln(1 + sqrt 2) for h = 0, else None (no transition)."""
+        if self.h != 0.0 or self.J == 0.0:
+            return None
+        return abs(self.J) * ONSAGER_TC
+
+    def attrs(self) -> dict[str, Any]:
+        tc = self.critical_temperature()
+        return {
+            "model": self.name,
+            "J": self.J,
+            "h": self.h,
+            "lattice": self.lattice,
+            "hamiltonian": "H = -J sum_<ij> s_i s_j - h sum_i s_i",
+            "Tc": float("nan") if tc is None else tc,
+            "Tc_source": "Onsager (exact, infinite lattice)" if tc is not None else "none: no transition for h != 0",
+        }
+
+    def resolve_algorithm(self, algorithm: str, temperature: float) -> str:
+        """The update ``algorithm`` means at ``temperature`` ("auto" resolved; see module doc)."""
+        if algorithm == "auto":
+            tc = self.critical_temperature()
+            if tc is not None and temperature <= AUTO_WOLFF_MAX_T_OVER_TC * tc:
+                return "wolff"
+            return "metropolis"
+        if algorithm not in self.algorithms:
+            raise FieldnetError(f"model {self.name} has no algorithm {algorithm!r}; choose auto, {', '.join(self.algorithms)}")
+        if algorithm == "wolff" and self.h != 0.0:
+            raise FieldnetError("Wolff cluster updates need h = 0 (the field breaks the spin-flip symmetry); use --algorithm metropolis")
+        if algorithm == "wolff" and self.J == 0.0:
+            raise FieldnetError("Wolff cluster updates need J != 0; use --algorithm metropolis")
+        return algorithm
+
+    def sweeper(self, algorithm: str, n_samples: int) -> tuple[Any, int]:
+        """The sweeper of a resolved ``algorithm`` and its number of replicas."""
+        if algorithm == "wolff":
+            return Wolff(self.J), max(1, min(WOLFF_REPLICAS, n_samples))
+        return MultispinMetropolis(self.J, self.h), LANES * METROPOLIS_GROUPS
+
+    def simulate_point(self, L: int, temperature: float, n_samples: int, *, algorithm: str, seed: int,
+                       key: tuple[int, ...], progress=None) -> PointResult:
+        resolved = self.resolve_algorithm(algorithm, temperature)
+        sweeper, n_replicas = self.sweeper(resolved, n_samples)
+        return sample_point(sweeper, L, temperature, n_samples, n_replicas=n_replicas, seed=seed, key=key,
+                            algorithm=resolved, progress=progress)
+
+
+MODEL = Ising2D
