@@ -98,6 +98,8 @@ def onsager_energy_per_site(temperature: float, J: float = 1.0) -> float:
 
     K = J / temperature
     k = 2.0 * math.sinh(2 * K) / math.cosh(2 * K) ** 2
+    if abs(1.0 - k) < 1e-12:  # at Tc: K1 diverges logarithmically but its factor vanishes
+        return -J / math.tanh(2 * K)
     k1 = float(ellipk(k * k))  # scipy takes the parameter m = k^2
     return -J / math.tanh(2 * K) * (1.0 + 2.0 / math.pi * (2.0 * math.tanh(2 * K) ** 2 - 1.0) * k1)
 

@@ -20,8 +20,9 @@ With h = 0 each sweep call also applies a random global spin flip per replica (a
 move, kept as a lazy sign mask), so ordered replicas visit both signs of m.
 
 **Wolff** single-cluster updates (h = 0 only), one byte a spin, one replica a thread.  A Wolff
-"sweep" grows and flips clusters until at least L*L spins have been flipped, so tau_int is in
-units comparable to Metropolis sweeps.
+"sweep" is a fixed number of clusters that flips about L*L spins on average, so tau_int is in
+units comparable to Metropolis sweeps.  The number of clusters per sweep is calibrated once
+and then fixed (a stopping rule depending on the flipped count would bias the samples).
 
 ``algorithm="auto"`` picks Wolff at T <= 1.15 Tc when h == 0 (critical slowing down makes
 Metropolis's tau_int grow like L^2.17 near Tc, while Wolff's stays O(1); well below Tc both are
@@ -417,12 +418,15 @@ class MultispinMetropolis:
 
 
 @njit(inline="always", cache=True)
-def _wolff_sweep_replica(sp, st, stk, rng, r, cluster_id, p_add, sign_j, L):
-    """One Wolff sweep of replica r (flat spins ``sp`` (L*L,)): grow and flip single clusters
-    until at least L*L spins have been flipped.  Returns the spins flipped."""
+def _wolff_sweep_replica(sp, st, stk, rng, r, cluster_id, p_add, sign_j, L, n_clusters):
+    """One Wolff sweep of replica r (flat spins ``sp`` (L*L,)): grow and flip ``n_clusters``
+    single clusters, or, when n_clusters == 0 (calibration only), clusters until at least L*L
+    spins have been flipped.  Returns (clusters, spins flipped)."""
     N = L * L
     flipped = 0
-    while flipped < N:
+    clusters = 0
+    while (n_clusters == 0 and flipped < N) or clusters < n_clusters:
+        clusters += 1
         cluster_id[r] += 1
         cid = cluster_id[r]
         seed_site = int(next_u64(rng, r) % uint64(N))
@@ -453,7 +457,7 @@ def _wolff_sweep_replica(sp, st, stk, rng, r, cluster_id, p_add, sign_j, L):
         for k in range(tail):
             sp[stk[k]] = -sp[stk[k]]
         flipped += tail
-    return flipped
+    return clusters, flipped
 
 
 @njit(inline="always", cache=True)
@@ -473,10 +477,12 @@ def _byte_observables_replica(sp, L, J, h):
 
 
 @njit(parallel=True, cache=True)
-def wolff_sweeps(spins, rng, p_add, sign_j, n_sweeps, stamp, cluster_id, stack, flipped_out):  # pragma: no cover - compiled
+def wolff_sweeps(spins, rng, p_add, sign_j, n_sweeps, n_clusters, stamp, cluster_id, stack, clusters_out, flipped_out):  # pragma: no cover - compiled
     """``n_sweeps`` Wolff sweeps per replica in place (h = 0), replicas in parallel.
 
     Args:
+        n_clusters: clusters per sweep (0: until L*L spins flipped; biased, calibration only).
+        clusters_out: (R,) int64, incremented by the clusters grown.
         spins: (R, L, L) int8 +-1.
         rng: (R, 4) uint64, one stream per replica.
         p_add: bond activation probability 1 - exp(-2|J|/T); sign_j: +1 ferro-, -1 antiferromagnet.
@@ -487,14 +493,18 @@ def wolff_sweeps(spins, rng, p_add, sign_j, n_sweeps, stamp, cluster_id, stack, 
     R, L = spins.shape[0], spins.shape[1]
     for r in prange(R):
         sp = spins[r].reshape(L * L)
-        total = 0
+        total_c = 0
+        total_f = 0
         for _ in range(n_sweeps):
-            total += _wolff_sweep_replica(sp, stamp[r], stack[r], rng, r, cluster_id, p_add, sign_j, L)
-        flipped_out[r] += total
+            c, f = _wolff_sweep_replica(sp, stamp[r], stack[r], rng, r, cluster_id, p_add, sign_j, L, n_clusters)
+            total_c += c
+            total_f += f
+        clusters_out[r] += total_c
+        flipped_out[r] += total_f
 
 
 @njit(parallel=True, cache=True)
-def wolff_series(spins, rng, p_add, sign_j, J, stamp, cluster_id, stack, energy, abs_m):  # pragma: no cover - compiled
+def wolff_series(spins, rng, p_add, sign_j, n_clusters, J, stamp, cluster_id, stack, energy, abs_m):  # pragma: no cover - compiled
     """Single Wolff sweeps, each followed by a measurement (the pilot run in one parallel region).
 
     Args: as :func:`wolff_sweeps`; energy, abs_m: (R, n_steps) float64, overwritten.
@@ -503,7 +513,7 @@ def wolff_series(spins, rng, p_add, sign_j, J, stamp, cluster_id, stack, energy,
     for r in prange(R):
         sp = spins[r].reshape(L * L)
         for t in range(energy.shape[1]):
-            _wolff_sweep_replica(sp, stamp[r], stack[r], rng, r, cluster_id, p_add, sign_j, L)
+            _wolff_sweep_replica(sp, stamp[r], stack[r], rng, r, cluster_id, p_add, sign_j, L, n_clusters)
             e, m = _byte_observables_replica(sp, L, J, 0.0)
             energy[r, t] = e
             abs_m[r, t] = abs(m)
@@ -520,32 +530,51 @@ def byte_observables(spins, J, h, energy, magnetization):  # pragma: no cover - 
 
 
 class Wolff:
-    """Sweeper (see :mod:`simulations.sampling`) for Wolff single-cluster updates, h = 0."""
+    """Sweeper (see :mod:`simulations.sampling`) for Wolff single-cluster updates, h = 0.
+
+    A sweep is a *fixed* number of clusters, n_c = round(L*L / mean cluster size), calibrated
+    once in ``init`` by ``CALIBRATION_SWEEPS`` sweeps that grow clusters until L*L spins have
+    flipped (which also serve as burn-in).  The number must be fixed afterwards: a sweep that
+    stops when enough spins have flipped is a stopping time that depends on the states visited,
+    and over-represents the states after big clusters (visibly so on tiny lattices).
+    """
+
+    CALIBRATION_SWEEPS = 8
 
     def __init__(self, J: float):
         if J == 0:
             raise FieldnetError("Wolff updates need a coupling J != 0; use --algorithm metropolis")
         self.J = float(J)
+        self.sign_j = np.int8(1 if self.J > 0 else -1)
 
     def init(self, L: int, temperature: float, n_replicas: int, seed: int, key: tuple[int, ...]) -> dict[str, Any]:
         spins = np.ones((n_replicas, L, L), dtype=np.int8)
         if self.J < 0:
             yy, xx = np.indices((L, L))
             spins[:, (yy + xx) % 2 == 1] = -1
-        return {
+        state = {
             "spins": spins,
             "rng": seeded_states(seed, n_replicas, *key),
             "p_add": -math.expm1(-2.0 * abs(self.J) / temperature),
             "stamp": np.zeros((n_replicas, L * L), dtype=np.int64),
             "cluster_id": np.zeros(n_replicas, dtype=np.int64),
             "stack": np.empty((n_replicas, L * L), dtype=np.int32),
+            "clusters": np.zeros(n_replicas, dtype=np.int64),
             "flipped": np.zeros(n_replicas, dtype=np.int64),
+            "n_clusters": 0,
         }
+        self._run(state, self.CALIBRATION_SWEEPS)
+        mean_cluster = state["flipped"].sum() / max(1, state["clusters"].sum())
+        state["n_clusters"] = max(1, int(round(L * L / mean_cluster)))
+        return state
+
+    def _run(self, state: dict[str, Any], n_sweeps: int) -> None:
+        wolff_sweeps(state["spins"], state["rng"], state["p_add"], self.sign_j, int(n_sweeps), int(state["n_clusters"]),
+                     state["stamp"], state["cluster_id"], state["stack"], state["clusters"], state["flipped"])
 
     def sweep(self, state: dict[str, Any], n_sweeps: int) -> float:
         if n_sweeps > 0:
-            wolff_sweeps(state["spins"], state["rng"], state["p_add"], np.int8(1 if self.J > 0 else -1), int(n_sweeps),
-                         state["stamp"], state["cluster_id"], state["stack"], state["flipped"])
+            self._run(state, n_sweeps)
         return float("nan")
 
     def series(self, state: dict[str, Any], n_steps: int) -> tuple[dict[str, np.ndarray], float]:
@@ -553,7 +582,7 @@ class Wolff:
         R = state["spins"].shape[0]
         energy = np.empty((R, n_steps))
         abs_m = np.empty((R, n_steps))
-        wolff_series(state["spins"], state["rng"], state["p_add"], np.int8(1 if self.J > 0 else -1), self.J,
+        wolff_series(state["spins"], state["rng"], state["p_add"], self.sign_j, int(state["n_clusters"]), self.J,
                      state["stamp"], state["cluster_id"], state["stack"], energy, abs_m)
         return {"energy": energy, "magnetization": abs_m}, float("nan")
 

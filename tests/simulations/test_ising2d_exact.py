@@ -1,0 +1,143 @@
+"""2D Ising Monte Carlo against exact results: enumeration of tiny tori, Onsager and Yang."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy.stats import chisquare
+
+from simulations.exact import (
+    boltzmann_probabilities,
+    ising2d_energy,
+    ising2d_energy_levels,
+    onsager_energy_per_site,
+    onsager_tc,
+    yang_magnetization,
+)
+from simulations.ising2d import Ising2D, acceptance_classes
+
+
+def _energy_histogram_pvalue(result, L, J, h, T):
+    levels, degeneracy = ising2d_energy_levels(L, J, h)
+    expected_p = boltzmann_probabilities(levels, degeneracy, T)
+    energies = np.round(result.observables["energy"].astype(np.float64) * L * L, 6)
+    index = np.searchsorted(levels, energies)
+    assert np.allclose(levels[index], energies, atol=1e-4), "a sampled energy is not an exact level"
+    observed = np.bincount(index, minlength=len(levels)).astype(np.float64)
+    expected = expected_p * len(energies)
+    # merge sparse levels (expected < 5) into their neighbour so the chi-square law holds
+    obs_bins, exp_bins, acc_o, acc_e = [], [], 0.0, 0.0
+    for o, e in zip(observed, expected, strict=True):
+        acc_o += o
+        acc_e += e
+        if acc_e >= 5:
+            obs_bins.append(acc_o)
+            exp_bins.append(acc_e)
+            acc_o = acc_e = 0.0
+    obs_bins[-1] += acc_o
+    exp_bins[-1] += acc_e
+    return chisquare(obs_bins, exp_bins).pvalue
+
+
+CASES = [
+    # (L, J, h, T, algorithm)
+    (3, 1.0, 0.0, 2.0, "metropolis"),  # odd L: typewriter order
+    (4, 1.0, 0.0, 2.5, "metropolis"),  # even L: checkerboard order
+    (4, 1.0, 0.0, 1.6, "metropolis"),
+    (3, 1.0, 0.3, 2.2, "metropolis"),  # field: acceptance depends on the spin
+    (4, -1.0, 0.5, 2.0, "metropolis"),  # antiferromagnet in a field
+    (3, 1.0, 0.0, 2.0, "wolff"),
+    (4, 1.0, 0.0, 2.5, "wolff"),
+    (4, 1.0, 0.0, 1.6, "wolff"),
+    (4, -1.0, 0.0, 2.2, "wolff"),
+]
+
+
+@pytest.mark.parametrize("L, J, h, T, algorithm", CASES)
+def test_energy_distribution_matches_exact_enumeration(L, J, h, T, algorithm):
+    model = Ising2D(J=J, h=h)
+    result = model.simulate_point(L, T, 3000, algorithm=algorithm, seed=11, key=(L, 0))
+    assert result.algorithm == algorithm
+    assert result.configs.shape == (3000, 1, L, L) and result.configs.dtype == np.int8
+    assert _energy_histogram_pvalue(result, L, J, h, T) > 1e-3
+
+
+def test_observables_are_those_of_the_stored_configurations():
+    for algorithm in ("metropolis", "wolff"):
+        result = Ising2D().simulate_point(6, 2.3, 150, algorithm=algorithm, seed=3, key=(6, 1))
+        spins = result.configs[:, 0]
+        np.testing.assert_allclose(result.observables["energy"], ising2d_energy(spins) / 36)
+        np.testing.assert_allclose(result.observables["magnetization"], spins.mean(axis=(1, 2)))
+
+
+def test_both_signs_of_m_appear_below_tc():
+    """h = 0 has the spin-flip symmetry; Metropolis applies it as an exact global move."""
+    result = Ising2D().simulate_point(8, 1.5, 256, algorithm="metropolis", seed=5, key=(8, 0))
+    m = result.observables["magnetization"]
+    assert (m > 0.5).sum() > 60 and (m < -0.5).sum() > 60
+
+
+def test_acceptance_classes_cover_exactly_the_uphill_moves():
+    class_a, class_s, bits = acceptance_classes(2.0, 1.0, 0.0)
+    assert sorted(class_a.tolist()) == [3, 4] and set(class_s.tolist()) == {2}
+    thresholds = [sum(1 << (31 - j) for j in range(32) if bits[j, k]) for k in range(2)]
+    expected = [np.exp(-4 * (a - 2) / 2.0) for a in class_a]
+    np.testing.assert_allclose(np.array(thresholds) / 2.0**32, expected, atol=1e-9)
+    class_a, class_s, _ = acceptance_classes(2.0, 1.0, 0.5)
+    assert (2, 1) in set(zip(class_a.tolist(), class_s.tolist(), strict=True))  # flipping an up spin against h > 0
+
+
+def _binned_mean(x, n_bins=20):
+    blocks = np.asarray(x, dtype=np.float64)[: len(x) // n_bins * n_bins].reshape(n_bins, -1).mean(axis=1)
+    return blocks.mean(), blocks.std(ddof=1) / np.sqrt(n_bins)
+
+
+@pytest.mark.parametrize("T, algorithm", [(1.8, "metropolis"), (1.8, "wolff"), (3.2, "metropolis"), (3.2, "wolff")])
+def test_energy_and_magnetization_match_onsager_and_yang(T, algorithm):
+    L = 24
+    result = Ising2D().simulate_point(L, T, 1000, algorithm=algorithm, seed=7, key=(L, 2))
+    e, de = _binned_mean(result.observables["energy"])
+    assert abs(e - onsager_energy_per_site(T)) < 4 * de + 1e-3
+    if T < onsager_tc():
+        m, dm = _binned_mean(np.abs(result.observables["magnetization"]))
+        assert abs(m - yang_magnetization(T)) < 4 * dm + 1e-3
+
+
+def test_metropolis_and_wolff_agree_near_tc():
+    L, T = 12, 2.4
+    stats = {}
+    for algorithm in ("metropolis", "wolff"):
+        r = Ising2D().simulate_point(L, T, 1500, algorithm=algorithm, seed=9, key=(L, 3))
+        stats[algorithm] = [_binned_mean(r.observables["energy"]), _binned_mean(np.abs(r.observables["magnetization"]))]
+    for (a, da), (b, db) in zip(stats["metropolis"], stats["wolff"], strict=True):
+        assert abs(a - b) < 4 * np.hypot(da, db)
+
+
+def test_same_seed_same_samples_and_other_key_other_samples():
+    a = Ising2D().simulate_point(8, 2.2, 70, algorithm="metropolis", seed=1, key=(8, 0))
+    b = Ising2D().simulate_point(8, 2.2, 70, algorithm="metropolis", seed=1, key=(8, 0))
+    c = Ising2D().simulate_point(8, 2.2, 70, algorithm="metropolis", seed=1, key=(8, 1))
+    np.testing.assert_array_equal(a.configs, b.configs)
+    assert a.stats == b.stats
+    assert not np.array_equal(a.configs, c.configs)
+
+
+def test_records_and_tc():
+    model = Ising2D(J=2.0)
+    assert model.critical_temperature() == pytest.approx(2 * 2.269185314, rel=1e-9)
+    assert model.label(4.0) == 1 and model.label(5.0) == 0
+    assert Ising2D(h=0.1).label(1.0) == -1
+    assert model.resolve_algorithm("auto", 4.0) == "wolff"
+    assert model.resolve_algorithm("auto", 6.0) == "metropolis"
+    assert Ising2D(h=0.1).resolve_algorithm("auto", 1.0) == "metropolis"
+    r = model.simulate_point(4, 6.0, 10, algorithm="auto", seed=0, key=(4, 0))
+    assert set(r.stats) == {"tau_int_energy", "tau_int_abs_magnetization", "thinning", "burn_in", "acceptance"}
+    assert 0 < r.stats["acceptance"] < 1 and r.stats["thinning"] >= 1
+
+
+def test_exact_helpers():
+    levels, g = ising2d_energy_levels(4)
+    assert g.sum() == 2**16 and levels[0] == -32 and g[0] == 2
+    assert onsager_energy_per_site(onsager_tc()) == pytest.approx(-np.sqrt(2), rel=1e-6)
+    assert yang_magnetization(3.0) == 0.0
+    assert 0.9 < yang_magnetization(2.0) < 0.92
