@@ -79,7 +79,7 @@ def _popcount(x):
 # multi-spin Metropolis
 
 
-def acceptance_classes(temperature: float, J: float, h: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def acceptance_classes(temperature: float, J: float, h: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """The Metropolis classes that need a random decision and their bit-sliced thresholds.
 
     A site's class is (s, a): its spin (0 down, 1 up) and its number of aligned neighbours a.
@@ -90,6 +90,7 @@ def acceptance_classes(temperature: float, J: float, h: float) -> tuple[np.ndarr
         class_s: (K,) int64 0 = down spins only, 1 = up only, 2 = both (p independent of s).
         threshold_bits: (32, K) uint64, all ones where bit (31 - j) of floor(p * 2**32) is set:
             row j is compared at step j (most significant first).
+        thresholds: (K,) uint64 floor(p * 2**32).
     """
     beta = 1.0 / temperature
     classes: list[tuple[int, int, int]] = []
@@ -111,7 +112,8 @@ def acceptance_classes(temperature: float, J: float, h: float) -> tuple[np.ndarr
         for j in range(32):
             if (t >> (31 - j)) & 1:
                 bits[j, k] = np.uint64(0xFFFFFFFFFFFFFFFF)
-    return class_a, class_s, bits
+    thresholds = np.array([c[2] for c in classes], dtype=np.uint64)
+    return class_a, class_s, bits, thresholds
 
 
 @njit(inline="always", cache=True)
@@ -166,9 +168,49 @@ def _flip_mask(w, n_up, n_down, n_left, n_right, class_a, class_s, bits, cm, rng
 
 
 @njit(inline="always", cache=True)
+def _flip_mask_ferro(w, n_up, n_down, n_left, n_right, t3, t4, rng, stream):
+    """:func:`_flip_mask` specialised to J > 0, h = 0, where only a = 3 (threshold t3) and a = 4
+    (t4) need a random decision: the same decisions from the same random words, with the
+    threshold bits computed in registers instead of loaded from the class tables."""
+    x1 = ~(w ^ n_up)
+    x2 = ~(w ^ n_down)
+    x3 = ~(w ^ n_left)
+    x4 = ~(w ^ n_right)
+    t1 = x1 ^ x2
+    c1 = x1 & x2
+    t2 = x3 ^ x4
+    c2 = x3 & x4
+    b0 = t1 ^ t2
+    carry = t1 & t2
+    b1 = c1 ^ c2 ^ carry
+    m3 = b0 & b1
+    m4 = c1 & c2
+    need = m3 | m4
+    less = _ZERO
+    undecided = need
+    shift = 31
+    while undecided != _ZERO and shift >= 0:
+        r = next_u64(rng, stream)
+        sh = uint64(shift)
+        p = (m3 & (_ZERO - ((t3 >> sh) & _ONE))) | (m4 & (_ZERO - ((t4 >> sh) & _ONE)))
+        less |= undecided & p & ~r
+        undecided &= ~(p ^ r)
+        shift -= 1
+    return ~need | less
+
+
+@njit(inline="always", cache=True)
 def _sweep_group(spins, g, rng, class_a, class_s, bits, cm):
     """One sweep of group g: checkerboard order for even L (colour 0 then 1, rows in order),
     typewriter order for odd L.  Row y draws from stream g*L + y.  Returns the flips."""
+    # the ferromagnet without field has exactly the classes a = 3 and a = 4 (both spins)
+    ferro = class_a.shape[0] == 2 and class_a[0] == 3 and class_a[1] == 4 and class_s[0] == 2 and class_s[1] == 2
+    t3 = _ZERO
+    t4 = _ZERO
+    if ferro:
+        for j in range(32):
+            t3 = (t3 << _ONE) | (bits[j, 0] & _ONE)
+            t4 = (t4 << _ONE) | (bits[j, 1] & _ONE)
     L = spins.shape[1]
     count = 0
     step = 2 if L % 2 == 0 else 1
@@ -182,8 +224,11 @@ def _sweep_group(spins, g, rng, class_a, class_s, bits, cm):
                 xl = x - 1 if x > 0 else L - 1
                 xr = x + 1 if x < L - 1 else 0
                 w = spins[g, y, x]
-                f = _flip_mask(w, spins[g, yu, x], spins[g, yd, x], spins[g, y, xl], spins[g, y, xr],
-                               class_a, class_s, bits, cm, rng, row)
+                if ferro:
+                    f = _flip_mask_ferro(w, spins[g, yu, x], spins[g, yd, x], spins[g, y, xl], spins[g, y, xr], t3, t4, rng, row)
+                else:
+                    f = _flip_mask(w, spins[g, yu, x], spins[g, yd, x], spins[g, y, xl], spins[g, y, xr],
+                                   class_a, class_s, bits, cm, rng, row)
                 spins[g, y, x] = w ^ f
                 count += _popcount(f)
     return count
@@ -350,7 +395,7 @@ class MultispinMetropolis:
         if self.J < 0:
             yy, xx = np.indices((L, L))
             spins[:, (yy + xx) % 2 == 1] ^= np.uint64(0xFFFFFFFFFFFFFFFF)
-        class_a, class_s, bits = acceptance_classes(temperature, self.J, self.h)
+        class_a, class_s, bits, _ = acceptance_classes(temperature, self.J, self.h)
         return {
             "spins": spins,
             "sign": np.zeros(G, dtype=np.uint64),

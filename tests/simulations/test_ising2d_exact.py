@@ -78,12 +78,13 @@ def test_both_signs_of_m_appear_below_tc():
 
 
 def test_acceptance_classes_cover_exactly_the_uphill_moves():
-    class_a, class_s, bits = acceptance_classes(2.0, 1.0, 0.0)
+    class_a, class_s, bits, exact = acceptance_classes(2.0, 1.0, 0.0)
     assert sorted(class_a.tolist()) == [3, 4] and set(class_s.tolist()) == {2}
     thresholds = [sum(1 << (31 - j) for j in range(32) if bits[j, k]) for k in range(2)]
+    assert thresholds == exact.tolist()
     expected = [np.exp(-4 * (a - 2) / 2.0) for a in class_a]
     np.testing.assert_allclose(np.array(thresholds) / 2.0**32, expected, atol=1e-9)
-    class_a, class_s, _ = acceptance_classes(2.0, 1.0, 0.5)
+    class_a, class_s, _, _ = acceptance_classes(2.0, 1.0, 0.5)
     assert (2, 1) in set(zip(class_a.tolist(), class_s.tolist(), strict=True))  # flipping an up spin against h > 0
 
 
