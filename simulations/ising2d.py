@@ -44,7 +44,7 @@ from numba import njit, prange, uint64
 
 from fieldnet.errors import FieldnetError
 from simulations.base import LatticeModel, PointResult
-from simulations.rng import next_double, next_u64, seeded_states
+from simulations.rng import next_u64, seeded_states
 from simulations.sampling import sample_point
 
 ONSAGER_TC = 2.0 / math.log(1.0 + math.sqrt(2.0))
@@ -463,46 +463,66 @@ class MultispinMetropolis:
 
 
 @njit(inline="always", cache=True)
-def _wolff_sweep_replica(sp, st, stk, rng, r, cluster_id, p_add, sign_j, L, n_clusters):
-    """One Wolff sweep of replica r (flat spins ``sp`` (L*L,)): grow and flip ``n_clusters``
-    single clusters, or, when n_clusters == 0 (calibration only), clusters until at least L*L
-    spins have been flipped.  Returns (clusters, spins flipped)."""
-    N = L * L
+def _wolff_sweep_replica(sp, st, stk, rng, r, cluster_id, add_below, sign_j, nbr, n_clusters):
+    """One Wolff sweep of replica r (flat spins ``sp`` (N,)): grow and flip ``n_clusters``
+    single clusters, or, when n_clusters == 0 (calibration only), clusters until at least N
+    spins have been flipped.  A satisfied bond joins with probability p_add: the test is
+    ``(u >> 11) < add_below`` with add_below = ceil(p_add 2**53), i.e. next_double(u) < p_add.
+    Returns (clusters, spins flipped)."""
+    N = sp.shape[0]
     flipped = 0
     clusters = 0
     while (n_clusters == 0 and flipped < N) or clusters < n_clusters:
         clusters += 1
-        cluster_id[r] += 1
-        cid = cluster_id[r]
         seed_site = int(next_u64(rng, r) % uint64(N))
-        st[seed_site] = cid
         stk[0] = seed_site
         head = 0
         tail = 1
-        # breadth-first growth; stk[0:tail] lists the cluster, flipped once it is complete
-        while head < tail:
-            i = stk[head]
-            head += 1
-            y = i // L
-            x = i - y * L
-            target = sp[i] * sign_j  # neighbours with this value share a satisfied bond
-            for d in range(4):
-                if d == 0:
-                    j = (y - 1 if y > 0 else L - 1) * L + x
-                elif d == 1:
-                    j = (y + 1 if y < L - 1 else 0) * L + x
-                elif d == 2:
-                    j = y * L + (x - 1 if x > 0 else L - 1)
-                else:
-                    j = y * L + (x + 1 if x < L - 1 else 0)
-                if st[j] != cid and sp[j] == target and next_double(rng, r) < p_add:
-                    st[j] = cid
+        if sign_j > 0:
+            # ferromagnet: flip as we add; a cluster site then differs from the cluster's original
+            # value, so the value alone says whether a neighbour may still join
+            s0 = sp[seed_site]
+            sp[seed_site] = -s0
+            while head < tail:
+                i = stk[head]
+                head += 1
+                # branch-free: a random number for every neighbour, so that the ~50/50 join
+                # decision never costs a branch misprediction (2x faster at Tc)
+                for d in range(4):
+                    j = nbr[i, d]
+                    u = next_u64(rng, r) >> uint64(11)
+                    s = sp[j]
+                    join = (s == s0) & (u < add_below)
                     stk[tail] = j
-                    tail += 1
-        for k in range(tail):
-            sp[stk[k]] = -sp[stk[k]]
+                    tail += np.int64(join)
+                    sp[j] = s * (1 - 2 * np.int8(join))  # joined sites equal s0: flip them
+        else:
+            # antiferromagnet (possibly frustrated): membership marks, flip when complete
+            cluster_id[r] += 1
+            cid = cluster_id[r]
+            st[seed_site] = cid
+            while head < tail:
+                i = stk[head]
+                head += 1
+                target = -sp[i]  # neighbours of opposite value share a satisfied bond
+                for d in range(4):
+                    j = nbr[i, d]
+                    if st[j] != cid and sp[j] == target and (next_u64(rng, r) >> uint64(11)) < add_below:
+                        st[j] = cid
+                        stk[tail] = j
+                        tail += 1
+            for k in range(tail):
+                sp[stk[k]] = -sp[stk[k]]
         flipped += tail
     return clusters, flipped
+
+
+def torus_neighbours(L: int) -> np.ndarray:
+    """(L*L, 4) int32 flat indices of the up, down, left and right neighbours on the L x L torus."""
+    y, x = np.divmod(np.arange(L * L), L)
+    return np.stack(
+        [((y - 1) % L) * L + x, ((y + 1) % L) * L + x, y * L + (x - 1) % L, y * L + (x + 1) % L], axis=1
+    ).astype(np.int32)
 
 
 @njit(inline="always", cache=True)
@@ -522,7 +542,7 @@ def _byte_observables_replica(sp, L, J, h):
 
 
 @njit(parallel=True, cache=True)
-def wolff_sweeps(spins, rng, p_add, sign_j, n_sweeps, n_clusters, stamp, cluster_id, stack, clusters_out, flipped_out):  # pragma: no cover - compiled
+def wolff_sweeps(spins, rng, add_below, sign_j, nbr, n_sweeps, n_clusters, stamp, cluster_id, stack, clusters_out, flipped_out):  # pragma: no cover - compiled
     """``n_sweeps`` Wolff sweeps per replica in place (h = 0), replicas in parallel.
 
     Args:
@@ -530,9 +550,12 @@ def wolff_sweeps(spins, rng, p_add, sign_j, n_sweeps, n_clusters, stamp, cluster
         clusters_out: (R,) int64, incremented by the clusters grown.
         spins: (R, L, L) int8 +-1.
         rng: (R, 4) uint64, one stream per replica.
-        p_add: bond activation probability 1 - exp(-2|J|/T); sign_j: +1 ferro-, -1 antiferromagnet.
-        stamp: (R, L*L) int64 cluster membership marks; cluster_id: (R,) int64 counters.
-        stack: (R, L*L) int32 scratch (the cluster's sites).
+        add_below: ceil(p_add * 2**53), p_add = 1 - exp(-2|J|/T) the bond activation probability.
+        sign_j: +1 ferromagnet, -1 antiferromagnet.
+        nbr: (L*L, 4) int32 neighbour table (:func:`torus_neighbours`).
+        stamp: (R, L*L) int64 cluster membership marks (antiferromagnet; (R, 1) otherwise);
+            cluster_id: (R,) int64 counters.
+        stack: (R, L*L + 4) int32 scratch (the cluster's sites).
         flipped_out: (R,) int64, incremented by the spins flipped.
     """
     R, L = spins.shape[0], spins.shape[1]
@@ -541,7 +564,7 @@ def wolff_sweeps(spins, rng, p_add, sign_j, n_sweeps, n_clusters, stamp, cluster
         total_c = 0
         total_f = 0
         for _ in range(n_sweeps):
-            c, f = _wolff_sweep_replica(sp, stamp[r], stack[r], rng, r, cluster_id, p_add, sign_j, L, n_clusters)
+            c, f = _wolff_sweep_replica(sp, stamp[r], stack[r], rng, r, cluster_id, add_below, sign_j, nbr, n_clusters)
             total_c += c
             total_f += f
         clusters_out[r] += total_c
@@ -549,7 +572,7 @@ def wolff_sweeps(spins, rng, p_add, sign_j, n_sweeps, n_clusters, stamp, cluster
 
 
 @njit(parallel=True, cache=True)
-def wolff_series(spins, rng, p_add, sign_j, n_clusters, J, stamp, cluster_id, stack, energy, abs_m):  # pragma: no cover - compiled
+def wolff_series(spins, rng, add_below, sign_j, nbr, n_clusters, J, stamp, cluster_id, stack, energy, abs_m):  # pragma: no cover - compiled
     """Single Wolff sweeps, each followed by a measurement (the pilot run in one parallel region).
 
     Args: as :func:`wolff_sweeps`; energy, abs_m: (R, n_steps) float64, overwritten.
@@ -558,7 +581,7 @@ def wolff_series(spins, rng, p_add, sign_j, n_clusters, J, stamp, cluster_id, st
     for r in prange(R):
         sp = spins[r].reshape(L * L)
         for t in range(energy.shape[1]):
-            _wolff_sweep_replica(sp, stamp[r], stack[r], rng, r, cluster_id, p_add, sign_j, L, n_clusters)
+            _wolff_sweep_replica(sp, stamp[r], stack[r], rng, r, cluster_id, add_below, sign_j, nbr, n_clusters)
             e, m = _byte_observables_replica(sp, L, J, 0.0)
             energy[r, t] = e
             abs_m[r, t] = abs(m)
@@ -600,10 +623,13 @@ class Wolff:
         state = {
             "spins": spins,
             "rng": seeded_states(seed, n_replicas, *key),
-            "p_add": -math.expm1(-2.0 * abs(self.J) / temperature),
-            "stamp": np.zeros((n_replicas, L * L), dtype=np.int64),
+            "add_below": np.uint64(math.ceil(-math.expm1(-2.0 * abs(self.J) / temperature) * 2.0**53)),
+            "nbr": torus_neighbours(L),
+            # membership marks are needed by the antiferromagnet only
+            "stamp": np.zeros((n_replicas, L * L if self.J < 0 else 1), dtype=np.int64),
             "cluster_id": np.zeros(n_replicas, dtype=np.int64),
-            "stack": np.empty((n_replicas, L * L), dtype=np.int32),
+            # + 4: the branch-free growth writes one slot past the cluster's end
+            "stack": np.empty((n_replicas, L * L + 4), dtype=np.int32),
             "clusters": np.zeros(n_replicas, dtype=np.int64),
             "flipped": np.zeros(n_replicas, dtype=np.int64),
             "n_clusters": 0,
@@ -614,7 +640,7 @@ class Wolff:
         return state
 
     def _run(self, state: dict[str, Any], n_sweeps: int) -> None:
-        wolff_sweeps(state["spins"], state["rng"], state["p_add"], self.sign_j, int(n_sweeps), int(state["n_clusters"]),
+        wolff_sweeps(state["spins"], state["rng"], state["add_below"], self.sign_j, state["nbr"], int(n_sweeps), int(state["n_clusters"]),
                      state["stamp"], state["cluster_id"], state["stack"], state["clusters"], state["flipped"])
 
     def sweep(self, state: dict[str, Any], n_sweeps: int) -> float:
@@ -627,7 +653,7 @@ class Wolff:
         R = state["spins"].shape[0]
         energy = np.empty((R, n_steps))
         abs_m = np.empty((R, n_steps))
-        wolff_series(state["spins"], state["rng"], state["p_add"], self.sign_j, int(state["n_clusters"]), self.J,
+        wolff_series(state["spins"], state["rng"], state["add_below"], self.sign_j, state["nbr"], int(state["n_clusters"]), self.J,
                      state["stamp"], state["cluster_id"], state["stack"], energy, abs_m)
         return {"energy": energy, "magnetization": abs_m}, float("nan")
 
