@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import datetime as _dt
 import os
-import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,6 +35,7 @@ import numpy as np
 
 from fieldnet.atomic import partial_path
 from fieldnet.errors import DataFileError, FieldnetError
+from fieldnet.hdf5probe import probe_hdf5
 
 FORMAT_NAME = "dataset"
 FORMAT_VERSION = 1
@@ -334,6 +334,7 @@ def check_dataset_file(path: str | os.PathLike) -> list[int]:
         raise DataFileError(f"data file {p} does not exist{hint}")
     if p.is_dir():
         raise DataFileError(f"{p} is a directory, not a data file")
+    probe_hdf5(p)  # a corrupt file can hang the HDF5 library: walk its metadata in a child first
     try:
         with h5py.File(p, "r") as f:
             kind = f.attrs.get("fieldnet_format")
@@ -384,27 +385,72 @@ def open_dataset(path: str | os.PathLike, L: int | None = None, *, chunks: Any =
         L = sizes[0]
     if L not in sizes:
         raise FieldnetError(f"{path} has no lattice size L={L}; it holds {sizes}")
+    guarded = isinstance(chunks, str) and chunks == "auto"
     if chunks is not None:
         try:
             import dask  # noqa: F401
         except ImportError:
             chunks = None
-    if isinstance(chunks, str) and chunks == "auto":
-        chunks = {"sample": _sample_chunk(path, L)}
+            guarded = False
     try:
-        with warnings.catch_warnings():
-            # the sample chunks follow config's HDF5 chunks; the small per-sample 1D variables
-            # are chunked differently on disk, and re-reading a few of their chunks costs nothing
-            warnings.filterwarnings("ignore", message="The specified chunks separate", category=UserWarning)
-            ds = xr.open_dataset(path, engine="h5netcdf", group=group_name(L), chunks=chunks)
-    except (OSError, ValueError, KeyError) as exc:
+        ds = xr.open_dataset(path, engine="h5netcdf", group=group_name(L), chunks=None if guarded else chunks)
+    except (OSError, ValueError, KeyError, TypeError, RuntimeError) as exc:
         raise DataFileError(f"cannot read {path} group {group_name(L)}: {exc}") from exc
+    if guarded:
+        ds = _dask_backed(ds, path, L)
     import h5py
 
     with h5py.File(path, "r") as f:
         for key, value in f.attrs.items():
             ds.attrs.setdefault(f"file_{key}" if key in ds.attrs else key, value.decode() if isinstance(value, bytes) else value)
     return ds
+
+
+class _GuardedReads:
+    """A lazily indexed file variable whose failed reads raise DataFileError.
+
+    Dask reads chunks long after ``open_dataset`` returned; a damaged chunk (a flipped bit in
+    compressed data, a truncated file) then fails inside h5py with an OSError.  This wrapper
+    turns that into the package's own error naming the file and variable.
+    """
+
+    def __init__(self, variable: Any, path: str | os.PathLike, name: str):
+        self.variable = variable
+        self.path = str(path)
+        self.name = name
+        self.shape = variable.shape
+        self.dtype = variable.dtype
+        self.ndim = variable.ndim
+
+    def __getitem__(self, key: Any) -> np.ndarray:
+        try:
+            return np.asarray(self.variable[key].values)
+        except (OSError, RuntimeError, ValueError, KeyError) as exc:
+            raise DataFileError(
+                f"cannot read '{self.name}' from {self.path} ({type(exc).__name__}: {exc}); "
+                "the file is damaged, re-create it with 'fieldnet simulate'"
+            ) from exc
+
+
+def _dask_backed(ds: Any, path: str | os.PathLike, L: int) -> Any:
+    """``ds`` (lazily indexed, not yet read) with every data variable as a guarded dask array."""
+    import dask.array as da
+    from dask.base import tokenize
+
+    sample_chunk = _sample_chunk(path, L)
+    stamp = tokenize(os.path.abspath(path), os.path.getmtime(path), L)
+    data = {}
+    for name, var in ds.data_vars.items():
+        chunks = tuple(sample_chunk if dim == "sample" else -1 for dim in var.dims)
+        data[name] = da.from_array(
+            _GuardedReads(var.variable, path, str(name)),
+            chunks=chunks,
+            name=f"fieldnet-{name}-{stamp}",
+            asarray=False,
+            lock=False,  # xarray's backend array already holds the HDF5 lock while reading
+            meta=np.empty((0,) * var.ndim, dtype=var.dtype),
+        )
+    return ds.copy(data=data)
 
 
 def _sample_chunk(path: str | os.PathLike, L: int) -> int:
