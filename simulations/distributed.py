@@ -18,6 +18,8 @@ Usage::
     with connect(workers=2) as client:              # or connect("tcp://host:8786")
         run_campaign(..., map_points=dask_map(client))
 
+    run_campaign(..., map_points=cluster_map(scheduler="tcp://host:8786"))  # connects lazily
+
 Dask is an optional extra: ``pip install "fieldnet[dist]"``.
 """
 
@@ -198,3 +200,27 @@ def connect(scheduler: str | None = None, workers: int | None = None, *, timeout
             client.close()
     finally:
         cluster.close()
+
+
+def cluster_map(scheduler: str | None = None, workers: int | None = None) -> Callable[[Iterable[PointTask]], Iterator[PointResult]]:
+    """A ``map_points`` that connects (see :func:`connect`) only when it is given work.
+
+    ``run_campaign`` validates its arguments and opens the output before it asks for results,
+    so a typo costs no cluster start-up, and a fully resumed campaign starts none.  The
+    connection (and a local cluster) is closed when the results are exhausted or the caller
+    stops early (error, Ctrl-C).
+    """
+    _import_distributed()  # fail fast, before any work, when dask is missing
+    if scheduler is not None and workers is not None:
+        raise FieldnetError("give either --scheduler (use a running cluster) or --workers (start a local one), not both")
+    if workers is not None and int(workers) < 1:
+        raise FieldnetError(f"--workers must be at least 1, got {workers}")
+
+    def map_points(tasks: Iterable[PointTask]) -> Iterator[PointResult]:
+        tasks = list(tasks)
+        if not tasks:
+            return
+        with connect(scheduler, workers) as client:
+            yield from dask_map(client)(tasks)
+
+    return map_points

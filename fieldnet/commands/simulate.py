@@ -49,6 +49,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--resume", action="store_true", help="continue an interrupted run from <output>.partial")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing output file (once the new one is complete)")
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    dist = parser.add_argument_group("distributed (needs: pip install \"fieldnet[dist]\")")
+    dist.add_argument("--scheduler", default=None, metavar="tcp://HOST:PORT", help="run the points on this Dask scheduler's workers")
+    dist.add_argument("--workers", type=int, default=None, metavar="N", help="run the points on N local single-threaded Dask worker processes")
 
 
 def campaign_arguments(args: argparse.Namespace) -> dict:
@@ -94,6 +97,10 @@ def run(args: argparse.Namespace) -> int:
         f"rerun the same command with --resume (finished temperature points are kept in {partial_path(kwargs['output'])})"
     )
     map_points = serial_map
+    if args.scheduler is not None or args.workers is not None:
+        from simulations.distributed import cluster_map
+
+        map_points = cluster_map(args.scheduler, args.workers)
     path = run_campaign(**kwargs, map_points=map_points)
     if not args.quiet:
         sys.stderr.write(f"wrote {path}\n")
