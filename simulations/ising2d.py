@@ -52,8 +52,9 @@ ONSAGER_TC = 2.0 / math.log(1.0 + math.sqrt(2.0))
 AUTO_WOLFF_MAX_T_OVER_TC = 1.15
 #: replicas (bits) per multi-spin word
 LANES = 64
-#: Wolff chains per temperature point (at most; fewer when fewer samples are asked for)
-WOLFF_REPLICAS = 16
+#: Wolff chains per temperature point (at most; fewer when fewer samples are asked for): few
+#: enough that burn-in and pilot, paid per chain, stay a small part of the work
+WOLFF_REPLICAS = 8
 #: groups of 64 Metropolis replicas per temperature point: two, so that two cores each update a
 #: group without synchronising (the count must not depend on the thread count)
 METROPOLIS_GROUPS = 2
