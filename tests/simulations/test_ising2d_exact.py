@@ -10,6 +10,8 @@ from simulations.exact import (
     boltzmann_probabilities,
     ising2d_energy,
     ising2d_energy_levels,
+    kaufman_energy_per_site,
+    kaufman_log_partition,
     onsager_energy_per_site,
     onsager_tc,
     yang_magnetization,
@@ -102,6 +104,25 @@ def test_energy_and_magnetization_match_onsager_and_yang(T, algorithm):
     if T < onsager_tc():
         m, dm = _binned_mean(np.abs(result.observables["magnetization"]))
         assert abs(m - yang_magnetization(T)) < 4 * dm + 1e-3
+
+
+@pytest.mark.parametrize("algorithm", ["metropolis", "wolff"])
+def test_energy_at_tc_matches_kaufman_finite_torus(algorithm):
+    """At Tc finite-size effects are largest; Kaufman's solution is exact for this very lattice."""
+    L, T = 16, onsager_tc()
+    result = Ising2D().simulate_point(L, T, 1280, algorithm=algorithm, seed=13, key=(L, 4))
+    e, de = _binned_mean(result.observables["energy"])
+    assert abs(e - kaufman_energy_per_site(L, T)) < 4 * de
+
+
+def test_kaufman_matches_enumeration():
+    for L in (3, 4):
+        levels, g = ising2d_energy_levels(L)
+        for T in (1.5, onsager_tc(), 3.0):
+            p = boltzmann_probabilities(levels, g, T)
+            assert kaufman_energy_per_site(L, T) == pytest.approx((p * levels).sum() / L**2, abs=1e-8)
+            log_z = np.log(np.sum(g * np.exp(-(levels - levels.min()) / T))) - levels.min() / T
+            assert kaufman_log_partition(L, L, T) == pytest.approx(log_z, rel=1e-12)
 
 
 def test_metropolis_and_wolff_agree_near_tc():
