@@ -19,7 +19,8 @@ half-sweep, which costs a scheduler time slice on a loaded machine.
 With h = 0 each sweep call also applies a random global spin flip per replica (an exact symmetry
 move, kept as a lazy sign mask), so ordered replicas visit both signs of m.
 
-**Wolff** single-cluster updates (h = 0 only), one byte a spin, one replica a thread.  A Wolff
+**Wolff** single-cluster updates, one byte a spin, one replica a thread (with h != 0 each
+cluster is flipped with the Metropolis probability of its field energy).  A Wolff
 "sweep" is a fixed number of clusters that flips about L*L spins on average, so tau_int is in
 units comparable to Metropolis sweeps.  The number of clusters per sweep is calibrated once
 and then fixed (a stopping rule depending on the flipped count would bias the samples).
@@ -44,7 +45,7 @@ from numba import njit, prange, uint64
 
 from fieldnet.errors import FieldnetError
 from simulations.base import LatticeModel, PointResult
-from simulations.rng import next_u64, seeded_states
+from simulations.rng import next_double, next_u64, seeded_states
 from simulations.sampling import sample_point
 
 ONSAGER_TC = 2.0 / math.log(1.0 + math.sqrt(2.0))
@@ -464,12 +465,14 @@ class MultispinMetropolis:
 
 
 @njit(inline="always", cache=True)
-def _wolff_sweep_replica(sp, st, stk, rng, r, cluster_id, add_below, sign_j, nbr, n_clusters):
+def _wolff_sweep_replica(sp, st, stk, rng, r, cluster_id, add_below, sign_j, nbr, n_clusters, two_beta_h):
     """One Wolff sweep of replica r (flat spins ``sp`` (N,)): grow and flip ``n_clusters``
     single clusters, or, when n_clusters == 0 (calibration only), clusters until at least N
     spins have been flipped.  A satisfied bond joins with probability p_add: the test is
     ``(u >> 11) < add_below`` with add_below = ceil(p_add 2**53), i.e. next_double(u) < p_add.
-    Returns (clusters, spins flipped)."""
+    With a field (two_beta_h = 2h/T != 0) the cluster, grown from the couplings alone, is flipped
+    with the Metropolis probability of its field energy, min(1, exp(-2 h/T sum_cluster s)),
+    which keeps detailed balance.  Returns (clusters, spins in the clusters grown)."""
     N = sp.shape[0]
     flipped = 0
     clusters = 0
@@ -479,7 +482,7 @@ def _wolff_sweep_replica(sp, st, stk, rng, r, cluster_id, add_below, sign_j, nbr
         stk[0] = seed_site
         head = 0
         tail = 1
-        if sign_j > 0:
+        if sign_j > 0 and two_beta_h == 0.0:
             # ferromagnet: flip as we add; a cluster site then differs from the cluster's original
             # value, so the value alone says whether a neighbour may still join
             s0 = sp[seed_site]
@@ -498,22 +501,30 @@ def _wolff_sweep_replica(sp, st, stk, rng, r, cluster_id, add_below, sign_j, nbr
                     tail += np.int64(join)
                     sp[j] = s * (1 - 2 * np.int8(join))  # joined sites equal s0: flip them
         else:
-            # antiferromagnet (possibly frustrated): membership marks, flip when complete
+            # antiferromagnet (possibly frustrated) or field: membership marks, flip when complete
             cluster_id[r] += 1
             cid = cluster_id[r]
             st[seed_site] = cid
             while head < tail:
                 i = stk[head]
                 head += 1
-                target = -sp[i]  # neighbours of opposite value share a satisfied bond
+                target = sp[i] * sign_j  # neighbours of this value share a satisfied bond
                 for d in range(4):
                     j = nbr[i, d]
                     if st[j] != cid and sp[j] == target and (next_u64(rng, r) >> uint64(11)) < add_below:
                         st[j] = cid
                         stk[tail] = j
                         tail += 1
-            for k in range(tail):
-                sp[stk[k]] = -sp[stk[k]]
+            accept = True
+            if two_beta_h != 0.0:
+                total = 0
+                for k in range(tail):
+                    total += sp[stk[k]]
+                exponent = two_beta_h * total  # field energy change / T of flipping the cluster
+                accept = exponent <= 0.0 or next_double(rng, r) < math.exp(-exponent)
+            if accept:
+                for k in range(tail):
+                    sp[stk[k]] = -sp[stk[k]]
         flipped += tail
     return clusters, flipped
 
@@ -543,8 +554,8 @@ def _byte_observables_replica(sp, L, J, h):
 
 
 @njit(parallel=True, cache=True)
-def wolff_sweeps(spins, rng, add_below, sign_j, nbr, n_sweeps, n_clusters, stamp, cluster_id, stack, clusters_out, flipped_out):  # pragma: no cover - compiled
-    """``n_sweeps`` Wolff sweeps per replica in place (h = 0), replicas in parallel.
+def wolff_sweeps(spins, rng, add_below, sign_j, two_beta_h, nbr, n_sweeps, n_clusters, stamp, cluster_id, stack, clusters_out, flipped_out):  # pragma: no cover - compiled
+    """``n_sweeps`` Wolff sweeps per replica in place, replicas in parallel.
 
     Args:
         n_clusters: clusters per sweep (0: until L*L spins flipped; biased, calibration only).
@@ -552,7 +563,7 @@ def wolff_sweeps(spins, rng, add_below, sign_j, nbr, n_sweeps, n_clusters, stamp
         spins: (R, L, L) int8 +-1.
         rng: (R, 4) uint64, one stream per replica.
         add_below: ceil(p_add * 2**53), p_add = 1 - exp(-2|J|/T) the bond activation probability.
-        sign_j: +1 ferromagnet, -1 antiferromagnet.
+        sign_j: +1 ferromagnet, -1 antiferromagnet; two_beta_h: 2 h / T.
         nbr: (L*L, 4) int32 neighbour table (:func:`torus_neighbours`).
         stamp: (R, L*L) int64 cluster membership marks (antiferromagnet; (R, 1) otherwise);
             cluster_id: (R,) int64 counters.
@@ -565,7 +576,7 @@ def wolff_sweeps(spins, rng, add_below, sign_j, nbr, n_sweeps, n_clusters, stamp
         total_c = 0
         total_f = 0
         for _ in range(n_sweeps):
-            c, f = _wolff_sweep_replica(sp, stamp[r], stack[r], rng, r, cluster_id, add_below, sign_j, nbr, n_clusters)
+            c, f = _wolff_sweep_replica(sp, stamp[r], stack[r], rng, r, cluster_id, add_below, sign_j, nbr, n_clusters, two_beta_h)
             total_c += c
             total_f += f
         clusters_out[r] += total_c
@@ -573,7 +584,7 @@ def wolff_sweeps(spins, rng, add_below, sign_j, nbr, n_sweeps, n_clusters, stamp
 
 
 @njit(parallel=True, cache=True)
-def wolff_series(spins, rng, add_below, sign_j, nbr, n_clusters, J, stamp, cluster_id, stack, energy, abs_m):  # pragma: no cover - compiled
+def wolff_series(spins, rng, add_below, sign_j, two_beta_h, nbr, n_clusters, J, h, stamp, cluster_id, stack, energy, abs_m):  # pragma: no cover - compiled
     """Single Wolff sweeps, each followed by a measurement (the pilot run in one parallel region).
 
     Args: as :func:`wolff_sweeps`; energy, abs_m: (R, n_steps) float64, overwritten.
@@ -582,8 +593,8 @@ def wolff_series(spins, rng, add_below, sign_j, nbr, n_clusters, J, stamp, clust
     for r in prange(R):
         sp = spins[r].reshape(L * L)
         for t in range(energy.shape[1]):
-            _wolff_sweep_replica(sp, stamp[r], stack[r], rng, r, cluster_id, add_below, sign_j, nbr, n_clusters)
-            e, m = _byte_observables_replica(sp, L, J, 0.0)
+            _wolff_sweep_replica(sp, stamp[r], stack[r], rng, r, cluster_id, add_below, sign_j, nbr, n_clusters, two_beta_h)
+            e, m = _byte_observables_replica(sp, L, J, h)
             energy[r, t] = e
             abs_m[r, t] = abs(m)
 
@@ -599,7 +610,10 @@ def byte_observables(spins, J, h, energy, magnetization):  # pragma: no cover - 
 
 
 class Wolff:
-    """Sweeper (see :mod:`simulations.sampling`) for Wolff single-cluster updates, h = 0.
+    """Sweeper (see :mod:`simulations.sampling`) for Wolff single-cluster updates.
+
+    With a field h the clusters are grown from the couplings and flipped with the Metropolis
+    probability of their field energy (correct, but slow when h is large compared with T).
 
     A sweep is a *fixed* number of clusters, n_c = round(L*L / mean cluster size), calibrated
     once in ``init`` by ``CALIBRATION_SWEEPS`` sweeps that grow clusters until L*L spins have
@@ -610,14 +624,15 @@ class Wolff:
 
     CALIBRATION_SWEEPS = 8
 
-    def __init__(self, J: float):
+    def __init__(self, J: float, h: float = 0.0):
         if J == 0:
             raise FieldnetError("Wolff updates need a coupling J != 0; use --algorithm metropolis")
         self.J = float(J)
+        self.h = float(h)
         self.sign_j = np.int8(1 if self.J > 0 else -1)
 
     def init(self, L: int, temperature: float, n_replicas: int, seed: int, key: tuple[int, ...]) -> dict[str, Any]:
-        spins = np.ones((n_replicas, L, L), dtype=np.int8)
+        spins = np.full((n_replicas, L, L), 1 if self.h >= 0 else -1, dtype=np.int8)
         if self.J < 0:
             yy, xx = np.indices((L, L))
             spins[:, (yy + xx) % 2 == 1] = -1
@@ -626,8 +641,9 @@ class Wolff:
             "rng": seeded_states(seed, n_replicas, *key),
             "add_below": np.uint64(math.ceil(-math.expm1(-2.0 * abs(self.J) / temperature) * 2.0**53)),
             "nbr": torus_neighbours(L),
-            # membership marks are needed by the antiferromagnet only
-            "stamp": np.zeros((n_replicas, L * L if self.J < 0 else 1), dtype=np.int64),
+            "two_beta_h": 2.0 * self.h / temperature,
+            # membership marks are needed by the antiferromagnet and with a field only
+            "stamp": np.zeros((n_replicas, L * L if (self.J < 0 or self.h != 0) else 1), dtype=np.int64),
             "cluster_id": np.zeros(n_replicas, dtype=np.int64),
             # + 4: the branch-free growth writes one slot past the cluster's end
             "stack": np.empty((n_replicas, L * L + 4), dtype=np.int32),
@@ -641,7 +657,8 @@ class Wolff:
         return state
 
     def _run(self, state: dict[str, Any], n_sweeps: int) -> None:
-        wolff_sweeps(state["spins"], state["rng"], state["add_below"], self.sign_j, state["nbr"], int(n_sweeps), int(state["n_clusters"]),
+        wolff_sweeps(state["spins"], state["rng"], state["add_below"], self.sign_j, state["two_beta_h"], state["nbr"],
+                     int(n_sweeps), int(state["n_clusters"]),
                      state["stamp"], state["cluster_id"], state["stack"], state["clusters"], state["flipped"])
 
     def sweep(self, state: dict[str, Any], n_sweeps: int) -> float:
@@ -654,7 +671,8 @@ class Wolff:
         R = state["spins"].shape[0]
         energy = np.empty((R, n_steps))
         abs_m = np.empty((R, n_steps))
-        wolff_series(state["spins"], state["rng"], state["add_below"], self.sign_j, state["nbr"], int(state["n_clusters"]), self.J,
+        wolff_series(state["spins"], state["rng"], state["add_below"], self.sign_j, state["two_beta_h"], state["nbr"],
+                     int(state["n_clusters"]), self.J, self.h,
                      state["stamp"], state["cluster_id"], state["stack"], energy, abs_m)
         return {"energy": energy, "magnetization": abs_m}, float("nan")
 
@@ -662,7 +680,7 @@ class Wolff:
         R = state["spins"].shape[0]
         energy = np.empty(R)
         magnetization = np.empty(R)
-        byte_observables(state["spins"], self.J, 0.0, energy, magnetization)
+        byte_observables(state["spins"], self.J, self.h, energy, magnetization)
         return {"energy": energy, "magnetization": magnetization}
 
     def configs(self, state: dict[str, Any]) -> np.ndarray:
@@ -722,8 +740,6 @@ class Ising2D(LatticeModel):
             return "metropolis"
         if algorithm not in self.algorithms:
             raise FieldnetError(f"model {self.name} has no algorithm {algorithm!r}; choose auto, {', '.join(self.algorithms)}")
-        if algorithm == "wolff" and self.h != 0.0:
-            raise FieldnetError("Wolff cluster updates need h = 0 (the field breaks the spin-flip symmetry); use --algorithm metropolis")
         if algorithm == "wolff" and self.J == 0.0:
             raise FieldnetError("Wolff cluster updates need J != 0; use --algorithm metropolis")
         return algorithm
@@ -731,7 +747,7 @@ class Ising2D(LatticeModel):
     def sweeper(self, algorithm: str, n_samples: int) -> tuple[Any, int]:
         """The sweeper of a resolved ``algorithm`` and its number of replicas."""
         if algorithm == "wolff":
-            return Wolff(self.J), max(1, min(WOLFF_REPLICAS, n_samples))
+            return Wolff(self.J, self.h), max(1, min(WOLFF_REPLICAS, n_samples))
         return MultispinMetropolis(self.J, self.h), LANES * METROPOLIS_GROUPS
 
     def simulate_point(self, L: int, temperature: float, n_samples: int, *, algorithm: str, seed: int,

@@ -115,7 +115,7 @@ def test_interrupted_run_resumes_to_the_identical_file(run_cli, tmp_path):
         (["--param", "K=1"], "no parameter 'K'"),
         (["--param", "J"], "NAME=VALUE"),
         (["--param", "J=abc"], "finite float"),
-        (["--algorithm", "wolff", "--param", "h=0.5"], "h = 0"),
+        (["--algorithm", "wolff", "--param", "J=0"], "J != 0"),
         (["--algorithm", "heatbath"], "no algorithm"),
         (["-o", "no/such/folder/d.h5"], "does not exist"),
         (["--resume", "--overwrite"], "not both"),

@@ -52,6 +52,8 @@ CASES = [
     (4, 1.0, 0.0, 2.5, "wolff"),
     (4, 1.0, 0.0, 1.6, "wolff"),
     (4, -1.0, 0.0, 2.2, "wolff"),
+    (3, 1.0, 0.3, 2.2, "wolff"),  # field: clusters flipped with their field-energy probability
+    (4, -1.0, 0.5, 2.0, "wolff"),
 ]
 
 
