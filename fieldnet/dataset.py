@@ -351,13 +351,39 @@ def check_dataset_file(path: str | os.PathLike) -> list[int]:
                 for var in ("config", "temperature", "label"):
                     if var not in g:
                         raise DataFileError(f"{p} group {group_name(L)} lacks '{var}'; the file is damaged, re-create it")
-                if g["config"].shape[0] != g["temperature"].shape[0]:
+                _check_group_layout(p, g, L)
+                if g["config"].shape[0] != g["temperature"].shape[0] or g["label"].shape[0] != g["temperature"].shape[0]:
                     raise DataFileError(f"{p} group {group_name(L)} has inconsistent sample counts; the file is damaged")
     except DataFileError:
         raise
-    except (OSError, KeyError, ValueError, TypeError, RuntimeError) as exc:
+    except (OSError, KeyError, ValueError, TypeError, RuntimeError, IndexError) as exc:
         raise DataFileError(f"{p} is not a readable HDF5 data file ({type(exc).__name__}: {exc}); it may be truncated or corrupt") from exc
     return sizes
+
+
+def _check_group_layout(p: Path, g: Any, L: int) -> None:
+    """Shapes and dtypes (metadata only, no data read) that every reader relies on."""
+    import h5py
+
+    name = group_name(L)
+    cfg = g["config"]
+    if not isinstance(cfg, h5py.Dataset):
+        raise DataFileError(f"{p} group {name}: 'config' is not an array; the file is damaged, re-create it")
+    n_spatial = cfg.ndim - 2
+    if (
+        n_spatial not in SPATIAL_DIMS
+        or cfg.shape[1] < 1
+        or any(int(n) != L for n in cfg.shape[2:])
+        or cfg.dtype not in (np.dtype("int8"), np.dtype("float32"))
+    ):
+        raise DataFileError(
+            f"{p} group {name}: config is {cfg.dtype} with shape {cfg.shape}, not int8 or float32 "
+            f"(sample, channel, {L}, {L}[, {L}]); the file is damaged or not written by 'fieldnet simulate'"
+        )
+    for var, kinds in (("temperature", "f"), ("label", "iu")):
+        v = g[var]
+        if not isinstance(v, h5py.Dataset) or v.ndim != 1 or v.dtype.kind not in kinds:
+            raise DataFileError(f"{p} group {name}: '{var}' is not a 1-D {'float' if kinds == 'f' else 'integer'} array; the file is damaged")
 
 
 def open_dataset(path: str | os.PathLike, L: int | None = None, *, chunks: Any = "auto"):
@@ -394,8 +420,14 @@ def open_dataset(path: str | os.PathLike, L: int | None = None, *, chunks: Any =
             guarded = False
     try:
         ds = xr.open_dataset(path, engine="h5netcdf", group=group_name(L), chunks=None if guarded else chunks)
-    except (OSError, ValueError, KeyError, TypeError, RuntimeError) as exc:
+    except (OSError, ValueError, KeyError, TypeError, RuntimeError, IndexError) as exc:
         raise DataFileError(f"cannot read {path} group {group_name(L)}: {exc}") from exc
+    n_spatial = ds["config"].ndim - 2 if "config" in ds else 0
+    if "config" not in ds or ds["config"].dims != ("sample", "channel", *SPATIAL_DIMS.get(n_spatial, ())) or ds["temperature"].dims != ("sample",):
+        raise DataFileError(
+            f"{path} group {group_name(L)} does not name its dimensions (sample, channel, y, x) as netCDF; "
+            "the file was altered by another tool, re-create it with 'fieldnet simulate'"
+        )
     if guarded:
         ds = _dask_backed(ds, path, L)
     import h5py
