@@ -19,10 +19,21 @@ from simulations.exact import (
 from simulations.ising2d import Ising2D, acceptance_classes
 
 
-def _energy_histogram_pvalue(result, L, J, h, T):
+def _replicas(algorithm, n_samples):
+    return Ising2D().sweeper(algorithm, n_samples)[1]
+
+
+def _every_other_round(values, n_replicas):
+    """Samples of rounds 0, 2, 4, ...: 4 tau_int apart within a replica, so that the chi-square
+    law (independent samples) holds; consecutive rounds are only 2 tau_int apart."""
+    rounds = len(values) // n_replicas
+    return np.asarray(values)[: rounds * n_replicas].reshape(rounds, n_replicas)[::2].reshape(-1)
+
+
+def _energy_histogram_pvalue(energy_per_site, L, J, h, T):
     levels, degeneracy = ising2d_energy_levels(L, J, h)
     expected_p = boltzmann_probabilities(levels, degeneracy, T)
-    energies = np.round(result.observables["energy"].astype(np.float64) * L * L, 6)
+    energies = np.round(np.asarray(energy_per_site, dtype=np.float64) * L * L, 6)
     index = np.searchsorted(levels, energies)
     assert np.allclose(levels[index], energies, atol=1e-4), "a sampled energy is not an exact level"
     observed = np.bincount(index, minlength=len(levels)).astype(np.float64)
@@ -60,10 +71,11 @@ CASES = [
 @pytest.mark.parametrize("L, J, h, T, algorithm", CASES)
 def test_energy_distribution_matches_exact_enumeration(L, J, h, T, algorithm):
     model = Ising2D(J=J, h=h)
-    result = model.simulate_point(L, T, 3000, algorithm=algorithm, seed=11, key=(L, 0))
+    result = model.simulate_point(L, T, 6000, algorithm=algorithm, seed=11, key=(L, 0))
     assert result.algorithm == algorithm
-    assert result.configs.shape == (3000, 1, L, L) and result.configs.dtype == np.int8
-    assert _energy_histogram_pvalue(result, L, J, h, T) > 1e-3
+    assert result.configs.shape == (6000, 1, L, L) and result.configs.dtype == np.int8
+    energy = _every_other_round(result.observables["energy"], _replicas(algorithm, 6000))
+    assert _energy_histogram_pvalue(energy, L, J, h, T) > 1e-3
 
 
 def test_observables_are_those_of_the_stored_configurations():
@@ -92,19 +104,26 @@ def test_acceptance_classes_cover_exactly_the_uphill_moves():
     assert (2, 1) in set(zip(class_a.tolist(), class_s.tolist(), strict=True))  # flipping an up spin against h > 0
 
 
-def _binned_mean(x, n_bins=20):
-    blocks = np.asarray(x, dtype=np.float64)[: len(x) // n_bins * n_bins].reshape(n_bins, -1).mean(axis=1)
-    return blocks.mean(), blocks.std(ddof=1) / np.sqrt(n_bins)
+def _binned_mean(x, algorithm):
+    """Mean and error from blocks that are independent: each replica's samples, split into the
+    first and second half of its run (samples of one replica are correlated across rounds, but
+    replicas are independent chains)."""
+    R = _replicas(algorithm, len(x))
+    rounds = len(x) // R
+    per_round = np.asarray(x, dtype=np.float64)[: rounds * R].reshape(rounds, R)
+    half = rounds // 2
+    blocks = np.concatenate([per_round[:half].mean(axis=0), per_round[half : 2 * half].mean(axis=0)])
+    return blocks.mean(), blocks.std(ddof=1) / np.sqrt(len(blocks))
 
 
 @pytest.mark.parametrize("T, algorithm", [(1.8, "metropolis"), (1.8, "wolff"), (3.2, "metropolis"), (3.2, "wolff")])
 def test_energy_and_magnetization_match_onsager_and_yang(T, algorithm):
     L = 24
     result = Ising2D().simulate_point(L, T, 1000, algorithm=algorithm, seed=7, key=(L, 2))
-    e, de = _binned_mean(result.observables["energy"])
+    e, de = _binned_mean(result.observables["energy"], algorithm)
     assert abs(e - onsager_energy_per_site(T)) < 4 * de + 1e-3
     if T < onsager_tc():
-        m, dm = _binned_mean(np.abs(result.observables["magnetization"]))
+        m, dm = _binned_mean(np.abs(result.observables["magnetization"]), algorithm)
         assert abs(m - yang_magnetization(T)) < 4 * dm + 1e-3
 
 
@@ -112,8 +131,8 @@ def test_energy_and_magnetization_match_onsager_and_yang(T, algorithm):
 def test_energy_at_tc_matches_kaufman_finite_torus(algorithm):
     """At Tc finite-size effects are largest; Kaufman's solution is exact for this very lattice."""
     L, T = 16, onsager_tc()
-    result = Ising2D().simulate_point(L, T, 1280, algorithm=algorithm, seed=13, key=(L, 4))
-    e, de = _binned_mean(result.observables["energy"])
+    result = Ising2D().simulate_point(L, T, 2560, algorithm=algorithm, seed=13, key=(L, 4))
+    e, de = _binned_mean(result.observables["energy"], algorithm)
     assert abs(e - kaufman_energy_per_site(L, T)) < 4 * de
 
 
@@ -132,7 +151,8 @@ def test_metropolis_and_wolff_agree_near_tc():
     stats = {}
     for algorithm in ("metropolis", "wolff"):
         r = Ising2D().simulate_point(L, T, 1500, algorithm=algorithm, seed=9, key=(L, 3))
-        stats[algorithm] = [_binned_mean(r.observables["energy"]), _binned_mean(np.abs(r.observables["magnetization"]))]
+        stats[algorithm] = [_binned_mean(r.observables["energy"], algorithm),
+                            _binned_mean(np.abs(r.observables["magnetization"]), algorithm)]
     for (a, da), (b, db) in zip(stats["metropolis"], stats["wolff"], strict=True):
         assert abs(a - b) < 4 * np.hypot(da, db)
 
