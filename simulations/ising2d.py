@@ -353,6 +353,59 @@ def metropolis_series(spins, rng, class_a, class_s, bits, J, h, energy, abs_m, f
         flips[g] += count
 
 
+@njit(inline="always", cache=True)
+def _unpack_group(spins, g, sign_word, out, round_index):
+    L = spins.shape[1]
+    for y in range(L):
+        for x in range(L):
+            w = spins[g, y, x] ^ sign_word
+            for b in range(64):
+                out[round_index, 64 * g + b, 0, y, x] = np.int8(2 * int((w >> uint64(b)) & _ONE) - 1)
+
+
+@njit(parallel=True, cache=True)
+def metropolis_draw(spins, sign, rng, class_a, class_s, bits, J, h, symmetric, thinning,
+                    configs, energy, magnetization, flips):  # pragma: no cover - compiled
+    """The sampling rounds in one parallel region: per round, ``thinning`` sweeps, the random
+    global flip (``symmetric``, i.e. h = 0: one word of the group's first row stream), then the
+    configurations and their observables.  Exactly what sweep + configs + measure do round by
+    round.
+
+    Args:
+        spins, rng, class_a, class_s, bits: as in :func:`metropolis_sweeps`; sign: (G,) uint64.
+        J, h: couplings; symmetric: apply the global flip; thinning: sweeps per round.
+        configs: (n_rounds, 64 G, 1, L, L) int8; energy, magnetization: (n_rounds, 64 G)
+            float64; all overwritten.
+        flips: (G,) int64, incremented by the accepted flips.
+    """
+    G, L = spins.shape[0], spins.shape[1]
+    K = class_a.shape[0]
+    N = L * L
+    n_bits = _counter_bits(L)
+    for g in prange(G):
+        cm = np.empty(max(K, 1), dtype=np.uint64)
+        cu = np.zeros(n_bits, dtype=np.uint64)
+        cb = np.zeros(n_bits, dtype=np.uint64)
+        up = np.zeros(64, dtype=np.int64)
+        aligned = np.zeros(64, dtype=np.int64)
+        count = 0
+        for k in range(configs.shape[0]):
+            for _ in range(thinning):
+                count += _sweep_group(spins, g, rng, class_a, class_s, bits, cm)
+            if symmetric:
+                sign[g] ^= next_u64(rng, g * L)
+            _unpack_group(spins, g, sign[g], configs, k)
+            _count_group(spins, g, cu, cb, up, aligned)
+            for b in range(64):
+                n_up = up[b]
+                if (sign[g] >> uint64(b)) & _ONE:
+                    n_up = N - n_up
+                m = 2.0 * n_up - N
+                energy[k, 64 * g + b] = (-J * (2.0 * aligned[b] - 2.0 * N) - h * m) / N
+                magnetization[k, 64 * g + b] = m / N
+        flips[g] += count
+
+
 @njit(parallel=True, cache=True)
 def multispin_unpack(spins, sign, out):  # pragma: no cover - compiled
     """Bits to +-1 int8 configurations.
@@ -437,6 +490,25 @@ class MultispinMetropolis:
                           energy, abs_m, flips)
         self._global_flip(state)
         return {"energy": energy, "magnetization": abs_m}, float(flips.sum()) / (n_steps * spins.size * LANES)
+
+    def draw(self, state: dict[str, Any], n_rounds: int, thinning: int) -> tuple[np.ndarray, dict[str, np.ndarray], float]:
+        """Sampling fast path: ``n_rounds`` x (thinning sweeps, configs, measure) in one call.
+
+        Returns:
+            configs (n_rounds, R, 1, L, L) int8, observables name -> (n_rounds, R), acceptance.
+        """
+        spins = state["spins"]
+        G, L = spins.shape[0], spins.shape[1]
+        R = G * LANES
+        configs = np.empty((n_rounds, R, 1, L, L), dtype=np.int8)
+        energy = np.empty((n_rounds, R))
+        magnetization = np.empty((n_rounds, R))
+        flips = state["flips"]
+        flips[:] = 0
+        metropolis_draw(spins, state["sign"], state["rng"], state["class_a"], state["class_s"], state["bits"], self.J, self.h,
+                        self.h == 0.0, int(thinning), configs, energy, magnetization, flips)
+        acceptance = float(flips.sum()) / (n_rounds * thinning * spins.size * LANES)
+        return configs, {"energy": energy, "magnetization": magnetization}, acceptance
 
     def measure(self, state: dict[str, Any]) -> dict[str, np.ndarray]:
         spins = state["spins"]
@@ -600,6 +672,27 @@ def wolff_series(spins, rng, add_below, sign_j, two_beta_h, nbr, n_clusters, J, 
 
 
 @njit(parallel=True, cache=True)
+def wolff_draw(spins, rng, add_below, sign_j, two_beta_h, nbr, n_clusters, J, h, stamp, cluster_id, stack, thinning,
+               configs, energy, magnetization):  # pragma: no cover - compiled
+    """The sampling rounds in one parallel region: per round and replica, ``thinning`` sweeps,
+    then a copy of the configuration and its observables.
+
+    Args: as :func:`wolff_sweeps`; configs: (n_rounds, R, 1, L, L) int8; energy,
+    magnetization: (n_rounds, R) float64; all overwritten.
+    """
+    R, L = spins.shape[0], spins.shape[1]
+    for r in prange(R):
+        sp = spins[r].reshape(L * L)
+        for k in range(configs.shape[0]):
+            for _ in range(thinning):
+                _wolff_sweep_replica(sp, stamp[r], stack[r], rng, r, cluster_id, add_below, sign_j, nbr, n_clusters, two_beta_h)
+            configs[k, r, 0] = spins[r]
+            e, m = _byte_observables_replica(sp, L, J, h)
+            energy[k, r] = e
+            magnetization[k, r] = m
+
+
+@njit(parallel=True, cache=True)
 def byte_observables(spins, J, h, energy, magnetization):  # pragma: no cover - compiled
     """Per-site energy and magnetisation of (R, L, L) int8 configurations into (R,) float64."""
     R, L = spins.shape[0], spins.shape[1]
@@ -675,6 +768,18 @@ class Wolff:
                      int(state["n_clusters"]), self.J, self.h,
                      state["stamp"], state["cluster_id"], state["stack"], energy, abs_m)
         return {"energy": energy, "magnetization": abs_m}, float("nan")
+
+    def draw(self, state: dict[str, Any], n_rounds: int, thinning: int) -> tuple[np.ndarray, dict[str, np.ndarray], float]:
+        """Sampling fast path: ``n_rounds`` x (thinning sweeps, configs, measure) in one call."""
+        spins = state["spins"]
+        R, L = spins.shape[0], spins.shape[1]
+        configs = np.empty((n_rounds, R, 1, L, L), dtype=np.int8)
+        energy = np.empty((n_rounds, R))
+        magnetization = np.empty((n_rounds, R))
+        wolff_draw(spins, state["rng"], state["add_below"], self.sign_j, state["two_beta_h"], state["nbr"],
+                   int(state["n_clusters"]), self.J, self.h, state["stamp"], state["cluster_id"], state["stack"],
+                   int(thinning), configs, energy, magnetization)
+        return configs, {"energy": energy, "magnetization": magnetization}, float("nan")
 
     def measure(self, state: dict[str, Any]) -> dict[str, np.ndarray]:
         R = state["spins"].shape[0]

@@ -21,8 +21,14 @@ The sweeper protocol (see :class:`Sweeper`)::
     configs = sweeper.configs(state)
         # (R, n_channels, *spatial) copy of the current configurations in the storage dtype.
 
-Optional: ``sweeper.series(state, n_steps) -> dict name -> (R, n_steps)`` runs n_steps single
-sweeps measuring after each (a fast path for the pilot; the default loops over sweep/measure).
+Optional fast paths (each saves a Python round trip and a parallel region per sweep or round,
+which matters on small lattices and loaded machines):
+
+* ``sweeper.series(state, n_steps) -> (dict name -> (R, n_steps), acceptance)``: n_steps single
+  sweeps, measuring after each (the pilot); default: loops over sweep/measure.
+* ``sweeper.draw(state, n_rounds, thinning) -> (configs (n_rounds, R, C, *spatial),
+  dict name -> (n_rounds, R), acceptance)``: the sampling rounds; must equal calling
+  sweep(thinning), configs and measure n_rounds times.
 
 What :func:`sample_point` does, for one (L, temperature) point:
 
@@ -55,6 +61,8 @@ from simulations.base import PointResult
 DEFAULT_BURN_IN = 64
 DEFAULT_MIN_PILOT = 256
 DEFAULT_MAX_PILOT = 1 << 14
+#: sampling rounds per ``draw`` call (bounds the latency between progress reports)
+DRAW_CHUNK_ROUNDS = 64
 
 
 class Sweeper(Protocol):
@@ -161,14 +169,24 @@ def sample_point(
     rounds = math.ceil(n_samples / n_replicas)
     configs: list[np.ndarray] = []
     observables: dict[str, list[np.ndarray]] = {}
-    for k in range(rounds):
-        a = sweeper.sweep(state, thinning)
-        acc_sum, acc_weight = acc_sum + a * thinning, acc_weight + thinning
-        configs.append(sweeper.configs(state))
-        for name, value in sweeper.measure(state).items():
-            observables.setdefault(name, []).append(np.asarray(value, dtype=np.float64))
+    draw = getattr(sweeper, "draw", None)
+    done = 0
+    while done < rounds:
+        chunk = min(rounds - done, DRAW_CHUNK_ROUNDS) if draw is not None else 1
+        if draw is not None:
+            block, values, a = draw(state, chunk, thinning)
+            configs.append(block.reshape(chunk * n_replicas, *block.shape[2:]))
+            for name, value in values.items():
+                observables.setdefault(name, []).append(np.asarray(value, dtype=np.float64).reshape(-1))
+        else:
+            a = sweeper.sweep(state, thinning)
+            configs.append(sweeper.configs(state))
+            for name, value in sweeper.measure(state).items():
+                observables.setdefault(name, []).append(np.asarray(value, dtype=np.float64))
+        acc_sum, acc_weight = acc_sum + a * thinning * chunk, acc_weight + thinning * chunk
+        done += chunk
         if progress is not None:
-            progress(min(n_samples, (k + 1) * n_replicas))
+            progress(min(n_samples, done * n_replicas))
     stacked = np.concatenate(configs, axis=0)[:n_samples]
     obs = {name: np.concatenate(v)[:n_samples] for name, v in observables.items()}
     stats = {

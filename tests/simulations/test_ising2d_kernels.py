@@ -9,7 +9,13 @@ import pytest
 
 from fieldnet.errors import FieldnetError
 from simulations.grids import parse_params, parse_sizes, parse_temperatures
-from simulations.ising2d import Ising2D, MultispinMetropolis, acceptance_classes, metropolis_sweeps
+from simulations.ising2d import (
+    Ising2D,
+    MultispinMetropolis,
+    Wolff,
+    acceptance_classes,
+    metropolis_sweeps,
+)
 from simulations.registry import available_models, get_model
 from simulations.rng import seeded_states
 
@@ -64,3 +70,26 @@ def test_temperature_and_size_grids():
             parse_sizes(bad)
     with pytest.raises(FieldnetError, match="twice"):
         parse_params(["J=1", "J=2"])
+
+
+@pytest.mark.parametrize(
+    "make, replicas",
+    [
+        (lambda: MultispinMetropolis(1.0, 0.0), 128),
+        (lambda: MultispinMetropolis(-1.0, 0.2), 64),
+        (lambda: Wolff(1.0), 8),
+        (lambda: Wolff(-1.0, 0.3), 8),
+    ],
+)
+def test_draw_fast_path_equals_sweep_configs_measure(make, replicas):
+    fast, slow = make(), make()
+    state_fast = fast.init(6, 2.4, replicas, 3, (6, 1))
+    state_slow = slow.init(6, 2.4, replicas, 3, (6, 1))
+    configs, observables, _ = fast.draw(state_fast, 4, 3)
+    assert configs.shape == (4, replicas, 1, 6, 6)
+    for k in range(4):
+        slow.sweep(state_slow, 3)
+        np.testing.assert_array_equal(configs[k], slow.configs(state_slow))
+        measured = slow.measure(state_slow)
+        for name in ("energy", "magnetization"):
+            np.testing.assert_allclose(observables[name][k], measured[name], rtol=0, atol=1e-12)
