@@ -137,10 +137,10 @@ def measure_auto_rule(L: int = 32) -> dict:
     from simulations.ising2d import ONSAGER_TC, Ising2D
 
     out = {}
-    for T in (1.5, 2.0, ONSAGER_TC, 2.6, 3.2):
+    for T in (1.0, 1.5, 1.9, 2.0, ONSAGER_TC, 2.6, 2.8, 3.2):
         row = {}
         for algorithm in ("wolff", "metropolis"):
-            rate, _ = _delivered(algorithm, L, T, 256)
+            rate, _ = _delivered(algorithm, L, T, 512)
             row[algorithm] = rate
         row["auto"] = Ising2D().resolve_algorithm("auto", T)
         out[f"{T:.4f}"] = row
@@ -195,7 +195,7 @@ def main() -> None:
                   f"thinning {r['thinning']:.0f}; independent configs/s: chain {r['chain_independent_per_s']:.0f}, "
                   f"delivered (incl. burn-in + pilot) {r['delivered_per_s']:.0f}")
     auto = _child("auto", 2)
-    print("[2 threads] auto rule, L=32, delivered independent samples/s (256 per point):")
+    print("[2 threads] auto rule, L=32, delivered independent samples/s (512 per point):")
     print(f"    {'T':>7} {'wolff':>9} {'metropolis':>11}  auto picks   faster")
     for T, row in auto.items():
         faster = "wolff" if row["wolff"] > row["metropolis"] else "metropolis"

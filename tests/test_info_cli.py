@@ -12,7 +12,7 @@ from simulations.campaign import INTERRUPT_ENV
 
 @pytest.fixture
 def data_file(run_cli, tmp_path):
-    res = run_cli("simulate", "--L", "4", "--T", "1.5,3.0", "--samples", "6", "--seed", "2", "-q", "-o", "d.h5")
+    res = run_cli("simulate", "--L", "4", "--T", "2.2,3.0", "--samples", "6", "--seed", "2", "-q", "-o", "d.h5")
     assert res.returncode == 0, res.stderr
     return tmp_path / "d.h5"
 
@@ -24,7 +24,7 @@ def test_info_describes_a_data_file(run_cli, data_file):
     for text in ("fieldnet data set", "status complete", "ising2d", '"h": 0.0', "seed       2", "L4:", "(12, 1, 4, 4)",
                  "int8", "2/2 temperatures done", "tau_E", "wolff", "metropolis", "fieldnet simulate"):
         assert text in out, (text, out)
-    rows = [line.split() for line in out.splitlines() if line.strip().startswith(("1.5000", "3.0000"))]
+    rows = [line.split() for line in out.splitlines() if line.strip().startswith(("2.2000", "3.0000"))]
     assert [r[1] for r in rows] == ["1", "0"]  # labels
 
 

@@ -171,8 +171,9 @@ def test_records_and_tc():
     assert model.critical_temperature() == pytest.approx(2 * 2.269185314, rel=1e-9)
     assert model.label(4.0) == 1 and model.label(5.0) == 0
     assert Ising2D(h=0.1).label(1.0) == -1
-    assert model.resolve_algorithm("auto", 4.0) == "wolff"
-    assert model.resolve_algorithm("auto", 6.0) == "metropolis"
+    assert model.resolve_algorithm("auto", 4.0) == "wolff"  # 0.88 Tc
+    assert model.resolve_algorithm("auto", 6.0) == "metropolis"  # 1.32 Tc
+    assert model.resolve_algorithm("auto", 3.0) == "metropolis"  # 0.66 Tc
     assert Ising2D(h=0.1).resolve_algorithm("auto", 1.0) == "metropolis"
     r = model.simulate_point(4, 6.0, 10, algorithm="auto", seed=0, key=(4, 0))
     assert set(r.stats) == {"tau_int_energy", "tau_int_abs_magnetization", "thinning", "burn_in", "acceptance"}
