@@ -61,7 +61,6 @@ WOLFF_REPLICAS = 8
 #: group without synchronising (the count must not depend on the thread count)
 METROPOLIS_GROUPS = 2
 
-_ALL = uint64(0xFFFFFFFFFFFFFFFF)
 _ZERO = uint64(0)
 _ONE = uint64(1)
 _M1 = uint64(0x5555555555555555)
@@ -815,6 +814,9 @@ class Ising2D(LatticeModel):
     def __init__(self, J: float = 1.0, h: float = 0.0, lattice: str = "square"):
         if lattice != "square":
             raise FieldnetError(f"simulations.ising2d handles the square lattice only, not {lattice!r}")
+        if J == 0.0 and h == 0.0:
+            # every Metropolis move would be accepted, so the chain would just alternate
+            raise FieldnetError("J = 0 and h = 0 leave the spins independent and unbiased; give --param J=... or --param h=...")
         self.J = float(J)
         self.h = float(h)
         self.lattice = lattice

@@ -50,6 +50,8 @@ def test_registry_builds_models_and_names_their_parameters():
     assert isinstance(model, Ising2D) and model.J == 2.0 and model.h == 0.5
     with pytest.raises(FieldnetError, match="parameters are: J"):
         get_model("ising2d", K=1)
+    with pytest.raises(FieldnetError, match="J = 0 and h = 0"):
+        get_model("ising2d", J=0)
     with pytest.raises(FieldnetError, match="available models: ising2d"):
         get_model("nosuch")
     if importlib.util.find_spec("simulations.triangular") is None:  # until its author adds it
