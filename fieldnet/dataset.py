@@ -120,23 +120,49 @@ class DatasetWriter:
         self.path = Path(path)
         self.partial = partial_path(self.path)
         self._specs: dict[int, LatticeSpec] = {}
+        self._file = None
         if resume and self.partial.exists():
             try:
                 self._file = h5netcdf.File(self.partial, "a")
-            except OSError as exc:
+                self._check_resume_attrs(file_attrs)
+                started = self._has_completed_points()
+            except (OSError, KeyError, ValueError, RuntimeError) as exc:
+                self.close()
                 raise DataFileError(
                     f"cannot resume from {self.partial}: it is not a readable HDF5 file ({exc}); "
                     "delete it and rerun without --resume"
                 ) from exc
-            self._check_resume_attrs(file_attrs)
-        else:
-            self._file = h5netcdf.File(self.partial, "w")
+            if not started:
+                # killed before its first point was flushed: nothing to keep, and the group
+                # layout may be half-written, so start afresh
+                self.close()
+                self._file = None
+        if self._file is None:
+            # the partial file appears under its name only once it is readable: a process killed
+            # while HDF5 lays out a new file leaves just a stray ``.new`` (overwritten next time)
+            fresh = self.partial.with_name(self.partial.name + ".new")
+            self._file = h5netcdf.File(fresh, "w")
             for key, value in file_attrs.items():
                 self._file.attrs[key] = _attr_value(value)
             self._file.attrs["fieldnet_format"] = FORMAT_NAME
             self._file.attrs["format_version"] = FORMAT_VERSION
             self._file.attrs["created"] = _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
             self._file.attrs["status"] = "partial"
+            self._sync()
+            os.replace(fresh, self.partial)  # the open file handle follows the rename
+
+    def _has_completed_points(self) -> bool:
+        return any(
+            "completed" in g.variables and bool(np.any(np.asarray(g.variables["completed"][:]) == 1))
+            for g in self._file.groups.values()
+        )
+
+    def _sync(self) -> None:
+        """Push everything written so far to the file, so a killed process leaves a readable,
+        resumable partial file.  (h5netcdf's own ``flush`` only writes its netCDF attributes;
+        the HDF5 library's caches are flushed by the h5py file underneath.)"""
+        self._file.flush()
+        self._file._h5file.flush()
 
     # -- set-up ---------------------------------------------------------------------------
     _RESUME_KEYS = ("model", "seed", "lattice_sizes")
@@ -180,7 +206,7 @@ class DatasetWriter:
             "temperature_point": n_points,
         }
         sample_bytes = int(np.prod(spec.config_shape)) * np.dtype(spec.dtype).itemsize
-        chunk_n = int(max(1, min(spec.samples_per_temperature, _TARGET_CHUNK_BYTES // sample_bytes)))
+        chunk_n = _aligned_chunk(spec.samples_per_temperature, max(1, _TARGET_CHUNK_BYTES // sample_bytes))
         cfg = g.create_variable(
             "config",
             ("sample", "channel", *spatial),
@@ -217,7 +243,7 @@ class DatasetWriter:
         g.attrs["channel_names"] = list(spec.channel_names)
         for key, value in spec.attrs.items():
             g.attrs[key] = _attr_value(value)
-        self._file.flush()
+        self._sync()
 
     def _truncate_to_completed(self, L: int) -> None:
         g = self._file.groups[group_name(L)]
@@ -231,7 +257,7 @@ class DatasetWriter:
             marks = np.asarray(g.variables["completed"][:])
             marks[n_done:] = 0
             g.variables["completed"][:] = marks
-        self._file.flush()
+        self._sync()
 
     # -- progress -------------------------------------------------------------------------
     def completed_points(self, L: int) -> int:
@@ -279,7 +305,7 @@ class DatasetWriter:
         marks = np.asarray(g.variables["completed"][:])
         marks[point] = 1
         g.variables["completed"][:] = marks
-        self._file.flush()
+        self._sync()
 
     def set_attrs(self, L: int | None, attrs: Mapping[str, Any]) -> None:
         """Set attributes on a lattice group (or the root when ``L`` is None)."""
@@ -307,6 +333,21 @@ class DatasetWriter:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _aligned_chunk(samples_per_point: int, target: int) -> int:
+    """Samples per HDF5 chunk: the largest divisor of ``samples_per_point`` up to ``target``.
+
+    Chunks that never straddle two temperature points mean that writing a point only fills new
+    chunks and never rewrites (and so never moves or frees) a chunk of a point already flushed:
+    a process killed mid-write cannot damage the points that ``--resume`` keeps.  When the
+    sample count has no divisor near the target (e.g. a large prime), compression matters
+    more and the chunk is the target size.
+    """
+    if samples_per_point <= target:
+        return samples_per_point
+    best = max(d for d in range(1, target + 1) if samples_per_point % d == 0)
+    return best if best * 4 >= target else target
 
 
 def h5py_string():

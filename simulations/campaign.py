@@ -141,7 +141,7 @@ def _check_resume_compatible(partial: Path, root_attrs: Mapping[str, Any]) -> No
                             f"cannot resume {partial}: it was started with {key}={old}, not {root_attrs[key]}; "
                             "rerun with the original arguments, or use --overwrite to start afresh"
                         )
-    except OSError as exc:
+    except (OSError, KeyError, ValueError, RuntimeError) as exc:  # a partial file damaged by a crash mid-write
         raise FieldnetError(f"cannot resume from {partial}: it is not a readable HDF5 file ({exc}); delete it and rerun") from exc
 
 
