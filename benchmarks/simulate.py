@@ -15,7 +15,10 @@ honoured):
    for a tiny ``fieldnet simulate`` run that uses both updates.
 
 The machine is shared: medians of a few repeats; compare ratios rather than absolute times.
-Run: ``python benchmarks/simulate.py`` (about 2-4 minutes).
+The load average is printed beside each figure: with another job on one of the two cores, a
+second thread cannot help (and a barrier per half-sweep, as in the plain checkerboard, waits
+for a scheduler time slice each time).
+Run: ``python benchmarks/simulate.py`` (about 1-2 minutes).
 """
 
 from __future__ import annotations
@@ -187,13 +190,13 @@ def main() -> None:
         f = _child("flips", threads)
         print(f"[{threads} thread{'s' if threads > 1 else ''}] Metropolis at Tc, L={f['L']}: multi-spin {f['multispin_flips_per_ns']:.2f} "
               f"flips/ns, plain byte checkerboard {f['plain_byte_flips_per_ns']:.3f} flips/ns "
-              f"(x{f['multispin_flips_per_ns'] / f['plain_byte_flips_per_ns']:.0f})")
+              f"(x{f['multispin_flips_per_ns'] / f['plain_byte_flips_per_ns']:.0f})  [load {os.getloadavg()[0]:.2f}]")
     for threads in (1, 2):
         ind = _child("independent", threads)
         for algorithm, r in ind.items():
             print(f"[{threads} thread{'s' if threads > 1 else ''}] L=64 T=Tc {algorithm:>10}: tau_E {r['tau_E']:.2f}, tau_|m| {r['tau_m']:.2f} sweeps, "
                   f"thinning {r['thinning']:.0f}; independent configs/s: chain {r['chain_independent_per_s']:.0f}, "
-                  f"delivered (incl. burn-in + pilot) {r['delivered_per_s']:.0f}")
+                  f"delivered (incl. burn-in + pilot) {r['delivered_per_s']:.0f}  [load {os.getloadavg()[0]:.2f}]")
     auto = _child("auto", 2)
     print("[2 threads] auto rule, L=32, delivered independent samples/s (512 per point):")
     print(f"    {'T':>7} {'wolff':>9} {'metropolis':>11}  auto picks   faster")
