@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -41,13 +42,29 @@ def check_output_path(path: str | os.PathLike, *, overwrite: bool, resume: bool 
     return p
 
 
-def describe_os_error(exc: OSError, path: str | os.PathLike) -> str:
-    """One line for an OS-level write failure (full disk, permissions, read-only file system)."""
-    if exc.errno == errno.ENOSPC:
-        return f"no space left on the device while writing {path}; free some space and rerun with --resume"
-    if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+def error_number(exc: BaseException) -> int | None:
+    """The errno of a failed write: ``exc.errno``, or the ``errno = N`` that the HDF5 library
+    puts in its messages (h5py raises those as RuntimeError or OSError without ``errno``)."""
+    number = getattr(exc, "errno", None)
+    if number is None:
+        match = re.search(r"errno = (\d+)", str(exc))
+        number = int(match.group(1)) if match else None
+    return number
+
+
+def describe_os_error(exc: BaseException, path: str | os.PathLike) -> str:
+    """One line for an OS-level write failure (full disk, file size limit, permissions,
+    read-only file system)."""
+    number = error_number(exc)
+    if number in (errno.ENOSPC, errno.EDQUOT):
+        return f"no space left on the device (or disk quota exceeded) while writing {path}; free some space and rerun with --resume"
+    if number == errno.EFBIG:
+        return f"file size limit reached while writing {path} (see 'ulimit -f' and the file system's maximum); raise it and rerun with --resume"
+    if number in (errno.EACCES, errno.EPERM, errno.EROFS):
         return f"cannot write {path}: permission denied; choose a writable output path"
-    return f"cannot write {path}: {exc.strerror or exc}"
+    if number is not None:
+        return f"cannot write {path}: {os.strerror(number)}"
+    return f"cannot write {path}: {getattr(exc, 'strerror', None) or exc}"
 
 
 @contextlib.contextmanager

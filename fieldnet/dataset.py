@@ -24,16 +24,19 @@ of an unfinished point, and continues; because each point's random stream depend
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
+import errno
 import os
-from collections.abc import Mapping, Sequence
+import shutil
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from fieldnet.atomic import partial_path
+from fieldnet.atomic import describe_os_error, partial_path
 from fieldnet.errors import DataFileError, FieldnetError
 from fieldnet.hdf5probe import probe_hdf5
 
@@ -42,6 +45,8 @@ FORMAT_VERSION = 1
 SPATIAL_DIMS = {1: ("x",), 2: ("y", "x"), 3: ("z", "y", "x")}
 # samples per HDF5 chunk along the sample axis: ~64 KiB for an int8 32x32 lattice
 _TARGET_CHUNK_BYTES = 1 << 16
+# room kept free beyond a point's raw size (compression overhead, chunk index, attributes)
+_WRITE_MARGIN = 1 << 16
 
 
 def scalar_attr(value: Any) -> Any:
@@ -161,8 +166,38 @@ class DatasetWriter:
         """Push everything written so far to the file, so a killed process leaves a readable,
         resumable partial file.  (h5netcdf's own ``flush`` only writes its netCDF attributes;
         the HDF5 library's caches are flushed by the h5py file underneath.)"""
-        self._file.flush()
-        self._file._h5file.flush()
+        with self._writing():
+            self._file.flush()
+            self._file._h5file.flush()
+
+    def _check_room(self, n_bytes: int) -> None:
+        """Refuse a write that cannot fit, before HDF5 attempts it.
+
+        The HDF5 library does not recover from a failed write: the file can then neither be
+        flushed nor closed, and the process may crash when it exits.  So a full disk or the
+        file size limit (``ulimit -f``) is detected here, with the file still intact and
+        resumable; the margin covers compression overhead and new metadata.
+        """
+        need = int(n_bytes * 1.1) + _WRITE_MARGIN
+        if shutil.disk_usage(self.partial.parent).free < need:
+            raise FieldnetError(describe_os_error(OSError(errno.ENOSPC, os.strerror(errno.ENOSPC)), self.partial))
+        try:
+            import resource
+        except ImportError:  # pragma: no cover - Windows has no file size limit
+            return
+        limit = resource.getrlimit(resource.RLIMIT_FSIZE)[0]
+        if limit != resource.RLIM_INFINITY and self.partial.stat().st_size + need > limit:
+            raise FieldnetError(describe_os_error(OSError(errno.EFBIG, os.strerror(errno.EFBIG)), self.partial))
+
+    @contextlib.contextmanager
+    def _writing(self) -> Iterator[None]:
+        """Turn a failed write (full disk, file size limit, lost permissions) into one
+        FieldnetError line; h5py reports HDF5 write failures as OSError or RuntimeError."""
+        try:
+            yield
+        except (OSError, RuntimeError) as exc:
+            self._failed = True
+            raise FieldnetError(describe_os_error(exc, self.partial)) from exc
 
     # -- set-up ---------------------------------------------------------------------------
     _RESUME_KEYS = ("model", "seed", "lattice_sizes")
@@ -291,6 +326,14 @@ class DatasetWriter:
         if configs.shape != (n, *spec.config_shape):
             raise RuntimeError(f"configs shape {configs.shape} != {(n, *spec.config_shape)}")
         start = point * n
+        self._check_room(configs.nbytes + sum(np.asarray(v).size * 4 for v in observables.values()))
+        with self._writing():
+            self._write_samples(g, spec, point, start, configs, observables, label, stats)
+        self._sync()
+
+    def _write_samples(self, g, spec, point, start, configs, observables, label, stats) -> None:
+        """The HDF5 writes of one point; the point is marked completed last."""
+        n = spec.samples_per_temperature
         g.resize_dimension("sample", start + n)
         g.variables["config"][start : start + n] = configs.astype(spec.dtype, copy=False)
         g.variables["temperature"][start : start + n] = np.full(n, spec.temperatures[point])
@@ -305,7 +348,6 @@ class DatasetWriter:
         marks = np.asarray(g.variables["completed"][:])
         marks[point] = 1
         g.variables["completed"][:] = marks
-        self._sync()
 
     def set_attrs(self, L: int | None, attrs: Mapping[str, Any]) -> None:
         """Set attributes on a lattice group (or the root when ``L`` is None)."""
@@ -315,9 +357,10 @@ class DatasetWriter:
 
     def finalize(self) -> Path:
         """Mark the file complete, close it and rename it to its final name."""
-        self._file.attrs["status"] = "complete"
-        self._file.close()
-        os.replace(self.partial, self.path)
+        with self._writing():
+            self._file.attrs["status"] = "complete"
+            self._file.close()
+            os.replace(self.partial, self.path)
         return self.path
 
     def close(self) -> None:
