@@ -128,3 +128,41 @@ class Layer:
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items() if k != "name" and v is not None)
         return f"{type(self).__name__}({args})"
+
+
+# -- serialisation: a layer as JSON data, never as code ---------------------------------------
+
+
+def layer_to_spec(layer: Layer) -> dict[str, Any]:
+    """``{"type": class name, "config": JSON-able constructor arguments}``."""
+    return {"type": type(layer).__name__, "config": layer.get_config()}
+
+
+def layer_from_spec(spec: Any, where: str = "architecture") -> Layer:
+    """Instantiate a registered layer from ``{"type": ..., "config": {...}}``.
+
+    Only classes registered with :func:`register_layer` can be created, and only with the
+    arguments their constructor declares; anything else raises ShapeError naming the problem.
+    Containers (the residual block) rebuild their children through this same function.
+    """
+    import inspect
+
+    if not isinstance(spec, dict) or not isinstance(spec.get("type"), str):
+        raise ShapeError(f"{where}: each layer must be an object with a 'type' name, got {spec!r:.80}")
+    kind = spec["type"]
+    cls = LAYER_REGISTRY.get(kind)
+    if cls is None:
+        raise ShapeError(f"{where}: unknown layer type {kind!r}; known types: {', '.join(sorted(LAYER_REGISTRY))}")
+    config = spec.get("config", {k: v for k, v in spec.items() if k != "type"})
+    if not isinstance(config, dict):
+        raise ShapeError(f"{where}: the config of {kind} must be an object, got {config!r:.80}")
+    accepted = set(inspect.signature(cls.__init__).parameters) - {"self"}
+    unknown = sorted(set(config) - accepted)
+    if unknown:
+        raise ShapeError(f"{where}: {kind} has no argument(s) {unknown}; it accepts {sorted(accepted)}")
+    if hasattr(cls, "from_config"):
+        return cls.from_config(config, where=where)
+    try:
+        return cls(**config)
+    except (TypeError, ValueError) as exc:
+        raise ShapeError(f"{where}: cannot build {kind} from {config}: {exc}") from exc
