@@ -105,7 +105,10 @@ def _collect(group, prefix: str = "") -> dict[str, np.ndarray]:
         else:
             if obj.dtype.kind not in "fiu":
                 raise DataFileError(f"dataset {name} holds {obj.dtype} data; model weights are numbers")
-            out[name] = np.asarray(obj[()])
+            value = np.asarray(obj[()])
+            if value.dtype.kind == "f" and not np.all(np.isfinite(value)):
+                raise DataFileError(f"dataset {name} holds NaN or infinite values; the model file is damaged (or saved from a diverged run)")
+            out[name] = value
     return out
 
 
