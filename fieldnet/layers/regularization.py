@@ -126,8 +126,8 @@ class BatchNorm(Layer):
     def backward(self, dy: np.ndarray) -> np.ndarray:
         x_hat, inv_std, axes, training = self._cache
         dy = dy.astype(x_hat.dtype, copy=False)
-        self.grads["gamma"] = (dy * x_hat).sum(axis=axes).astype(np.float32)
-        self.grads["beta"] = dy.sum(axis=axes).astype(np.float32)
+        self.grads["gamma"] = (dy * x_hat).sum(axis=axes).astype(self.params["gamma"].dtype)
+        self.grads["beta"] = dy.sum(axis=axes).astype(self.params["beta"].dtype)
         g = self._view(self.params["gamma"].astype(dy.dtype) * inv_std, dy.ndim)
         if not training:  # running statistics are constants
             return dy * g

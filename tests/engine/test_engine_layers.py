@@ -1,0 +1,122 @@
+"""Dense, Flatten, activations, Dropout, BatchNorm and Residual: gradients and behaviour."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from fieldnet.errors import ShapeError
+from fieldnet.layers import (
+    ELU,
+    BatchNorm,
+    Conv2d,
+    Dense,
+    Dropout,
+    Flatten,
+    LeakyReLU,
+    ReLU,
+    Residual,
+    Sigmoid,
+    Tanh,
+    layer_from_spec,
+    layer_to_spec,
+)
+from tests.engine.gradcheck import check_layer_gradients
+
+
+def built(layer, shape, seed=0):
+    layer.build(shape, np.random.default_rng(seed))
+    return layer
+
+
+def away_from_kinks(shape, seed=0):
+    """Random inputs kept away from 0, where ReLU-like derivatives jump."""
+    x = np.random.default_rng(seed).standard_normal(shape)
+    return x + np.sign(x) * 0.1
+
+
+@pytest.mark.parametrize("activation", [None, "relu"])
+def test_engine_dense_gradients(activation):
+    layer = built(Dense(5, activation=activation), (7,))
+    check_layer_gradients(layer, away_from_kinks((4, 7)))
+
+
+@pytest.mark.parametrize("layer", [ReLU(), LeakyReLU(0.1), Tanh(), Sigmoid(), ELU(0.7)], ids=lambda l: type(l).__name__)
+def test_engine_activation_gradients(layer):
+    check_layer_gradients(built(layer, (3, 4)), away_from_kinks((2, 3, 4)))
+
+
+def test_engine_activation_values_against_formulas():
+    x = np.linspace(-3, 3, 13).reshape(1, -1).astype(np.float32)
+    np.testing.assert_allclose(ReLU().forward(x), np.maximum(x, 0))
+    np.testing.assert_allclose(LeakyReLU(0.2).forward(x), np.where(x > 0, x, 0.2 * x), rtol=1e-6)
+    np.testing.assert_allclose(Sigmoid().forward(x), 1 / (1 + np.exp(-x)), rtol=1e-6)
+    np.testing.assert_allclose(ELU(1.5).forward(x), np.where(x > 0, x, 1.5 * np.expm1(x)), rtol=1e-6)
+    big = np.array([[-1000.0, 1000.0]], np.float32)
+    assert np.all(np.isfinite(Sigmoid().forward(big)))
+
+
+def test_engine_batchnorm_gradients_train_and_eval():
+    check_layer_gradients(built(BatchNorm(), (3, 4, 4)), away_from_kinks((5, 3, 4, 4)), training=True, rtol=1e-4)
+    bn = built(BatchNorm(), (6,))
+    bn.buffers["running_mean"][:] = 0.3
+    bn.buffers["running_var"][:] = 2.0
+    check_layer_gradients(bn, away_from_kinks((4, 6)), training=False)
+
+
+def test_engine_batchnorm_statistics_against_numpy():
+    x = np.random.default_rng(1).normal(2.0, 3.0, (64, 2, 5, 5)).astype(np.float32)
+    bn = built(BatchNorm(momentum=1.0), (2, 5, 5))
+    y = bn.forward(x, training=True)
+    np.testing.assert_allclose(y.mean(axis=(0, 2, 3)), 0, atol=1e-5)
+    np.testing.assert_allclose(y.std(axis=(0, 2, 3)), 1, atol=1e-3)
+    # momentum 1: the running statistics are this batch's (unbiased variance)
+    np.testing.assert_allclose(bn.buffers["running_mean"], x.mean(axis=(0, 2, 3)), rtol=1e-5)
+    np.testing.assert_allclose(bn.buffers["running_var"], x.transpose(1, 0, 2, 3).reshape(2, -1).var(axis=1, ddof=1), rtol=1e-4)
+    # evaluation uses them: same output for the same batch up to the n/(n-1) factor
+    y_eval = bn.forward(x, training=False)
+    np.testing.assert_allclose(y_eval, y * np.sqrt((x[:, 0].size - 1) / x[:, 0].size), atol=2e-3)
+
+
+def test_engine_dropout_train_mask_scaling_and_eval_identity():
+    layer = built(Dropout(0.25), (1000,), seed=3)
+    x = np.ones((20, 1000), np.float32)
+    assert np.array_equal(layer.forward(x, training=False), x)
+    y = layer.forward(x, training=True)
+    kept = y != 0
+    assert 0.70 < kept.mean() < 0.80
+    np.testing.assert_allclose(y[kept], 1 / 0.75, rtol=1e-6)
+    dy = np.random.default_rng(0).standard_normal(x.shape).astype(np.float32)
+    np.testing.assert_array_equal(layer.backward(dy), dy * y)  # the mask times the scale, as y = x * mask
+    # seeded: the same build seed gives the same masks
+    other = built(Dropout(0.25), (1000,), seed=3)
+    assert np.array_equal(other.forward(x, training=True), y)
+
+
+def test_engine_residual_gradients_and_shape_rule():
+    block = built(Residual([Conv2d(2, 3, activation="relu"), Conv2d(2, 3)], activation="relu"), (2, 5, 5))
+    check_layer_gradients(block, away_from_kinks((2, 2, 5, 5)), rtol=1e-4)
+    with pytest.raises(ShapeError, match="skip connection"):
+        built(Residual([Conv2d(3, 3)]), (2, 5, 5))
+
+
+def test_engine_flatten_round_trip_and_dense_shape_error():
+    x = np.arange(24, dtype=np.float32).reshape(2, 3, 2, 2)
+    f = built(Flatten(), (3, 2, 2))
+    assert f.forward(x).shape == (2, 12)
+    np.testing.assert_array_equal(f.backward(f.forward(x)), x)
+    dense = built(Dense(4), (12,))
+    with pytest.raises(ShapeError, match=r"Dense.*12 input features.*got 10"):
+        dense.output_shape((10,))
+    with pytest.raises(ShapeError, match="Flatten"):
+        Dense(3).output_shape((3, 4, 4))
+
+
+def test_engine_layer_specs_round_trip_and_refuse_unknowns():
+    block = Residual([Conv2d(4, 3), BatchNorm(), ReLU()], activation="relu", name="res1")
+    clone = layer_from_spec(layer_to_spec(block))
+    assert layer_to_spec(clone) == layer_to_spec(block)
+    with pytest.raises(ShapeError, match="unknown layer type 'os.system'"):
+        layer_from_spec({"type": "os.system", "config": {}})
+    with pytest.raises(ShapeError, match="no argument"):
+        layer_from_spec({"type": "Dense", "config": {"units": 3, "__class__": "x"}})
