@@ -115,7 +115,7 @@ def architecture_mutation(draw):
         return kind, layer, None, draw(json_values)
     if kind == "input_shape":
         return kind, None, None, draw(st.one_of(st.lists(st.integers(-2, 40), max_size=5), json_values))
-    return kind, None, None, draw(st.text(max_size=30))
+    return kind, None, None, draw(st.text(st.characters(blacklist_characters="\x00"), max_size=30))  # HDF5 strings hold no NUL
 
 
 def mutate_architecture(config: dict, mutation) -> str:
@@ -123,10 +123,11 @@ def mutate_architecture(config: dict, mutation) -> str:
     if kind == "raw":
         return value  # not JSON at all, or some other JSON text
     layers = config["layers"]
-    if kind == "type":
-        layers[layer]["type"] = key
-    elif kind == "config":
-        layers[layer]["config"][key] = value
+    target = layers[layer] if layer is not None else None
+    if kind == "type" and isinstance(target, dict):
+        target["type"] = key
+    elif kind == "config" and isinstance(target, dict) and isinstance(target.get("config"), dict):
+        target["config"][key] = value
     elif kind == "replace":
         layers[layer] = value
     elif kind == "input_shape":
