@@ -195,8 +195,13 @@ def stream_batches(index: SampleIndex, batch_size: int, *, shuffle: bool = True,
 
 def _lattice_stream(config, lat: LatticeSamples, batch_size: int, shuffle: bool, rng: np.random.Generator,
                     buffer_chunks: int) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray, int]]:
-    chunk_of = lat.selected // lat.chunk
+    selected = np.sort(lat.selected)
+    chunk_of = selected // lat.chunk
     chunk_ids = np.unique(chunk_of)
+    # the selected rows of chunk c are selected[first[c]:last[c]] (a per-chunk boolean mask
+    # would cost n_chunks x n_samples: hours for a file of a million samples)
+    first = dict(zip(chunk_ids.tolist(), np.searchsorted(chunk_of, chunk_ids, side="left").tolist(), strict=True))
+    last = dict(zip(chunk_ids.tolist(), np.searchsorted(chunk_of, chunk_ids, side="right").tolist(), strict=True))
     if shuffle:
         chunk_ids = rng.permutation(chunk_ids)
     pending_x: list[np.ndarray] = []
@@ -205,7 +210,7 @@ def _lattice_stream(config, lat: LatticeSamples, batch_size: int, shuffle: bool,
     for start in range(0, len(chunk_ids), buffer_chunks):
         for c in chunk_ids[start : start + buffer_chunks]:
             lo = int(c) * lat.chunk
-            rows = lat.selected[chunk_of == c]
+            rows = selected[first[int(c)] : last[int(c)]]
             try:
                 block = config[lo : min(lo + lat.chunk, config.shape[0])]
             except (OSError, RuntimeError) as exc:
