@@ -10,7 +10,8 @@ measured job runs in its own child process; its peak RSS comes from ``os.wait4``
 ``ru_maxrss`` of exactly that child).  Jobs:
 
 - ``reduce``: ``fieldnet.open_dataset(path)["config"].mean()`` computed by dask, chunk by chunk;
-- ``train``: ``fieldnet train`` for one epoch over the file, streaming chunk-shuffled batches.
+- ``train``: ``fieldnet train`` streaming chunk-shuffled batches for ``--train-seconds`` (or one
+  epoch, whichever ends first).
 
 The table prints the peak RSS per job and size and the ratio largest/smallest; flat means the
 job's memory does not grow with the file.
@@ -21,6 +22,7 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -59,16 +61,29 @@ def generate(path: Path, gigabytes: float, seed: int = 0) -> Path:
     return path
 
 
-def peak_rss_of(command: list[str]) -> tuple[float, float, int]:
-    """Run ``command``; return (peak RSS in MB, wall seconds, exit status)."""
+def peak_rss_of(command: list[str], limit_seconds: float | None = None) -> tuple[float, float, int]:
+    """Run ``command``; return (peak RSS in MB, wall seconds, exit status).
+
+    With ``limit_seconds`` the job gets Ctrl-C (SIGINT) after that long -- enough to see a
+    training run's memory settle without waiting for a whole epoch over gigabytes; it then
+    exits with 130, which counts as success here.
+    """
     start = time.perf_counter()
     proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    _, status, usage = os.wait4(proc.pid, 0)
+    interrupted = False
+    while True:  # reap with wait4 ourselves: it reports exactly this child's resource usage
+        pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
+        if pid:
+            break
+        if limit_seconds is not None and not interrupted and time.perf_counter() - start > limit_seconds:
+            proc.send_signal(signal.SIGINT)
+            interrupted = True
+        time.sleep(0.05)
     proc.returncode = os.waitstatus_to_exitcode(status)
     stderr = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
-    if proc.returncode != 0:
+    if proc.returncode not in (0, 130):
         sys.stderr.write(f"  {' '.join(command[:4])} ... failed ({proc.returncode}): {stderr.strip()[-300:]}\n")
-    return usage.ru_maxrss / 1024, time.perf_counter() - start, proc.returncode
+    return usage.ru_maxrss / 1024, time.perf_counter() - start, 0 if proc.returncode == 130 else proc.returncode
 
 
 REDUCE = (
@@ -90,6 +105,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sizes-gb", type=float, nargs="+", default=[0.25, 1.0, 4.0])
     parser.add_argument("--workdir", type=Path, default=None, help="where the data files go (kept for reuse)")
     parser.add_argument("--jobs", nargs="+", default=["reduce", "train"])
+    parser.add_argument("--train-seconds", type=float, default=90.0, help="stop each training run (Ctrl-C) after this long")
     args = parser.parse_args(argv)
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="fieldnet-memory-"))
     workdir.mkdir(parents=True, exist_ok=True)
@@ -107,7 +123,7 @@ def main(argv: list[str] | None = None) -> int:
         for job, command in jobs(path, workdir / "model.h5").items():
             if job not in args.jobs:
                 continue
-            rss, seconds, status = peak_rss_of(command)
+            rss, seconds, status = peak_rss_of(command, args.train_seconds if job == "train" else None)
             table[job].append(rss if status == 0 else float("nan"))
             print(f"  {job:7s} peak RSS {rss:8.1f} MB  ({seconds:.1f} s){'' if status == 0 else '  FAILED'}")
     print()
