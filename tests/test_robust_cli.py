@@ -4,8 +4,10 @@ tool's file, NaN/inf in data, a corrupt file that hangs libhdf5, a damaged parti
 
 from __future__ import annotations
 
+import json
 import shutil
 import struct
+import subprocess
 
 import h5py
 import numpy as np
@@ -14,6 +16,7 @@ import xarray as xr
 from test_robust_dataset import global_heap_objects, write_valid_file
 
 from fieldnet.atomic import partial_path
+from fieldnet.dataset import DatasetWriter, LatticeSpec
 
 
 def assert_one_line_error(res, *fragments: str) -> None:
@@ -107,3 +110,108 @@ def test_info_on_a_corrupt_file_is_one_line(valid_file, tmp_path, run_cli):
     _truncated(valid_file, bad)
     res = run_cli("info", bad)
     assert res.returncode == 2 and "Traceback" not in res.stderr, res.stderr
+
+
+# -- train / predict -------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def ising_data(tmp_path_factory):
+    """A small real data file (L=8, both phases) and a model trained on it with a size-specific
+    (Dense after Flatten) architecture, so other sizes do not fit."""
+    from conftest import cli_command
+
+    folder = tmp_path_factory.mktemp("train-cli")
+    data = folder / "data.h5"
+    subprocess.run([*cli_command(), "simulate", "--L", "8", "--T", "1.6:3.2:4", "--samples", "16", "--seed", "1", "-q", "-o", str(data)], check=True, capture_output=True)
+    arch = folder / "flat.json"
+    arch.write_text(json.dumps([{"type": "Conv2d", "out_channels": 2, "kernel_size": 3}, {"type": "Flatten"}, {"type": "Dense", "units": 2}]))
+    model = folder / "model.h5"
+    subprocess.run([*cli_command(), "train", str(data), "--architecture", str(arch), "--epochs", "1", "-q", "-o", str(model)], check=True, capture_output=True)
+    return data, model
+
+
+def _float_data(path, L, channels, poison=None):
+    """A float32 data file (like an XY or phi^4 model's) with ``channels`` channels; ``poison``
+    puts NaN or inf into one configuration."""
+    rng = np.random.default_rng(0)
+    temps = np.array([0.5, 2.0])
+    spec = LatticeSpec(L=L, ndim=2, channel_names=tuple(f"c{i}" for i in range(channels)), dtype="float32", temperatures=temps, samples_per_temperature=8, attrs={"model": "xy", "Tc": 0.89})
+    with DatasetWriter(path, {"model": "xy", "seed": 0, "lattice_sizes": [L]}) as w:
+        w.add_lattice(spec)
+        for p in range(2):
+            configs = rng.normal(size=(8, channels, L, L)).astype(np.float32)
+            if poison is not None and p == 1:
+                configs[3, 0, 1, 2] = poison
+            w.write_point(L, p, configs, {"energy": np.zeros(8), "magnetization": np.zeros(8)}, int(p == 0))
+        return w.finalize()
+
+
+def test_model_and_data_of_different_size(ising_data, tmp_path, run_cli):
+    _, model = ising_data
+    other = tmp_path / "L12.h5"
+    run_cli("simulate", "--L", "12", "--T", "2.0", "--samples", "4", "-q", "-o", other, check=True)
+    res = run_cli("predict", model, other, "-o", tmp_path / "p.nc")
+    assert_one_line_error(res)
+    assert not (tmp_path / "p.nc").exists()
+
+
+def test_model_and_data_with_different_channels(ising_data, tmp_path, run_cli):
+    _, model = ising_data
+    two_channels = _float_data(tmp_path / "xy.h5", 8, 2)
+    res = run_cli("predict", model, two_channels, "-o", tmp_path / "p.nc")
+    assert_one_line_error(res)
+
+
+@pytest.mark.parametrize("poison", [np.nan, np.inf])
+def test_nan_or_inf_in_data(poison, tmp_path, run_cli):
+    data = _float_data(tmp_path / "bad.h5", 8, 1, poison=poison)
+    res = run_cli("train", data, "--epochs", "1", "-q", "-o", tmp_path / "m.h5")
+    assert_one_line_error(res, "NaN or inf")
+    assert not (tmp_path / "m.h5").exists()
+
+
+def test_temperature_window_that_empties_a_class(ising_data, tmp_path, run_cli):
+    data, _ = ising_data
+    res = run_cli("train", data, "--exclude-T", "0.1:2.2", "--epochs", "1", "-q", "-o", tmp_path / "m.h5")
+    assert_one_line_error(res, "no ordered", "--exclude-T")
+
+
+@pytest.mark.parametrize(
+    "layers, fragment",
+    [
+        ([{"type": "Bogus"}, {"type": "Dense", "units": 2}], "unknown layer"),
+        ([{"type": "os.system", "command": "touch pwned"}], "unknown layer"),
+        ([{"type": "Conv2d", "out_channels": 2, "kernel_size": 20, "padding": "valid"}, {"type": "Flatten"}, {"type": "Dense", "units": 2}], ""),
+        ([{"type": "Conv2d", "out_channels": -3}], ""),
+        ({"layers": "not a list"}, ""),
+    ],
+)
+def test_unknown_layer_or_impossible_architecture(layers, fragment, ising_data, tmp_path, run_cli):
+    data, _ = ising_data
+    arch = tmp_path / "arch.json"
+    arch.write_text(json.dumps(layers))
+    res = run_cli("train", data, "--architecture", arch, "--epochs", "1", "-q", "-o", tmp_path / "m.h5")
+    assert_one_line_error(res, fragment)
+    assert not (tmp_path / "m.h5").exists() and not (tmp_path / "pwned").exists()
+
+
+@pytest.mark.parametrize("case", ["truncated HDF5", "not HDF5", "another tool's netCDF", "hangs libhdf5"])
+def test_bad_model_file_for_predict(case, ising_data, tmp_path, run_cli):
+    data, model = ising_data
+    make, _ = BAD_DATA[case]
+    bad = tmp_path / "bad-model.h5"
+    make(model, bad)
+    res = run_cli("predict", bad, data, "-o", tmp_path / "p.nc", env={"FIELDNET_HDF5_PROBE_TIMEOUT": "3"})
+    assert_one_line_error(res)
+    assert not (tmp_path / "p.nc").exists()
+
+
+@pytest.mark.parametrize("case", ["truncated HDF5", "not HDF5", "corrupt chunk", "hangs libhdf5"])
+def test_bad_data_file_for_train(case, valid_file, tmp_path, run_cli):
+    make, _ = BAD_DATA[case]
+    bad = tmp_path / "bad.h5"
+    make(valid_file, bad)
+    res = run_cli("train", bad, "--L", "6", "--epochs", "1", "-q", "-o", tmp_path / "m.h5", env={"FIELDNET_HDF5_PROBE_TIMEOUT": "3"})
+    assert_one_line_error(res)
+    assert not (tmp_path / "m.h5").exists()
