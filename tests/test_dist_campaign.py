@@ -72,6 +72,16 @@ def test_cli_local_cluster_writes_the_serial_file(serial_file, run_cli, tmp_path
         assert "--workers" in f.attrs["command"]
 
 
+def test_cli_on_an_existing_scheduler_writes_the_serial_file(serial_file, client, run_cli, tmp_path):
+    out = tmp_path / "sched.h5"
+    address = client.scheduler.address
+    res = run_cli(
+        "simulate", "--L", "4", "6", "--T", "1.6:3.4:5", "--samples", "12", "--seed", "7", "-o", out, "-q", "--scheduler", address
+    )
+    assert res.returncode == 0, res.stderr
+    assert_same_content(serial_file, out)
+
+
 def test_results_come_back_in_task_order_whatever_finishes_first(client):
     # later tasks finish first (they sleep less), yet the results arrive in task order
     tasks = [_SleepTask(index=i, seconds=0.05 * (5 - i)) for i in range(6)]
