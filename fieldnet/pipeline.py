@@ -1,0 +1,216 @@
+"""``fieldnet pipeline``: simulate -> train -> predict -> Tc and nu -> report, resumable by stage.
+
+The work folder holds one file per stage: ``data.h5`` (simulate), ``model.h5`` (train),
+``predictions.nc`` (predict), ``tc/`` (analysis) and the report (``summary.json``,
+``report.md``, PNG figures).  A stage whose output exists is skipped on ``--resume``; an
+interrupted stage continues from its own partial file (the simulation's points, the training's
+epoch checkpoint), so a resumed pipeline gives the same result as an uninterrupted one.
+
+For models whose critical temperature is not known to the program (labels -1, e.g. XY), the
+supervised stages are replaced by learning by confusion on the largest lattice.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+import tomllib
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from fieldnet.errors import FieldnetError
+
+SECTIONS = {
+    "simulate": {"model", "params", "L", "T", "samples", "algorithm", "seed", "lattice"},
+    "train": {"preset", "per_size", "architecture", "epochs", "batch_size", "optimizer", "lr", "schedule", "val_fraction",
+              "patience", "exclude_T", "augment", "seed"},
+    "analysis": {"bootstrap", "collapse_bootstrap", "nu", "confusion_repeats"},
+}
+
+
+def default_config_text() -> str:
+    """The built-in default configuration (TOML text)."""
+    return resources.files("fieldnet").joinpath("pipeline_default.toml").read_text()
+
+
+@dataclass
+class PipelineConfig:
+    simulate: dict[str, Any] = field(default_factory=dict)
+    train: dict[str, Any] = field(default_factory=dict)
+    analysis: dict[str, Any] = field(default_factory=dict)
+
+
+def load_config(path: str | os.PathLike | None) -> PipelineConfig:
+    """The default configuration, updated by a TOML file's sections when ``path`` is given.
+
+    Unknown sections or keys are refused (a typo must not silently fall back to a default).
+    """
+    base = tomllib.loads(default_config_text())
+    if path is not None:
+        p = Path(path)
+        try:
+            user = tomllib.loads(p.read_text())
+        except OSError as exc:
+            raise FieldnetError(f"cannot read config {p}: {exc.strerror or exc}") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise FieldnetError(f"config {p} is not valid TOML: {exc}") from None
+        for section, values in user.items():
+            if section not in SECTIONS or not isinstance(values, dict):
+                raise FieldnetError(f"config {p}: unknown section [{section}]; sections are {', '.join(SECTIONS)}")
+            unknown = sorted(set(values) - SECTIONS[section])
+            if unknown:
+                raise FieldnetError(f"config {p}: unknown key(s) {unknown} in [{section}]; known: {sorted(SECTIONS[section])}")
+            if section == "simulate" and "model" in values and values["model"] != base["simulate"]["model"]:
+                base["simulate"]["params"] = {}  # the default couplings belong to the default model
+            base[section].update(values)
+    return PipelineConfig(**{k: dict(base.get(k, {})) for k in SECTIONS})
+
+
+def _temperatures(spec) -> list[float]:
+    from simulations.grids import parse_temperatures
+
+    tokens = [spec] if isinstance(spec, str) else [str(t) for t in spec]
+    return [float(t) for t in parse_temperatures(tokens)]
+
+
+def run_pipeline(config: PipelineConfig, outdir: str | os.PathLike, *, resume: bool = False, overwrite: bool = False,
+                 progress: bool = True, log=print) -> dict:
+    """Run every stage into ``outdir`` and return the summary (also written as summary.json)."""
+    out = Path(outdir)
+    if out.exists() and not out.is_dir():
+        raise FieldnetError(f"{out} exists and is not a folder; choose another -o")
+    if out.exists() and any(out.iterdir()) and not (resume or overwrite):
+        raise FieldnetError(f"{out} already holds a pipeline run; pass --resume to continue it or --overwrite to start afresh")
+    if overwrite and out.exists():
+        for name in ("data.h5", "model.h5", "predictions.nc", "summary.json"):
+            (out / name).unlink(missing_ok=True)
+    out.mkdir(parents=True, exist_ok=True)
+    timings: dict[str, float] = {}
+    sim = config.simulate
+
+    t0 = time.perf_counter()
+    data = out / "data.h5"
+    if not data.exists():
+        from simulations.campaign import run_campaign
+        from simulations.grids import parse_sizes
+
+        log(f"[1/4] simulate {sim['model']} L={sim['L']} ({len(_temperatures(sim['T']))} temperatures x {sim['samples']} samples)")
+        params = dict(sim.get("params", {}))
+        if sim.get("lattice"):
+            params["lattice"] = sim["lattice"]
+        run_campaign(sim["model"], params, parse_sizes(sim["L"]), _temperatures(sim["T"]), int(sim["samples"]),
+                     algorithm=sim.get("algorithm", "auto"), seed=int(sim.get("seed", 0)), output=data,
+                     resume=True, progress=progress, command="fieldnet pipeline")
+    else:
+        log(f"[1/4] simulate: {data} exists, skipped")
+    timings["simulate"] = time.perf_counter() - t0
+
+    from fieldnet.batches import read_index
+
+    index = read_index(data)
+    labelled = all((lat.label >= 0).all() for lat in index.lattices)
+    if labelled:
+        summary = _supervised(config, out, data, index, timings, progress, log)
+    else:
+        summary = _confusion(config, out, data, index, timings, log)
+    summary["timings_seconds"] = {k: round(v, 2) for k, v in timings.items()}
+    summary["config"] = {"simulate": sim, "train": config.train, "analysis": config.analysis}
+    from fieldnet.report import write_report
+
+    write_report(out, summary, data=data)
+    return summary
+
+
+def _supervised(config, out: Path, data: Path, index, timings, progress, log) -> dict:
+    from analysis.fss import analyze_tc
+    from analysis.tc import load_predictions
+    from fieldnet.batches import parse_window
+    from fieldnet.modelfile import load_model
+    from fieldnet.predictions import predict_dataset, write_predictions
+    from fieldnet.presets import SIZE_AGNOSTIC
+    from fieldnet.training import TrainConfig, train
+
+    tr = config.train
+    preset = tr.get("preset", "r1")
+    sizes = [lat.L for lat in index.lattices]
+    # one network per L (Carrasquilla-Melko), or one size-agnostic network for every L
+    per_size = bool(tr.get("per_size", preset not in SIZE_AGNOSTIC and not tr.get("architecture")))
+    targets = {L: out / f"model_L{L}.h5" for L in sizes} if per_size else {None: out / "model.h5"}
+    t0 = time.perf_counter()
+    for L, model_path in targets.items():
+        if model_path.exists():
+            log(f"[2/4] train: {model_path} exists, skipped")
+            continue
+        what = f"L={L}" if L is not None else f"L={sizes}"
+        log(f"[2/4] train {preset} on {what} for {tr.get('epochs')} epochs, excluding T in {tr.get('exclude_T')}")
+        cfg = TrainConfig(
+            preset=preset, architecture=tr.get("architecture"), epochs=int(tr.get("epochs", 8)),
+            batch_size=int(tr.get("batch_size", 64)), optimizer=tr.get("optimizer", "sgd"), lr=float(tr.get("lr", 0.01)),
+            schedule=tr.get("schedule", "cosine"), val_fraction=float(tr.get("val_fraction", 0.1)),
+            patience=int(tr.get("patience", 4)), exclude_T=[parse_window(w) for w in tr.get("exclude_T", [])],
+            augment=bool(tr.get("augment", True)), seed=int(tr.get("seed", 0)), sizes=None if L is None else [L],
+        )
+        train(data, model_path, cfg, resume=True, progress=progress, command="fieldnet pipeline",
+              log=lambda line: log("      " + line))
+    timings["train"] = time.perf_counter() - t0
+
+    t0 = time.perf_counter()
+    pred_path = out / "predictions.nc"
+    if not pred_path.exists():
+        import xarray as xr
+
+        log("[3/4] predict every configuration")
+        parts = []
+        for L, model_path in targets.items():
+            model = load_model(model_path)
+            model.attrs["source_path"] = str(model_path)
+            parts.append(predict_dataset(model, data, sizes=None if L is None else [L]))
+        pred = parts[0] if len(parts) == 1 else xr.concat(parts, "sample", combine_attrs="override")
+        write_predictions(pred, pred_path)
+    else:
+        log(f"[3/4] predict: {pred_path} exists, skipped")
+    timings["predict"] = time.perf_counter() - t0
+
+    t0 = time.perf_counter()
+    log("[4/4] Tc(L) crossings, finite-size scaling and data collapse")
+    an = config.analysis
+    pred = load_predictions(pred_path)
+    pred.attrs["source_path"] = str(pred_path)
+    result = analyze_tc(pred, out / "tc", nu=an.get("nu"), n_bootstrap=int(an.get("bootstrap", 400)),
+                        collapse_bootstrap=int(an.get("collapse_bootstrap", 50)), seed=0, figures=True)
+    timings["analysis"] = time.perf_counter() - t0
+    models = {L: load_model(p) for L, p in targets.items()}
+    histories = {("all" if L is None else f"L={L}"): m.history for L, m in models.items()}
+    return {"method": "supervised", "tc": result, "training": histories, "per_size": per_size,
+            "model_summary": next(iter(models.values())).summary(), "Tc_reference": result.get("Tc_reference")}
+
+
+def _confusion(config, out: Path, data: Path, index, timings, log) -> dict:
+    import numpy as np
+
+    from analysis.confusion import confusion_curve, peak_estimate, plot_confusion
+
+    t0 = time.perf_counter()
+    L = max(lat.L for lat in index.lattices)
+    log(f"[2/4] no phase labels (no known Tc): learning by confusion on L={L}")
+    repeats = int(config.analysis.get("confusion_repeats", 2))
+    curve = confusion_curve(data, L=L, seed=int(config.train.get("seed", 0)), n_repeats=repeats)
+    tc, err = peak_estimate(curve)
+    (out / "tc").mkdir(exist_ok=True)
+    ref = index.attrs.get("groups", {}).get(L, {}).get("Tc_reference", np.nan)
+    try:
+        ref = float(ref)
+    except (TypeError, ValueError):
+        ref = float("nan")
+    plot_confusion(curve, peak=(tc, err), tc_reference=ref if np.isfinite(ref) else None, path=out / "tc" / "confusion.png")
+    timings["confusion"] = time.perf_counter() - t0
+    result = {"Tc_inf": float(tc), "Tc_inf_err": float(err), "Tc_reference": ref if np.isfinite(ref) else None,
+              "L": L, "accuracy": curve.values.tolist(), "proposed_Tc": curve["proposed_Tc"].values.tolist()}
+    return {"method": "confusion", "tc": result, "Tc_reference": result["Tc_reference"]}
+
+
+def summary_json(summary: dict) -> str:
+    return json.dumps(summary, indent=2, default=float) + "\n"
