@@ -116,7 +116,9 @@ def open_predictions(path: str | os.PathLike):
 
     probe_hdf5(p)
     try:
-        pred = xr.open_dataset(p, engine="h5netcdf")
+        # predictions are small (a few numbers a sample): read them now, so a damaged chunk is
+        # reported here and not later inside a user's computation
+        pred = xr.open_dataset(p, engine="h5netcdf").load()
     except Exception as exc:  # h5netcdf raises many types for foreign files
         raise DataFileError(f"{p} is not a readable netCDF file ({type(exc).__name__}); give the output of 'fieldnet predict'") from None
     fmt = pred.attrs.get("fieldnet_format")
@@ -125,6 +127,10 @@ def open_predictions(path: str | os.PathLike):
     missing = [n for n in ("probability", "temperature", "L") if n not in pred.variables]
     if missing or "class" not in pred.dims:
         raise DataFileError(f"{p} is not a predictions file (missing {', '.join(missing) or 'class'}); give the output of 'fieldnet predict'")
+    layout = {"probability": ("sample", "class"), "temperature": ("sample",), "L": ("sample",)}
+    wrong = [n for n, dims in layout.items() if pred[n].dims != dims]
+    if wrong or pred.sizes["class"] != len(CLASSES) or pred["temperature"].dtype.kind != "f":
+        raise DataFileError(f"{p}: {', '.join(wrong) or 'class'} does not have the predictions layout; the file is damaged")
     prob = pred["probability"].values
     if not np.all(np.isfinite(prob)):
         raise DataFileError(f"{p}: probabilities contain NaN or inf; the file is damaged")
