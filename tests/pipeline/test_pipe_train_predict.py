@@ -1,0 +1,81 @@
+"""fieldnet train / predict from the command line on real Monte Carlo data."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import xarray as xr
+
+import fieldnet
+from analysis.tc import tc_crossing
+from fieldnet.dataset import DatasetWriter, LatticeSpec
+
+ONSAGER = 2.269185
+
+
+def test_pipe_train_predict_classifies_held_out_temperatures(ising_data, run_cli, tmp_path):
+    model = tmp_path / "m.h5"
+    # hold out the critical window and two temperatures far from Tc on each side
+    res = run_cli("train", ising_data, "-o", model, "--L", "12", "--preset", "r1", "--epochs", "6", "--seed", "1",
+                  "--exclude-T", "2.1:2.5", "--exclude-T", "1.55:1.65", "--exclude-T", "3.1:3.3", "-q")
+    assert res.returncode == 0, res.stderr
+    m = fieldnet.load_model(model)
+    assert len(m.history["val_loss"]) >= 1 and m.attrs["lattice_sizes"] == [12]
+    pred_path = tmp_path / "p.nc"
+    res = run_cli("predict", model, ising_data, "--L", "12", "-o", pred_path, "-q")
+    assert res.returncode == 0, res.stderr
+    pred = xr.open_dataset(pred_path, engine="h5netcdf")  # plain xarray, no fieldnet code
+    assert pred.probability.dims == ("sample", "class") and list(pred["class"].values) == ["disordered", "ordered"]
+    p_ordered = pred.probability.sel({"class": "ordered"})
+    by_T = p_ordered.groupby("temperature").mean()
+    assert by_T.sel(temperature=1.4) > 0.95 and by_T.sel(temperature=3.8) < 0.05
+    held_out = pred.temperature.isin([1.6, 3.2])
+    correct = (p_ordered[held_out] > 0.5) == (pred.label[held_out] == 1)
+    assert float(correct.mean()) >= 0.99
+    tc = float(tc_crossing(pred.load(), n_bootstrap=50).Tc.sel(L=12))
+    assert abs(tc - ONSAGER) < 0.15
+
+
+def test_pipe_train_bad_inputs_get_one_line(ising_data, run_cli, tmp_path):
+    res = run_cli("train", ising_data, "-o", tmp_path / "m.h5", "--exclude-T", "1.0:2.2")
+    assert res.returncode == 2 and "no ordered" in res.stderr and "Traceback" not in res.stderr
+    res = run_cli("train", ising_data, "-o", tmp_path / "m.h5", "--preset", "r1")
+    assert res.returncode == 2 and "several" in res.stderr
+    # data without phase labels (no known Tc)
+    unlabelled = tmp_path / "xy.h5"
+    with DatasetWriter(unlabelled, {"model": "xy", "seed": 0}) as w:
+        w.add_lattice(LatticeSpec(L=4, ndim=2, channel_names=("spin",), dtype="int8",
+                                  temperatures=np.array([0.5, 1.5]), samples_per_temperature=4, observables=("energy",)))
+        for i in range(2):
+            w.write_point(4, i, np.ones((4, 1, 4, 4), np.int8), {"energy": np.zeros(4, np.float32)}, -1)
+        w.finalize()
+    res = run_cli("train", unlabelled, "-o", tmp_path / "m.h5")
+    assert res.returncode == 2 and "confusion" in res.stderr
+    # a model and data that do not fit each other; existing output untouched
+    model = tmp_path / "r1.h5"
+    assert run_cli("train", ising_data, "-o", model, "--L", "8", "--preset", "r1", "--epochs", "1", "-q").returncode == 0
+    existing = tmp_path / "keep.nc"
+    existing.write_text("precious")
+    res = run_cli("predict", model, ising_data, "--L", "12", "-o", existing, "--overwrite")
+    assert res.returncode == 2 and "does not accept" in res.stderr and len(res.stderr.strip().splitlines()) == 1
+    assert existing.read_text() == "precious"
+
+
+def test_pipe_divergence_stops_with_a_message(ising_data, run_cli, tmp_path):
+    res = run_cli("train", ising_data, "-o", tmp_path / "m.h5", "--L", "8", "--lr", "1e9", "--epochs", "2", "-q")
+    assert res.returncode == 2
+    assert "diverged" in res.stderr and "learning rate" in res.stderr and "Traceback" not in res.stderr
+    assert not (tmp_path / "m.h5").exists()
+
+
+def test_pipe_fine_tuning_freezes_layers(ising_data, run_cli, tmp_path):
+    base = tmp_path / "gap.h5"
+    assert run_cli("train", ising_data, "-o", base, "--L", "8", "--epochs", "1", "-q").returncode == 0
+    tuned = tmp_path / "tuned.h5"
+    res = run_cli("train", ising_data, "-o", tuned, "--L", "12", "--init", base, "--freeze", "3", "--epochs", "1", "-q")
+    assert res.returncode == 0, res.stderr
+    a, b = fieldnet.load_model(base).get_weights(), fieldnet.load_model(tuned).get_weights()
+    assert np.array_equal(a["0/kernel"], b["0/kernel"]) and np.array_equal(a["2/kernel"], b["2/kernel"])
+    assert not np.array_equal(a["4/kernel"], b["4/kernel"])
+    assert json.loads(json.dumps(fieldnet.load_model(tuned).attrs))["train_config"]["freeze"] == 3
