@@ -14,9 +14,8 @@ Usage::
     python benchmarks/engine.py --L 32 --threads 2 --repeats 20 --rounds 5
     python benchmarks/engine.py --layers             # also per-layer forward/backward times
 
-The R1 head (Flatten/Dense/loss/SGD) uses fieldnet's Sequential when ``fieldnet.model`` exists;
-otherwise a plain-numpy head stands in (reported as "numpy head"), so the convolution and pooling
-engine can be measured on its own.  Install torch for the comparison with the ``bench`` extra.
+R1 is built with :class:`fieldnet.model.Sequential` (one ``train_step``: forward, loss, backward,
+SGD update).  Install torch for the comparison with the ``bench`` extra.
 """
 
 from __future__ import annotations
@@ -63,87 +62,30 @@ def fieldnet_conv_stack(L: int, seed: int = 0):
     return layers, shape
 
 
-class NumpyHead:
-    """Flatten -> Dense 64 -> ReLU -> Dense 2 -> softmax CE, SGD momentum 0.9, wd 5e-4 (stand-in)."""
-
-    def __init__(self, features: int, rng: np.random.Generator) -> None:
-        self.w1 = (rng.standard_normal((features, 64)) * np.sqrt(2 / features)).astype(np.float32)
-        self.b1 = np.zeros(64, np.float32)
-        self.w2 = (rng.standard_normal((64, 2)) * np.sqrt(2 / 64)).astype(np.float32)
-        self.b2 = np.zeros(2, np.float32)
-        self.vel = [np.zeros_like(p) for p in self.params()]
-
-    def params(self):
-        return [self.w1, self.b1, self.w2, self.b2]
-
-    def forward(self, h: np.ndarray) -> np.ndarray:
-        self.shape = h.shape
-        self.f = h.reshape(h.shape[0], -1)
-        self.z1 = self.f @ self.w1 + self.b1
-        self.a1 = np.maximum(self.z1, 0)
-        return self.a1 @ self.w2 + self.b2
-
-    def loss_backward(self, logits: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarray]:
-        z = logits - logits.max(axis=1, keepdims=True)
-        p = np.exp(z)
-        p /= p.sum(axis=1, keepdims=True)
-        n = len(y)
-        loss = float(-np.log(p[np.arange(n), y] + 1e-12).mean())
-        d = p
-        d[np.arange(n), y] -= 1
-        d /= n
-        self.g = [None] * 4
-        self.g[2] = self.a1.T @ d
-        self.g[3] = d.sum(axis=0)
-        da1 = d @ self.w2.T
-        dz1 = da1 * (self.z1 > 0)
-        self.g[0] = self.f.T @ dz1
-        self.g[1] = dz1.sum(axis=0)
-        return loss, (dz1 @ self.w1.T).reshape(self.shape)
-
-    def step(self, lr: float) -> None:
-        for p, g, v in zip(self.params(), self.g, self.vel, strict=True):
-            v *= 0.9
-            v -= 5e-4 * lr * p + lr * g
-            p += v
-
-
-def sgd_update(layers, vel: dict, lr: float = 0.01) -> None:
-    """AlexNet rule v <- 0.9 v - 0.0005 eps w - eps grad, w <- w + v (for the conv layers)."""
-    for i, layer in enumerate(layers):
-        for key, p in layer.params.items():
-            v = vel.setdefault((i, key), np.zeros_like(p))
-            v *= 0.9
-            v -= 5e-4 * lr * p + lr * layer.grads[key]
-            p += v
-
-
 def fieldnet_r1(L: int, batch: int, repeats: int) -> dict[str, Any]:
-    """Train-step and inference throughput of R1 (Sequential when available, else numpy head)."""
+    """Train-step and inference throughput of R1 built with fieldnet's Sequential."""
+    from fieldnet.layers import Conv2d, Dense, Flatten, MaxPool2d
+    from fieldnet.losses import get_loss
+    from fieldnet.model import Sequential
+    from fieldnet.optimizers import SGD
+
     x, y = spins(batch, L)
-    layers, shape = fieldnet_conv_stack(L)
-    head = NumpyHead(int(np.prod(shape)), np.random.default_rng(1))
-    vel: dict = {}
+    model = Sequential(
+        [Conv2d(16, 3, activation="relu"), MaxPool2d(2), Conv2d(32, 3, activation="relu"), MaxPool2d(2),
+         Flatten(), Dense(64, activation="relu"), Dense(2)],
+        input_shape=(1, L, L), seed=0,
+    )
+    loss, opt = get_loss("softmax_cross_entropy"), SGD(lr=0.01, momentum=0.9, weight_decay=5e-4)
 
     def infer():
-        h = x
-        for layer in layers:
-            h = layer.forward(h)
-        return head.forward(h)
+        return model.forward(x)
 
     def train():
-        h = x
-        for layer in layers:
-            h = layer.forward(h, training=True)
-        _, g = head.loss_backward(head.forward(h), y)
-        for layer in reversed(layers):
-            g = layer.backward(g)
-        head.step(0.01)
-        sgd_update(layers, vel)
+        model.train_step(x, y, loss, opt)
 
     t_train = median_time(train, repeats)
     t_infer = median_time(infer, repeats)
-    return {"train": batch / t_train, "infer": batch / t_infer, "head": "numpy head"}
+    return {"train": batch / t_train, "infer": batch / t_infer, "head": "Sequential"}
 
 
 def fieldnet_layer_times(L: int, batch: int, repeats: int) -> list[tuple[str, float, float]]:
