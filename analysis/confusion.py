@@ -72,12 +72,9 @@ def features(config: np.ndarray, kind: str = "config") -> np.ndarray:
 
 
 def mlp_trainer(hidden: int = 16, epochs: int = 60, batch_size: int = 64, learning_rate: float = 1e-2) -> TrainFn:
-    """A trainer for :func:`confusion_curve`: Dense(hidden) - ReLU - Dense(2), softmax cross-entropy, Adam.
-
-    Uses the fieldnet engine (``fieldnet.model.Sequential`` and friends) when it is installed,
-    otherwise an equivalent few-line numpy network (same architecture, loss and optimiser), so
-    the analysis does not depend on which engine layers are available.  Inputs are standardised
-    with the training set's mean and standard deviation.
+    """A trainer for :func:`confusion_curve`: Dense(hidden) - ReLU - Dense(2), softmax cross-entropy, Adam,
+    built with the fieldnet engine.  Inputs are standardised with the training set's mean and
+    standard deviation.
 
     Args:
         hidden: hidden units.
@@ -90,48 +87,28 @@ def mlp_trainer(hidden: int = 16, epochs: int = 60, batch_size: int = 64, learni
         mu = x_train.mean(axis=0)
         sd = x_train.std(axis=0) + 1e-6
         xt, xs = (x_train - mu) / sd, (x_test - mu) / sd
-        return _numpy_mlp(xt, y_train, xs, seed, hidden, epochs, batch_size, learning_rate)
+        return _dense_classifier(xt, y_train, xs, seed, hidden, epochs, batch_size, learning_rate)
 
     return train
 
 
-def _numpy_mlp(x, y, x_test, seed, hidden, epochs, batch_size, lr):
-    """Dense-ReLU-Dense-softmax trained by Adam on cross-entropy; returns predicted classes of x_test."""
+def _dense_classifier(x, y, x_test, seed, hidden, epochs, batch_size, lr):
+    """Dense-ReLU-Dense trained by Adam on softmax cross-entropy; returns predicted classes of x_test."""
+    from fieldnet.layers import Dense
+    from fieldnet.losses import get_loss
+    from fieldnet.model import Sequential
+    from fieldnet.optimizers import Adam
+
     rng = np.random.default_rng(seed)
-    d = x.shape[1]
-    params = {
-        "W1": (rng.standard_normal((d, hidden)) * np.sqrt(2.0 / d)).astype(np.float32),
-        "b1": np.zeros(hidden, np.float32),
-        "W2": (rng.standard_normal((hidden, 2)) * np.sqrt(1.0 / hidden)).astype(np.float32),
-        "b2": np.zeros(2, np.float32),
-    }
-    m = {k: np.zeros_like(v) for k, v in params.items()}
-    v = {k: np.zeros_like(p) for k, p in params.items()}
-    b1, b2, eps, t = 0.9, 0.999, 1e-8, 0
-    n = x.shape[0]
-    onehot = np.eye(2, dtype=np.float32)[y]
+    model = Sequential([Dense(hidden, activation="relu"), Dense(2)], input_shape=(x.shape[1],), seed=seed)
+    loss, opt = get_loss("softmax_cross_entropy"), Adam(lr=lr)
+    x = np.asarray(x, np.float32)
     for _ in range(epochs):
-        order = rng.permutation(n)
-        for start in range(0, n, batch_size):
+        order = rng.permutation(len(x))
+        for start in range(0, len(x), batch_size):
             idx = order[start : start + batch_size]
-            xb, yb = x[idx], onehot[idx]
-            h = xb @ params["W1"] + params["b1"]
-            a = np.maximum(h, 0)
-            z = a @ params["W2"] + params["b2"]
-            z = z - z.max(axis=1, keepdims=True)
-            p = np.exp(z)
-            p /= p.sum(axis=1, keepdims=True)
-            dz = (p - yb) / idx.size
-            grads = {"W2": a.T @ dz, "b2": dz.sum(0)}
-            da = dz @ params["W2"].T * (h > 0)
-            grads.update(W1=xb.T @ da, b1=da.sum(0))
-            t += 1
-            for k in params:
-                m[k] = b1 * m[k] + (1 - b1) * grads[k]
-                v[k] = b2 * v[k] + (1 - b2) * grads[k] ** 2
-                params[k] -= lr * (m[k] / (1 - b1**t)) / (np.sqrt(v[k] / (1 - b2**t)) + eps)
-    a = np.maximum(x_test @ params["W1"] + params["b1"], 0)
-    return np.argmax(a @ params["W2"] + params["b2"], axis=1)
+            model.train_step(x[idx], y[idx], loss, opt)
+    return np.argmax(model.predict(np.asarray(x_test, np.float32)), axis=1)
 
 
 # -- the curve -------------------------------------------------------------------------------
