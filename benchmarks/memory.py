@@ -69,7 +69,11 @@ def peak_rss_of(command: list[str], limit_seconds: float | None = None) -> tuple
     exits with 130, which counts as success here.
     """
     start = time.perf_counter()
-    proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    # a job started from a background shell inherits SIGINT *ignored*; restore the default so
+    # the child's Python installs its Ctrl-C handler and the time limit works
+    proc = subprocess.Popen(
+        command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL)
+    )
     interrupted = False
     while True:  # reap with wait4 ourselves: it reports exactly this child's resource usage
         pid, status, usage = os.wait4(proc.pid, os.WNOHANG)

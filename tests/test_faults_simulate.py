@@ -39,14 +39,19 @@ def completed_points(partial: Path) -> int:
         return -1
 
 
-def start_and_wait_for_points(out: Path, at_least: int = 2, **popen) -> subprocess.Popen:
-    proc = subprocess.Popen([*cli_command(), *CAMPAIGN, "-o", str(out)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **popen)
+def start_and_wait_for_points(out: Path, at_least: int = 2) -> subprocess.Popen:
+    proc = subprocess.Popen([*cli_command(), *CAMPAIGN, "-o", str(out)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=default_sigint)
     deadline = time.monotonic() + 120
     while completed_points(partial_path(out)) < at_least:
         assert proc.poll() is None, f"the run ended before it could be interrupted: {proc.stderr.read()}"
         assert time.monotonic() < deadline
         time.sleep(0.01)
     return proc
+
+
+def default_sigint() -> None:
+    """Undo an inherited 'SIGINT ignored' (a test run from a background shell) so Ctrl-C reaches the job."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def resume(out: Path) -> subprocess.CompletedProcess:
