@@ -1,0 +1,308 @@
+"""q-state Potts model on the L x L square torus: H = -J sum_<ij> delta(s_i, s_j), s_i in 0..q-1.
+
+Stored as one int8 channel of states 0..q-1 (default) or, with ``onehot=True``, q int8 channels
+that are 1 where the site holds that state (what a network classifying by colour sees without an
+arbitrary order of the states).
+
+Updates, one byte a spin, one replica a thread, per-replica xoshiro256** streams (files identical
+at any thread count):
+
+* **heat bath**: each site in turn (checkerboard order for even L, typewriter for odd L) draws its
+  new state from its conditional Boltzmann law, P(k) ~ exp(J n_k / T), n_k its neighbours in state
+  k (any J);
+* **Wolff** single clusters (J > 0) from :mod:`simulations.clusters`: bonds between equal states
+  join with p_add = 1 - exp(-J / T), and the cluster takes one of the other q - 1 states
+  uniformly; a fixed number of clusters per sweep changes about L^2 sites.
+
+``auto`` picks Wolff for 0.85 Tc <= T <= 1.25 Tc (J > 0), the heat bath elsewhere.
+
+Observables per sample: energy per site, and the order parameter
+m = (q max_k rho_k - 1) / (q - 1) with rho_k the fraction of sites in state k (0 in a perfectly
+disordered configuration, 1 in an ordered one; for q = 2 it is the Ising |m|).
+
+Labels use the exact Tc = J / ln(1 + sqrt q) of the square lattice (Baxter 1973); the transition
+is continuous for q <= 4 and first order for q > 4.  For q = 2, delta(s, s') = (1 + sigma sigma')/2
+makes the Potts model at (J, T) the Ising model at (J/2, T), i.e. E_potts = (E_ising(J=1, T_I = 2T/J)
+- N_bonds) J / 2 (tested against Kaufman's exact finite torus).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, ClassVar
+
+import numpy as np
+from numba import njit, prange
+
+from fieldnet.errors import FieldnetError
+from simulations.base import LatticeModel, PointResult
+from simulations.clusters import (
+    add_probability_threshold,
+    calibrated_clusters_per_sweep,
+    grow_cluster,
+    torus_neighbour_table,
+)
+from simulations.rng import next_double, seeded_states
+from simulations.sampling import sample_point
+
+#: ``auto`` uses Wolff for these T / Tc (J > 0), the heat bath elsewhere
+AUTO_WOLFF_T_OVER_TC = (0.85, 1.25)
+WOLFF_REPLICAS = 8
+HEATBATH_REPLICAS = 16
+HEATBATH = 0
+WOLFF = 1
+MAX_Q = 127  # states must fit int8
+SQUARE_OFFSETS = [(0, 1), (1, 0), (0, -1), (-1, 0)]
+
+
+def square_tables(L: int) -> tuple[np.ndarray, np.ndarray]:
+    """Neighbour table (L^2, 4) int32 (right, down first) and heat-bath site order (L^2,) int32:
+    checkerboard for even L, typewriter for odd L."""
+    nbr = torus_neighbour_table((L, L), SQUARE_OFFSETS)
+    if L % 2:
+        return nbr, np.arange(L * L, dtype=np.int32)
+    y, x = np.indices((L, L)).reshape(2, -1)
+    colour = (x + y) % 2
+    return nbr, np.concatenate([np.flatnonzero(colour == 0), np.flatnonzero(colour == 1)]).astype(np.int32)
+
+
+@njit(inline="always", cache=True)
+def _heatbath_sweep(sp, rng, r, nbr, order, weights, counts, cumulative):
+    """One heat-bath sweep of replica r; weights[n] = exp(J n / T).  Returns the sites whose
+    state changed."""
+    z = nbr.shape[1]
+    q = counts.shape[0]
+    changed = 0
+    for k in range(order.shape[0]):
+        i = order[k]
+        counts[:] = 0
+        for d in range(z):
+            counts[sp[nbr[i, d]]] += 1
+        total = 0.0
+        for s in range(q):
+            total += weights[counts[s]]
+            cumulative[s] = total
+        u = next_double(rng, r) * total
+        new = 0
+        while new < q - 1 and cumulative[new] <= u:
+            new += 1
+        if new != sp[i]:
+            changed += 1
+        sp[i] = np.int8(new)
+    return changed
+
+
+@njit(inline="always", cache=True)
+def potts_observables(sp, nbr, J, counts):
+    """(energy per site, order parameter) of flat states ``sp`` (N,); counts: (q,) scratch."""
+    N = sp.shape[0]
+    half = nbr.shape[1] // 2
+    q = counts.shape[0]
+    same = 0
+    counts[:] = 0
+    for i in range(N):
+        s = sp[i]
+        counts[s] += 1
+        for d in range(half):
+            same += sp[nbr[i, d]] == s
+    largest = 0
+    for s in range(q):
+        largest = max(largest, counts[s])
+    return -J * same / N, (q * largest / N - 1.0) / (q - 1.0)
+
+
+@njit(parallel=True, cache=True)
+def potts_run(spins, rng, nbr, order, q, weights, algorithm, add_below, n_clusters, J, sweeps_per_round,
+              stack, energy, order_parameter, configs, moves):  # pragma: no cover - compiled
+    """Rounds of ``sweeps_per_round`` sweeps, each followed by a measurement (and a copy of the
+    configuration when ``configs`` has rounds), replicas in parallel.
+
+    Args:
+        spins: (R, N) int8 states 0..q-1, updated in place.
+        rng: (R, 4) uint64, one stream per replica.
+        nbr: (N, 4) int32 neighbour table; order: (N,) int32 heat-bath site order.
+        q: number of states; weights: (z + 1,) float64 exp(J n / T).
+        algorithm: HEATBATH (0) or WOLFF (1); add_below, n_clusters: Wolff's bond threshold and
+            clusters per sweep.
+        J: coupling (energies); sweeps_per_round: sweeps between measurements.
+        stack: (R, N + z) int32 scratch.
+        energy, order_parameter: (n_rounds, R) float64, overwritten.
+        configs: (n_rounds, R, N) int8 copies, or (0, R, N) for none.
+        moves: (R,) int64, incremented by the sites changed.
+    """
+    R = spins.shape[0]
+    n_rounds = energy.shape[0]
+    store = configs.shape[0] > 0
+    for r in prange(R):
+        sp = spins[r]
+        counts = np.zeros(q, dtype=np.int64)
+        cumulative = np.zeros(q, dtype=np.float64)
+        count = 0
+        for k in range(n_rounds):
+            for _ in range(sweeps_per_round):
+                if algorithm == HEATBATH:
+                    count += _heatbath_sweep(sp, rng, r, nbr, order, weights, counts, cumulative)
+                else:
+                    for _c in range(n_clusters):
+                        size, _, _ = grow_cluster(sp, stack[r], rng, r, nbr, add_below, q)
+                        count += size
+            e, m = potts_observables(sp, nbr, J, counts)
+            energy[k, r] = e
+            order_parameter[k, r] = m
+            if store:
+                configs[k, r] = sp
+        moves[r] += count
+
+
+class PottsSweeper:
+    """Sweeper (see :mod:`simulations.sampling`) of the Potts model, heat bath or Wolff.
+
+    Args:
+        q, J: the model; algorithm: "heatbath" or "wolff"; onehot: store q one-hot channels.
+    """
+
+    def __init__(self, q: int, J: float, algorithm: str, onehot: bool):
+        self.q = int(q)
+        self.J = float(J)
+        self.algorithm = algorithm
+        self.onehot = bool(onehot)
+
+    def init(self, L: int, temperature: float, n_replicas: int, seed: int, key: tuple[int, ...]) -> dict[str, Any]:
+        nbr, order = square_tables(L)
+        N, z = nbr.shape
+        # ordered start (all state 0) for a ferromagnet, a checkerboard of two states otherwise
+        spins = np.zeros((n_replicas, N), dtype=np.int8)
+        if self.J < 0:
+            spins[:, order[N // 2 :] if L % 2 == 0 else np.arange(1, N, 2)] = 1
+        state: dict[str, Any] = {
+            "L": L,
+            "spins": spins,
+            "rng": seeded_states(seed, n_replicas, *key),
+            "nbr": nbr,
+            "order": order,
+            "weights": np.exp(self.J * np.arange(z + 1) / temperature),
+            "add_below": add_probability_threshold(-math.expm1(-self.J / temperature) if self.J > 0 else 0.0),
+            "stack": np.empty((n_replicas, N + z), dtype=np.int32),
+            "n_clusters": 0,
+            "moves": np.zeros(n_replicas, dtype=np.int64),
+        }
+        if self.algorithm == "wolff":
+            state["n_clusters"] = calibrated_clusters_per_sweep(spins, state["rng"], nbr, state["add_below"], self.q)
+        return state
+
+    def _run(self, state: dict[str, Any], n_rounds: int, sweeps_per_round: int, store: bool):
+        R, N = state["spins"].shape
+        energy = np.empty((n_rounds, R))
+        order_parameter = np.empty((n_rounds, R))
+        configs = np.empty((n_rounds if store else 0, R, N), dtype=np.int8)
+        moves = state["moves"]
+        moves[:] = 0
+        potts_run(state["spins"], state["rng"], state["nbr"], state["order"], self.q, state["weights"],
+                  HEATBATH if self.algorithm == "heatbath" else WOLFF, state["add_below"], int(state["n_clusters"]),
+                  self.J, int(sweeps_per_round), state["stack"], energy, order_parameter, configs, moves)
+        total = n_rounds * sweeps_per_round * R * N
+        acceptance = float(moves.sum()) / total if self.algorithm == "heatbath" and total else float("nan")
+        return configs, energy, order_parameter, acceptance
+
+    def _channels(self, flat: np.ndarray, L: int) -> np.ndarray:
+        """(..., N) int8 states -> (..., C, L, L) int8 stored channels."""
+        lead = flat.shape[:-1]
+        states = flat.reshape(*lead, 1, L, L)
+        if not self.onehot:
+            return states
+        return (states == np.arange(self.q, dtype=np.int8).reshape(self.q, 1, 1)).astype(np.int8)
+
+    def sweep(self, state: dict[str, Any], n_sweeps: int) -> float:
+        if n_sweeps <= 0:
+            return float("nan")
+        return self._run(state, 1, n_sweeps, False)[3]
+
+    def series(self, state: dict[str, Any], n_steps: int) -> tuple[dict[str, np.ndarray], float]:
+        """Pilot fast path: energy and order parameter, (R, n_steps), after each sweep."""
+        _, energy, order_parameter, acceptance = self._run(state, n_steps, 1, False)
+        return {"energy": energy.T.copy(), "magnetization": order_parameter.T.copy()}, acceptance
+
+    def draw(self, state: dict[str, Any], n_rounds: int, thinning: int) -> tuple[np.ndarray, dict[str, np.ndarray], float]:
+        """Sampling fast path: configs (n_rounds, R, C, L, L), observables (n_rounds, R)."""
+        configs, energy, order_parameter, acceptance = self._run(state, n_rounds, thinning, True)
+        return self._channels(configs, state["L"]), {"energy": energy, "magnetization": order_parameter}, acceptance
+
+    def measure(self, state: dict[str, Any]) -> dict[str, np.ndarray]:
+        spins = state["spins"]
+        counts = np.zeros(self.q, dtype=np.int64)
+        values = np.array([potts_observables(sp, state["nbr"], self.J, counts) for sp in spins])
+        return {"energy": values[:, 0], "magnetization": values[:, 1]}
+
+    def configs(self, state: dict[str, Any]) -> np.ndarray:
+        return self._channels(state["spins"].copy(), state["L"])
+
+
+class Potts(LatticeModel):
+    """q-state Potts model on the square torus, H = -J sum_<ij> delta(s_i, s_j)."""
+
+    name: ClassVar[str] = "potts"
+    parameters: ClassVar[dict[str, tuple[Any, str]]] = {
+        "q": (3, "number of states per site (2..127); the transition is continuous for q <= 4, first order above"),
+        "J": (1.0, "coupling in units of k_B (J > 0 ferromagnet, J < 0 antiferromagnet: heat bath only)"),
+        "onehot": (False, "store q one-hot int8 channels instead of one channel of states 0..q-1"),
+    }
+    ndim: ClassVar[int] = 2
+    dtype: ClassVar[str] = "int8"
+    observables: ClassVar[tuple[str, ...]] = ("energy", "magnetization")
+    algorithms: ClassVar[tuple[str, ...]] = ("heatbath", "wolff")
+
+    def __init__(self, q: int = 3, J: float = 1.0, onehot: bool = False):
+        if not 2 <= int(q) <= MAX_Q:
+            raise FieldnetError(f"Potts q must be between 2 and {MAX_Q}, got {q}; give --param q=3 (for example)")
+        if J == 0.0:
+            raise FieldnetError("Potts J = 0 leaves the states independent; give --param J=1 (ferromagnet)")
+        self.q = int(q)
+        self.J = float(J)
+        self.onehot = bool(onehot)
+        self.channel_names = tuple(f"state_{k}" for k in range(self.q)) if self.onehot else ("state",)
+
+    def critical_temperature(self) -> float | None:
+        """Exact Tc = J / ln(1 + sqrt q) of the ferromagnet; None for J < 0."""
+        return self.J / math.log1p(math.sqrt(self.q)) if self.J > 0 else None
+
+    def attrs(self) -> dict[str, Any]:
+        tc = self.critical_temperature()
+        return {
+            "model": self.name,
+            "q": self.q,
+            "J": self.J,
+            "onehot": self.onehot,
+            "lattice": "square",
+            "hamiltonian": "H = -J sum_<ij> delta(s_i, s_j), s_i in 0..q-1",
+            "Tc": float("nan") if tc is None else tc,
+            "Tc_source": "exact: Tc = J / ln(1 + sqrt q) (Baxter 1973)" if tc is not None else "none: antiferromagnet",
+            "transition_order": ("continuous" if self.q <= 4 else "first order") if tc is not None else "",
+            "magnetization_definition": "(q max_k rho_k - 1) / (q - 1), rho_k the fraction of sites in state k",
+        }
+
+    def resolve_algorithm(self, algorithm: str, temperature: float) -> str:
+        """The update ``algorithm`` means at ``temperature`` ("auto": Wolff near Tc, else heat bath)."""
+        if algorithm == "auto":
+            tc = self.critical_temperature()
+            low, high = AUTO_WOLFF_T_OVER_TC
+            return "wolff" if tc is not None and low * tc <= temperature <= high * tc else "heatbath"
+        if algorithm not in self.algorithms:
+            raise FieldnetError(f"model potts has no algorithm {algorithm!r}; choose auto, {', '.join(self.algorithms)}")
+        if algorithm == "wolff" and self.J <= 0:
+            raise FieldnetError("Potts Wolff clusters need a ferromagnetic J > 0; use --algorithm heatbath")
+        return algorithm
+
+    def sweeper(self, algorithm: str, n_samples: int) -> tuple[PottsSweeper, int]:
+        """The sweeper of a resolved ``algorithm`` and its number of replicas."""
+        cap = WOLFF_REPLICAS if algorithm == "wolff" else HEATBATH_REPLICAS
+        return PottsSweeper(self.q, self.J, algorithm, self.onehot), max(1, min(cap, n_samples))
+
+    def simulate_point(self, L: int, temperature: float, n_samples: int, *, algorithm: str, seed: int,
+                       key: tuple[int, ...], progress=None) -> PointResult:
+        resolved = self.resolve_algorithm(algorithm, temperature)
+        sweeper, n_replicas = self.sweeper(resolved, n_samples)
+        return sample_point(sweeper, L, temperature, n_samples, n_replicas=n_replicas, seed=seed, key=key,
+                            algorithm=resolved, progress=progress)
+
+
+MODEL = Potts
