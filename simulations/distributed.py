@@ -105,6 +105,8 @@ def dask_map(
 
     def map_points(tasks: Iterable[PointTask]) -> Iterator[PointResult]:
         tasks = list(tasks)
+        if len({task_key(t) for t in tasks}) != len(tasks):
+            raise ValueError("dask_map: the same task appears twice (results are matched to tasks by key)")
         futures: dict[int, Any] = {}  # task position -> future, for submitted, unconsumed tasks
         done: dict[int, Any] = {}  # finished out of order, waiting for an earlier task
         completions = distributed.as_completed(loop=client.loop)
