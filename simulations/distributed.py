@@ -9,9 +9,10 @@ content a serial run writes (every point's random stream depends only on seed, L
 
 Fault handling is Dask's: a task whose worker dies is re-run elsewhere (the scheduler allows
 ``distributed.scheduler.allowed-failures`` deaths per task); a task that raises is retried
-``retries`` times.  Results are pulled to the client as soon as they finish, so a later worker
-death costs nothing already computed, and only a bounded window of tasks is in flight at once, so
-memory stays bounded however many points a campaign has.
+``retries`` times; a finished result that waits on a worker for its turn and is lost with that
+worker is recomputed (the client still holds its future).  Each result is fetched and released in
+task order, and only a bounded window of tasks is in flight at once, so memory on the workers and
+here stays bounded however many points a campaign has.
 
 Usage::
 
