@@ -1,4 +1,5 @@
-"""Wolff single-cluster growth for discrete spins on any lattice given by a neighbour table.
+"""Wolff single-cluster growth for discrete spins on any lattice given by a neighbour table, and
+the neighbour tables of periodic lattices (:func:`torus_neighbour_table`, :func:`square_tables`).
 
 One kernel serves the Ising model (values +-1) on every lattice (simple cubic, triangular, ...)
 and the q-state Potts model (values 0..q-1): a cluster grows from a random seed site through
@@ -122,3 +123,18 @@ def torus_neighbour_table(shape: tuple[int, ...], offsets: list[tuple[int, ...]]
         moved = (coords + np.asarray(off)[:, None]) % dims
         columns.append(np.ravel_multi_index(tuple(moved), shape))
     return np.stack(columns, axis=1).astype(np.int32)
+
+
+SQUARE_OFFSETS = [(0, 1), (1, 0), (0, -1), (-1, 0)]
+
+
+def square_tables(L: int) -> tuple[np.ndarray, np.ndarray]:
+    """Square L x L torus: neighbour table (L^2, 4) int32 (right, down first) and a local-update
+    site order (L^2,) int32:
+    checkerboard for even L, typewriter for odd L."""
+    nbr = torus_neighbour_table((L, L), SQUARE_OFFSETS)
+    if L % 2:
+        return nbr, np.arange(L * L, dtype=np.int32)
+    y, x = np.indices((L, L)).reshape(2, -1)
+    colour = (x + y) % 2
+    return nbr, np.concatenate([np.flatnonzero(colour == 0), np.flatnonzero(colour == 1)]).astype(np.int32)

@@ -40,7 +40,7 @@ from simulations.clusters import (
     add_probability_threshold,
     calibrated_clusters_per_sweep,
     grow_cluster,
-    torus_neighbour_table,
+    square_tables,
 )
 from simulations.rng import next_double, seeded_states
 from simulations.sampling import sample_point
@@ -52,18 +52,6 @@ HEATBATH_REPLICAS = 16
 HEATBATH = 0
 WOLFF = 1
 MAX_Q = 127  # states must fit int8
-SQUARE_OFFSETS = [(0, 1), (1, 0), (0, -1), (-1, 0)]
-
-
-def square_tables(L: int) -> tuple[np.ndarray, np.ndarray]:
-    """Neighbour table (L^2, 4) int32 (right, down first) and heat-bath site order (L^2,) int32:
-    checkerboard for even L, typewriter for odd L."""
-    nbr = torus_neighbour_table((L, L), SQUARE_OFFSETS)
-    if L % 2:
-        return nbr, np.arange(L * L, dtype=np.int32)
-    y, x = np.indices((L, L)).reshape(2, -1)
-    colour = (x + y) % 2
-    return nbr, np.concatenate([np.flatnonzero(colour == 0), np.flatnonzero(colour == 1)]).astype(np.int32)
 
 
 @njit(inline="always", cache=True)
