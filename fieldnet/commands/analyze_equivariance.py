@@ -1,0 +1,72 @@
+"""`fieldnet analyze equivariance MODEL DATA`: translation, point-group and spin-flip symmetry per layer."""
+
+from __future__ import annotations
+
+import argparse
+
+HELP = "per-layer equivariance errors under lattice translations, the square's point group and spin flip"
+DESCRIPTION = (
+    "For every layer of MODEL and every lattice translation a, the relative error "
+    "||f(T_a x) - T_{a/s} f(x)|| / ||f(x)|| (s = cumulative stride; shifts that are not multiples of s "
+    "are flagged as broken), the same for the 8 symmetries of the square and for spin flip "
+    "(with maxpool(-x) = -minpool(x) checked), for the model with periodic and with zero padding on the "
+    "same weights. Writes equivariance.nc, equivariance.json and heat-map PNGs into OUTDIR."
+)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("model", metavar="MODEL", help="model file written by 'fieldnet train'")
+    parser.add_argument("data", metavar="DATA", help="data file written by 'fieldnet simulate'")
+    parser.add_argument("-o", "--output", metavar="OUTDIR", default=None,
+                        help="output folder (default: <MODEL>_equivariance beside the model file)")
+    parser.add_argument("--L", type=int, default=None, help="lattice size to use (needed when DATA holds several)")
+    parser.add_argument("--per-T", type=int, default=2, dest="per_T",
+                        help="configurations per temperature (default 2; the errors are identities, few suffice)")
+    parser.add_argument("--shift-step", type=int, default=1, dest="shift_step",
+                        help="analyse translations by multiples of this many sites in each direction (default 1: all)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the choice of configurations (default 0)")
+
+
+def run(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from analysis.equivariance import (
+        equivariance_report,
+        format_table,
+        plot_symmetry_table,
+        plot_translation_maps,
+        summary_table,
+    )
+    from analysis.samples import (
+        check_model_fits,
+        load_configurations,
+        output_folder,
+        per_temperature_subset,
+        write_json,
+        write_netcdf,
+    )
+    from fieldnet.errors import FieldnetError
+    from fieldnet.modelfile import load_model
+
+    if args.shift_step < 1:
+        raise FieldnetError(f"--shift-step must be at least 1, got {args.shift_step}")
+    model = load_model(args.model)
+    ds = per_temperature_subset(load_configurations(args.data, args.L), args.per_T, args.seed)
+    x = check_model_fits(model, ds)
+    if x.ndim != 4 or x.shape[-1] != x.shape[-2]:
+        raise FieldnetError(f"equivariance needs square 2D lattices (sample, channel, L, L), got {x.shape}")
+    L = x.shape[-1]
+    shifts = [(ay, ax) for ay in range(0, L, args.shift_step) for ax in range(0, L, args.shift_step)]
+    report = equivariance_report(model, x, shifts=shifts)
+    rows = summary_table(report)
+    src = Path(args.model)
+    outdir = output_folder(args.output if args.output else src.with_name(src.stem + "_equivariance"))
+    write_netcdf(report.assign_attrs(fieldnet_format="equivariance", model=str(args.model), data=str(args.data)),
+                 outdir / "equivariance.nc")
+    write_json({"model": str(args.model), "data": str(args.data), "L": L, "n_samples": int(x.shape[0]),
+                "table": rows}, outdir / "equivariance.json")
+    figs = [plot_translation_maps(report, outdir / "translation_error.png"),
+            plot_symmetry_table(report, outdir / "symmetry_error.png")]
+    print(format_table(rows))
+    print("wrote " + ", ".join(str(p) for p in [outdir / "equivariance.nc", outdir / "equivariance.json", *figs]))
+    return 0
