@@ -1,0 +1,384 @@
+"""XY (plane rotator, O(2)) model on the L x L square torus: H = -J sum_<ij> cos(theta_i - theta_j).
+
+Stored as two float32 channels (cos theta, sin theta).  Updates, one replica a thread, each
+replica drawing from its own xoshiro256** stream (files identical at any thread count):
+
+* **Metropolis + overrelaxation**: a sweep is one Metropolis sweep (theta -> theta + d,
+  d uniform in [-delta, delta], delta = pi min(1, T / J): large steps where the spins are loose,
+  smaller ones where they are stiff) followed by ``OVERRELAXATION_SWEEPS`` overrelaxation sweeps,
+  theta_i -> 2 phi_i - theta_i with phi_i the angle of the local field sum_j (cos, sin) theta_j.
+  Overrelaxation keeps the energy exactly (microcanonical) and moves the spins far for free;
+  the Metropolis steps make the chain ergodic.  Sites go in checkerboard order for even L,
+  typewriter order for odd L.
+* **Wolff embedding** (Wolff 1989): pick a random direction r; clusters of the Ising variables
+  sign(s_i . r) grow through bond (i, j) with probability 1 - exp(min(0, -2 J (s_i . r)(s_j . r) / T))
+  and flip by reflection s -> s - 2 (s . r) r.  A sweep is a fixed number of clusters (about L^2
+  spins reflected), calibrated once per point.
+
+``auto`` picks Wolff for 0.6 <= T / J <= 1.5 (around the BKT transition, where the local updates
+slow down), Metropolis + overrelaxation elsewhere.
+
+Observables per sample (all per site, units of J):
+
+* ``energy``: H / N;
+* ``magnetization``: |sum_i s_i| / N (the magnitude of the O(2) order parameter);
+* ``vorticity``: (vortices + antivortices) / N, plaquettes whose angle differences (each wrapped
+  into (-pi, pi]) add up to +-2 pi;
+* ``helicity_modulus``: the per-sample estimator
+  Y = 1/(2N) sum_{mu = x, y} [ J sum_i cos(theta_i - theta_{i+mu}) - (J^2 / T) (sum_i sin(theta_i - theta_{i+mu}))^2 ],
+  whose ensemble mean is the helicity modulus (the mean of sum sin vanishes by symmetry).  At the
+  Kosterlitz-Thouless temperature T_KT ~ 0.893 J it jumps from 2 T_KT / pi to 0 (infinite L).
+
+The transition has no local order parameter, so labels are -1 (``critical_temperature`` is
+None); T_KT = 0.8929 J (Hasenbusch 2005) is recorded as the attribute ``T_KT_reference``.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, ClassVar
+
+import numpy as np
+from numba import njit, prange, uint64
+
+from fieldnet.errors import FieldnetError
+from simulations.base import LatticeModel, PointResult
+from simulations.clusters import square_tables
+from simulations.rng import next_double, next_u64, seeded_states
+from simulations.sampling import sample_point
+
+#: Kosterlitz-Thouless temperature of the square-lattice XY model, units of J (Hasenbusch,
+#: J. Phys. A 38, 5869 (2005): T_KT = 0.8929(1))
+T_KT = 0.8929
+#: overrelaxation sweeps after each Metropolis sweep
+OVERRELAXATION_SWEEPS = 2
+#: ``auto`` uses Wolff for these T / J
+AUTO_WOLFF_T_OVER_J = (0.6, 1.5)
+WOLFF_REPLICAS = 8
+METROPOLIS_REPLICAS = 16
+METROPOLIS = 0
+WOLFF = 1
+TWO_PI = 2.0 * math.pi
+
+
+def metropolis_step(temperature: float, J: float) -> float:
+    """Half-width delta of the Metropolis angle proposal: pi min(1, T / |J|)."""
+    return math.pi * min(1.0, temperature / abs(J))
+
+
+@njit(inline="always", cache=True)
+def _wrap(angle):
+    """``angle`` mapped into [0, 2 pi)."""
+    a = angle % TWO_PI
+    return a if a >= 0.0 else a + TWO_PI
+
+
+@njit(inline="always", cache=True)
+def _local_field(th, nbr, i):
+    hx = 0.0
+    hy = 0.0
+    for d in range(nbr.shape[1]):
+        t = th[nbr[i, d]]
+        hx += math.cos(t)
+        hy += math.sin(t)
+    return hx, hy
+
+
+@njit(inline="always", cache=True)
+def _metropolis_overrelax_sweep(th, rng, r, nbr, order, step, n_overrelax, beta_j):
+    """One Metropolis sweep then ``n_overrelax`` overrelaxation sweeps; returns accepted moves."""
+    accepted = 0
+    for k in range(order.shape[0]):
+        i = order[k]
+        hx, hy = _local_field(th, nbr, i)
+        old = th[i]
+        new = old + step * (2.0 * next_double(rng, r) - 1.0)
+        # -beta dE = beta J h . (s_new - s_old)
+        x = beta_j * (hx * (math.cos(new) - math.cos(old)) + hy * (math.sin(new) - math.sin(old)))
+        if x >= 0.0 or next_double(rng, r) < math.exp(x):
+            th[i] = _wrap(new)
+            accepted += 1
+    for _ in range(n_overrelax):
+        for k in range(order.shape[0]):
+            i = order[k]
+            hx, hy = _local_field(th, nbr, i)
+            if hx != 0.0 or hy != 0.0:  # a vanishing field leaves the reflection undefined
+                th[i] = _wrap(2.0 * math.atan2(hy, hx) - th[i])
+    return accepted
+
+
+@njit(inline="always", cache=True)
+def _wolff_sweep(th, stamp, stack, cluster_id, rng, r, nbr, two_beta_j, n_clusters):
+    """``n_clusters`` embedded-Ising clusters (or, with n_clusters == 0, clusters until N spins
+    were reflected: calibration only).  Returns (clusters, spins reflected)."""
+    N = th.shape[0]
+    z = nbr.shape[1]
+    clusters = 0
+    reflected = 0
+    while (n_clusters == 0 and reflected < N) or (n_clusters > 0 and clusters < n_clusters):
+        clusters += 1
+        alpha = TWO_PI * next_double(rng, r)
+        cluster_id[r] += 1
+        cid = cluster_id[r]
+        seed_site = int(next_u64(rng, r) % uint64(N))
+        stamp[seed_site] = cid
+        stack[0] = seed_site
+        head = 0
+        tail = 1
+        while head < tail:
+            i = stack[head]
+            head += 1
+            pi_ = math.cos(th[i] - alpha)
+            for d in range(z):
+                j = nbr[i, d]
+                if stamp[j] != cid:
+                    x = two_beta_j * pi_ * math.cos(th[j] - alpha)
+                    if x > 0.0 and next_double(rng, r) < -math.expm1(-x):
+                        stamp[j] = cid
+                        stack[tail] = j
+                        tail += 1
+        # reflect the cluster across the line perpendicular to r
+        for k in range(tail):
+            i = stack[k]
+            th[i] = _wrap(math.pi + 2.0 * alpha - th[i])
+        reflected += tail
+    return clusters, reflected
+
+
+@njit(inline="always", cache=True)
+def _wrapped_difference(a, b):
+    """a - b mapped into (-pi, pi]."""
+    d = (a - b) % TWO_PI
+    return d - TWO_PI if d > math.pi else d
+
+
+@njit(inline="always", cache=True)
+def xy_observables(th, nbr, J, beta):
+    """(energy, |m|, vorticity, helicity-modulus estimator), all per site, of angles ``th`` (N,)
+    on the square torus (``nbr[:, 0]`` right, ``nbr[:, 1]`` down neighbours)."""
+    N = th.shape[0]
+    cos_sum = 0.0
+    sin_x = 0.0
+    sin_y = 0.0
+    mx = 0.0
+    my = 0.0
+    vortices = 0
+    for i in range(N):
+        t = th[i]
+        mx += math.cos(t)
+        my += math.sin(t)
+        right = nbr[i, 0]
+        down = nbr[i, 1]
+        dx = t - th[right]
+        dy = t - th[down]
+        cos_sum += math.cos(dx) + math.cos(dy)
+        sin_x += math.sin(dx)
+        sin_y += math.sin(dy)
+        # plaquette i -> right -> right-down -> down -> i
+        corner = nbr[right, 1]
+        winding = (_wrapped_difference(th[right], t) + _wrapped_difference(th[corner], th[right])
+                   + _wrapped_difference(th[down], th[corner]) + _wrapped_difference(t, th[down]))
+        if abs(winding) > math.pi:
+            vortices += 1
+    energy = -J * cos_sum / N
+    magnetization = math.sqrt(mx * mx + my * my) / N
+    helicity = (J * cos_sum - beta * J * J * (sin_x * sin_x + sin_y * sin_y)) / (2.0 * N)
+    return energy, magnetization, vortices / N, helicity
+
+
+@njit(parallel=True, cache=True)
+def xy_run(theta, rng, nbr, order, algorithm, step, n_overrelax, J, temperature, n_clusters, sweeps_per_round,
+           stamp, cluster_id, stack, observables, configs, moves, clusters_out):  # pragma: no cover - compiled
+    """Rounds of ``sweeps_per_round`` sweeps, each followed by a measurement (and a copy of the
+    configuration as (cos, sin) when ``configs`` has rounds), replicas in parallel.
+
+    Args:
+        theta: (R, N) float64 angles in [0, 2 pi), updated in place.
+        rng: (R, 4) uint64, one stream per replica.
+        nbr: (N, 4) int32 square-torus neighbours (right, down, left, up); order: (N,) int32.
+        algorithm: METROPOLIS (0, with overrelaxation) or WOLFF (1).
+        step: Metropolis half-width; n_overrelax: overrelaxation sweeps per sweep.
+        J, temperature: coupling and T (units of J/k_B).
+        n_clusters: Wolff clusters per sweep (0: calibration, clusters until N reflected).
+        sweeps_per_round: sweeps between measurements.
+        stamp: (R, N) int64 cluster marks; cluster_id: (R,) int64; stack: (R, N) int32 scratch.
+        observables: (4, n_rounds, R) float64 energy, |m|, vorticity, helicity, overwritten.
+        configs: (n_rounds, R, 2, N) float32 (cos, sin) copies, or (0, R, 2, N) for none.
+        moves: (R,) int64 += accepted Metropolis moves (Wolff: spins reflected).
+        clusters_out: (R,) int64 += Wolff clusters grown.
+    """
+    R = theta.shape[0]
+    n_rounds = observables.shape[1]
+    store = configs.shape[0] > 0
+    beta = 1.0 / temperature
+    for r in prange(R):
+        th = theta[r]
+        count = 0
+        grown = 0
+        for k in range(n_rounds):
+            for _ in range(sweeps_per_round):
+                if algorithm == METROPOLIS:
+                    count += _metropolis_overrelax_sweep(th, rng, r, nbr, order, step, n_overrelax, beta * J)
+                else:
+                    c, f = _wolff_sweep(th, stamp[r], stack[r], cluster_id, rng, r, nbr, 2.0 * beta * J, n_clusters)
+                    grown += c
+                    count += f
+            e, m, v, y = xy_observables(th, nbr, J, beta)
+            observables[0, k, r] = e
+            observables[1, k, r] = m
+            observables[2, k, r] = v
+            observables[3, k, r] = y
+            if store:
+                for i in range(th.shape[0]):
+                    configs[k, r, 0, i] = math.cos(th[i])
+                    configs[k, r, 1, i] = math.sin(th[i])
+        moves[r] += count
+        clusters_out[r] += grown
+
+
+OBSERVABLES = ("energy", "magnetization", "vorticity", "helicity_modulus")
+
+
+class XYSweeper:
+    """Sweeper (see :mod:`simulations.sampling`) of the XY model.
+
+    Args:
+        J: coupling; algorithm: "metropolis" (with overrelaxation) or "wolff".
+        n_overrelax: overrelaxation sweeps after each Metropolis sweep.
+    """
+
+    CALIBRATION_SWEEPS = 8
+
+    def __init__(self, J: float, algorithm: str, n_overrelax: int = OVERRELAXATION_SWEEPS):
+        self.J = float(J)
+        self.algorithm = algorithm
+        self.n_overrelax = int(n_overrelax)
+
+    def init(self, L: int, temperature: float, n_replicas: int, seed: int, key: tuple[int, ...]) -> dict[str, Any]:
+        nbr, order = square_tables(L)
+        N = L * L
+        theta = np.zeros((n_replicas, N))  # ordered start: all spins along x
+        if self.J < 0:
+            theta[:, order[N // 2 :] if L % 2 == 0 else np.arange(1, N, 2)] = math.pi
+        state: dict[str, Any] = {
+            "L": L,
+            "temperature": float(temperature),
+            "theta": theta,
+            "rng": seeded_states(seed, n_replicas, *key),
+            "nbr": nbr,
+            "order": order,
+            "step": metropolis_step(temperature, self.J),
+            "stamp": np.zeros((n_replicas, N), dtype=np.int64),
+            "cluster_id": np.zeros(n_replicas, dtype=np.int64),
+            "stack": np.empty((n_replicas, N), dtype=np.int32),
+            "n_clusters": 0,
+            "moves": np.zeros(n_replicas, dtype=np.int64),
+            "clusters": np.zeros(n_replicas, dtype=np.int64),
+        }
+        if self.algorithm == "wolff":
+            # calibration (clusters until N reflected, biased: used for the count and as burn-in)
+            self._run(state, 1, self.CALIBRATION_SWEEPS, False)
+            mean_size = state["moves"].sum() / max(1, state["clusters"].sum())
+            state["n_clusters"] = max(1, int(round(N / mean_size)))
+        return state
+
+    def _run(self, state: dict[str, Any], n_rounds: int, sweeps_per_round: int, store: bool):
+        R, N = state["theta"].shape
+        observables = np.empty((4, n_rounds, R))
+        configs = np.empty((n_rounds if store else 0, R, 2, N), dtype=np.float32)
+        state["moves"][:] = 0
+        state["clusters"][:] = 0
+        xy_run(state["theta"], state["rng"], state["nbr"], state["order"],
+               METROPOLIS if self.algorithm == "metropolis" else WOLFF, state["step"], self.n_overrelax, self.J,
+               state["temperature"], int(state["n_clusters"]), int(sweeps_per_round), state["stamp"], state["cluster_id"],
+               state["stack"], observables, configs, state["moves"], state["clusters"])
+        total = n_rounds * sweeps_per_round * R * N
+        acceptance = float(state["moves"].sum()) / total if self.algorithm == "metropolis" and total else float("nan")
+        return configs, observables, acceptance
+
+    def sweep(self, state: dict[str, Any], n_sweeps: int) -> float:
+        if n_sweeps <= 0:
+            return float("nan")
+        return self._run(state, 1, n_sweeps, False)[2]
+
+    def series(self, state: dict[str, Any], n_steps: int) -> tuple[dict[str, np.ndarray], float]:
+        """Pilot fast path: the observables, (R, n_steps), after each sweep."""
+        _, observables, acceptance = self._run(state, n_steps, 1, False)
+        return {name: observables[k].T.copy() for k, name in enumerate(OBSERVABLES)}, acceptance
+
+    def draw(self, state: dict[str, Any], n_rounds: int, thinning: int) -> tuple[np.ndarray, dict[str, np.ndarray], float]:
+        """Sampling fast path: configs (n_rounds, R, 2, L, L) float32, observables (n_rounds, R)."""
+        configs, observables, acceptance = self._run(state, n_rounds, thinning, True)
+        L = state["L"]
+        return (configs.reshape(n_rounds, configs.shape[1], 2, L, L),
+                {name: observables[k] for k, name in enumerate(OBSERVABLES)}, acceptance)
+
+    def measure(self, state: dict[str, Any]) -> dict[str, np.ndarray]:
+        beta = 1.0 / state["temperature"]
+        values = np.array([xy_observables(th, state["nbr"], self.J, beta) for th in state["theta"]])
+        return {name: values[:, k] for k, name in enumerate(OBSERVABLES)}
+
+    def configs(self, state: dict[str, Any]) -> np.ndarray:
+        th = state["theta"]
+        L = state["L"]
+        return np.stack([np.cos(th), np.sin(th)], axis=1).astype(np.float32).reshape(th.shape[0], 2, L, L)
+
+
+class XY(LatticeModel):
+    """XY model on the square torus, H = -J sum_<ij> cos(theta_i - theta_j)."""
+
+    name: ClassVar[str] = "xy"
+    parameters: ClassVar[dict[str, tuple[Any, str]]] = {
+        "J": (1.0, "nearest-neighbour coupling in units of k_B (J > 0 ferromagnet)"),
+    }
+    ndim: ClassVar[int] = 2
+    channel_names: ClassVar[tuple[str, ...]] = ("cos_theta", "sin_theta")
+    dtype: ClassVar[str] = "float32"
+    observables: ClassVar[tuple[str, ...]] = OBSERVABLES
+    algorithms: ClassVar[tuple[str, ...]] = ("metropolis", "wolff")
+
+    def __init__(self, J: float = 1.0):
+        if J == 0.0:
+            raise FieldnetError("XY J = 0 leaves the spins independent; give --param J=1")
+        self.J = float(J)
+
+    def critical_temperature(self) -> float | None:
+        """None: the BKT transition has no local order parameter; labels are -1 (see T_KT)."""
+        return None
+
+    def attrs(self) -> dict[str, Any]:
+        return {
+            "model": self.name,
+            "J": self.J,
+            "lattice": "square",
+            "hamiltonian": "H = -J sum_<ij> cos(theta_i - theta_j)",
+            "Tc": float("nan"),
+            "Tc_source": "none: Kosterlitz-Thouless transition, no label (see T_KT_reference)",
+            "T_KT_reference": T_KT * abs(self.J),
+            "T_KT_source": "Hasenbusch, J. Phys. A 38, 5869 (2005): T_KT = 0.8929(1) J; helicity modulus jumps to 2 T_KT / pi",
+            "overrelaxation_sweeps": OVERRELAXATION_SWEEPS,
+        }
+
+    def resolve_algorithm(self, algorithm: str, temperature: float) -> str:
+        """The update ``algorithm`` means at ``temperature`` ("auto": Wolff near T_KT)."""
+        if algorithm == "auto":
+            low, high = AUTO_WOLFF_T_OVER_J
+            return "wolff" if self.J > 0 and low <= temperature / self.J <= high else "metropolis"
+        if algorithm not in self.algorithms:
+            raise FieldnetError(f"model xy has no algorithm {algorithm!r}; choose auto, {', '.join(self.algorithms)}")
+        return algorithm
+
+    def sweeper(self, algorithm: str, n_samples: int) -> tuple[XYSweeper, int]:
+        """The sweeper of a resolved ``algorithm`` and its number of replicas."""
+        cap = WOLFF_REPLICAS if algorithm == "wolff" else METROPOLIS_REPLICAS
+        return XYSweeper(self.J, algorithm), max(1, min(cap, n_samples))
+
+    def simulate_point(self, L: int, temperature: float, n_samples: int, *, algorithm: str, seed: int,
+                       key: tuple[int, ...], progress=None) -> PointResult:
+        resolved = self.resolve_algorithm(algorithm, temperature)
+        sweeper, n_replicas = self.sweeper(resolved, n_samples)
+        return sample_point(sweeper, L, temperature, n_samples, n_replicas=n_replicas, seed=seed, key=key,
+                            algorithm=resolved, progress=progress)
+
+
+MODEL = XY
