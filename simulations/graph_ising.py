@@ -27,6 +27,7 @@ region each, and ising3d and triangular share one compiled specialisation.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any, ClassVar
 
 import numpy as np
@@ -164,29 +165,34 @@ class GraphIsing:
     """Sweeper (see :mod:`simulations.sampling`) of the Ising model on a neighbour table.
 
     Args:
-        nbr: (N, z) int32 neighbour table, forward half first.
-        order: (N,) int32 Metropolis site order.
-        shape: the lattice shape the flat spins are reshaped to, e.g. (L, L, L).
-        initial: (N,) int8 starting configuration (ordered, matching the field and the sign of J).
+        tables: L -> (neighbour table (N, z) int32 forward half first, Metropolis site order (N,)
+            int32, sublattice parity (N,) int8 +-1 for the antiferromagnet's starting state).
+        ndim: spatial dimensions (the flat spins are stored as (L,) * ndim).
         J, h: couplings; algorithm: "metropolis" or "wolff".
     """
 
-    def __init__(self, nbr: np.ndarray, order: np.ndarray, shape: tuple[int, ...], initial: np.ndarray,
+    def __init__(self, tables: Callable[[int], tuple[np.ndarray, np.ndarray, np.ndarray]], ndim: int,
                  J: float, h: float, algorithm: str):
         if algorithm == "wolff" and J <= 0:
             raise FieldnetError("Wolff clusters here need a ferromagnetic coupling J > 0; use --algorithm metropolis")
-        self.nbr = np.ascontiguousarray(nbr, dtype=np.int32)
-        self.order = np.ascontiguousarray(order, dtype=np.int32)
-        self.shape = tuple(shape)
-        self.initial = np.asarray(initial, dtype=np.int8)
+        self.tables = tables
+        self.ndim = int(ndim)
         self.J = float(J)
         self.h = float(h)
         self.algorithm = algorithm
 
     def init(self, L: int, temperature: float, n_replicas: int, seed: int, key: tuple[int, ...]) -> dict[str, Any]:
-        N, z = self.nbr.shape
+        nbr, order, parity = self.tables(L)
+        N, z = nbr.shape
+        # ordered start along the field (staggered by sublattice for an antiferromagnet)
+        initial = np.full(N, 1 if self.h >= 0 else -1, dtype=np.int8)
+        if self.J < 0:
+            initial = (initial * parity).astype(np.int8)
         state: dict[str, Any] = {
-            "spins": np.tile(self.initial, (n_replicas, 1)),
+            "shape": (L,) * self.ndim,
+            "nbr": np.ascontiguousarray(nbr, dtype=np.int32),
+            "order": np.ascontiguousarray(order, dtype=np.int32),
+            "spins": np.tile(initial, (n_replicas, 1)),
             "rng": seeded_states(seed, n_replicas, *key),
             "thresholds": metropolis_thresholds(temperature, self.J, self.h, z),
             "add_below": add_probability_threshold(-math.expm1(-2.0 * abs(self.J) / temperature)),
@@ -198,7 +204,7 @@ class GraphIsing:
         if self.algorithm == "wolff":
             # the calibration grows clusters with h = 0 (its only use is the cluster count); it
             # also serves as burn-in
-            state["n_clusters"] = calibrated_clusters_per_sweep(state["spins"], state["rng"], self.nbr, state["add_below"], 0)
+            state["n_clusters"] = calibrated_clusters_per_sweep(state["spins"], state["rng"], nbr, state["add_below"], 0)
         return state
 
     def _run(self, state: dict[str, Any], n_rounds: int, sweeps_per_round: int, store: bool):
@@ -208,7 +214,7 @@ class GraphIsing:
         configs = np.empty((n_rounds if store else 0, R, N), dtype=np.int8)
         moves = state["moves"]
         moves[:] = 0
-        ising_graph_run(state["spins"], state["rng"], self.nbr, self.order, state["thresholds"],
+        ising_graph_run(state["spins"], state["rng"], state["nbr"], state["order"], state["thresholds"],
                         METROPOLIS if self.algorithm == "metropolis" else WOLFF, state["add_below"],
                         int(state["n_clusters"]), state["two_beta_h"], self.J, self.h, self.h == 0.0,
                         int(sweeps_per_round), state["stack"], energy, magnetization, configs, moves)
@@ -230,19 +236,19 @@ class GraphIsing:
         """Sampling fast path: configs (n_rounds, R, 1, *shape), observables (n_rounds, R)."""
         configs, energy, magnetization, acceptance = self._run(state, n_rounds, thinning, True)
         R = configs.shape[1]
-        return configs.reshape(n_rounds, R, 1, *self.shape), {"energy": energy, "magnetization": magnetization}, acceptance
+        return configs.reshape(n_rounds, R, 1, *state["shape"]), {"energy": energy, "magnetization": magnetization}, acceptance
 
     def measure(self, state: dict[str, Any]) -> dict[str, np.ndarray]:
         spins = state["spins"]
         energy = np.empty(spins.shape[0])
         magnetization = np.empty(spins.shape[0])
         for r in range(spins.shape[0]):
-            energy[r], magnetization[r] = graph_observables(spins[r], self.nbr, self.J, self.h)
+            energy[r], magnetization[r] = graph_observables(spins[r], state["nbr"], self.J, self.h)
         return {"energy": energy, "magnetization": magnetization}
 
     def configs(self, state: dict[str, Any]) -> np.ndarray:
         spins = state["spins"]
-        return spins.reshape(spins.shape[0], 1, *self.shape).copy()
+        return spins.reshape(spins.shape[0], 1, *state["shape"]).copy()
 
 
 def replicas_for(algorithm: str, n_samples: int) -> int:
@@ -314,17 +320,13 @@ class GraphIsingModel(LatticeModel):
             raise FieldnetError(f"Wolff clusters of {self.name} need a ferromagnetic J > 0; use --algorithm metropolis")
         return algorithm
 
-    def sweeper(self, algorithm: str, L: int) -> GraphIsing:
-        """The sweeper of a resolved ``algorithm`` on the L-lattice."""
-        nbr, order, parity = self.tables(L)
-        initial = np.full(nbr.shape[0], 1 if self.h >= 0 else -1, dtype=np.int8)
-        if self.J < 0:
-            initial = (initial * parity).astype(np.int8)
-        return GraphIsing(nbr, order, (L,) * self.ndim, initial, self.J, self.h, algorithm)
+    def sweeper(self, algorithm: str, n_samples: int) -> tuple[GraphIsing, int]:
+        """The sweeper of a resolved ``algorithm`` and its number of replicas."""
+        return GraphIsing(self.tables, self.ndim, self.J, self.h, algorithm), replicas_for(algorithm, n_samples)
 
     def simulate_point(self, L: int, temperature: float, n_samples: int, *, algorithm: str, seed: int,
                        key: tuple[int, ...], progress=None) -> PointResult:
         resolved = self.resolve_algorithm(algorithm, temperature)
-        return sample_point(self.sweeper(resolved, L), L, temperature, n_samples,
-                            n_replicas=replicas_for(resolved, n_samples), seed=seed, key=key,
+        sweeper, n_replicas = self.sweeper(resolved, n_samples)
+        return sample_point(sweeper, L, temperature, n_samples, n_replicas=n_replicas, seed=seed, key=key,
                             algorithm=resolved, progress=progress)
