@@ -1,0 +1,101 @@
+"""`fieldnet analyze filters MODEL DATA`: learned filters, physics-kernel likeness, activation maps, dead filters."""
+
+from __future__ import annotations
+
+import argparse
+
+HELP = "first-layer filters vs physics kernels, activation maps at low/critical/high T, dead filters"
+DESCRIPTION = (
+    "Draw the first convolution's filters, compare each with the nearest-neighbour sum, Laplacian, uniform "
+    "and checkerboard kernels (cosine similarity), show the activation maps of one configuration at the "
+    "lowest, the critical and the highest temperature layer by layer, and list filters whose output is zero "
+    "on every input. Writes filters.nc, filters.json and PNGs into OUTDIR."
+)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("model", metavar="MODEL", help="model file written by 'fieldnet train'")
+    parser.add_argument("data", metavar="DATA", help="data file written by 'fieldnet simulate'")
+    parser.add_argument("-o", "--output", metavar="OUTDIR", default=None,
+                        help="output folder (default: <MODEL>_filters beside the model file)")
+    parser.add_argument("--L", type=int, default=None, help="lattice size to use (needed when DATA holds several)")
+    parser.add_argument("--per-T", type=int, default=50, dest="per_T",
+                        help="configurations per temperature searched for dead filters (default 50)")
+    parser.add_argument("--channels", type=int, default=4, help="channels shown per layer in the activation maps (default 4)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the choice of configurations (default 0)")
+
+
+def run(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    import numpy as np
+    import xarray as xr
+
+    from analysis.filters import (
+        dead_filters,
+        first_conv,
+        kernel_similarity,
+        plot_activation_maps,
+        plot_filter_grid,
+        plot_similarity,
+    )
+    from analysis.samples import (
+        check_model_fits,
+        load_configurations,
+        output_folder,
+        per_temperature_subset,
+        representative_temperatures,
+        write_json,
+        write_netcdf,
+    )
+    from fieldnet.errors import FieldnetError
+    from fieldnet.modelfile import load_model
+
+    if args.channels < 1:
+        raise FieldnetError(f"--channels must be at least 1, got {args.channels}")
+    model = load_model(args.model)
+    ds = per_temperature_subset(load_configurations(args.data, args.L), args.per_T, args.seed)
+    x = check_model_fits(model, ds)
+    if x.ndim != 4:
+        raise FieldnetError(f"'analyze filters' needs 2D lattices (sample, channel, L, L), got {x.shape}")
+    index, conv = first_conv(model)
+    kernels = np.asarray(conv.params["kernel"])
+    if kernels.ndim != 4 or kernels.shape[-1] != kernels.shape[-2]:
+        raise FieldnetError(f"layer {index} has filters of shape {kernels.shape}; only square 2D filters are compared")
+    sim = kernel_similarity(kernels)
+    dead = dead_filters(model, x)
+    T = np.asarray(ds["temperature"].values)
+    chosen = {}
+    for name, t in representative_temperatures(ds).items():
+        chosen[name] = (t, x[np.flatnonzero(T == t)[:1]])
+    src = Path(args.model)
+    outdir = output_folder(args.output if args.output else src.with_name(src.stem + "_filters"))
+    result_ds = xr.Dataset(
+        {"filter_weights": (("filter", "in_channel", "ky", "kx"), kernels), "similarity": sim,
+         "dead": dead.rename(layer="spatial_layer")},
+        attrs={"fieldnet_format": "filters", "model": str(args.model), "data": str(args.data), "conv_layer": index},
+    )
+    write_netcdf(result_ds.reset_coords(["best_kernel"]).assign(best_kernel=lambda d: d.best_kernel.astype(str)),
+                 outdir / "filters.nc")
+    dead_list = {str(lab): [int(c) for c in np.flatnonzero(dead.sel(layer=lab).values)] for lab in dead["layer"].values}
+    result = {
+        "model": str(args.model), "data": str(args.data), "first_conv_layer": index,
+        "filters": [{"filter": int(f), "best_kernel": str(sim["best_kernel"].values[f]),
+                     "similarity": {str(k): sim.values[f, j] for j, k in enumerate(sim["kernel"].values)}}
+                    for f in range(kernels.shape[0])],
+        "dead_filters": dead_list,
+        "n_configurations_searched": int(x.shape[0]),
+        "activation_temperatures": {k: v[0] for k, v in chosen.items()},
+    }
+    write_json(result, outdir / "filters.json")
+    figs = [plot_filter_grid(kernels, sim, outdir / "filters.png"),
+            plot_similarity(sim, outdir / "filter_similarity.png"),
+            plot_activation_maps(model, chosen, outdir / "activations.png", max_channels=args.channels)]
+    for row in result["filters"]:
+        sims = ", ".join(f"{k} {v:+.2f}" for k, v in row["similarity"].items() if np.isfinite(v))
+        print(f"filter {row['filter']:3d}: most like {row['best_kernel'] or '-':12s} ({sims})")
+    n_dead = sum(len(v) for v in dead_list.values())
+    print(f"dead filters (zero on all {x.shape[0]} configurations): "
+          + (", ".join(f"{k}: {v}" for k, v in dead_list.items() if v) if n_dead else "none"))
+    print("wrote " + ", ".join(str(p) for p in [outdir / "filters.nc", outdir / "filters.json", *figs]))
+    return 0
