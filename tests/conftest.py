@@ -39,3 +39,17 @@ def run_cli(tmp_path):
         return res
 
     return _run
+
+
+#: temperatures of the shared small 2D Ising data set (J/k_B), on both sides of Onsager's Tc
+ISING_TEMPERATURES = [1.4, 1.6, 1.8, 2.0, 2.15, 2.3, 2.45, 2.6, 2.9, 3.2, 3.5, 3.8]
+
+
+@pytest.fixture(scope="session")
+def ising_data(tmp_path_factory):
+    """A real 2D Ising data file: L = 8 and 12, 12 temperatures, 64 samples each (seconds of MC)."""
+    from simulations.campaign import run_campaign
+
+    out = tmp_path_factory.mktemp("ising-data") / "ising.h5"
+    run_campaign("ising2d", {}, [8, 12], ISING_TEMPERATURES, 64, seed=3, output=out, progress=False)
+    return out
