@@ -193,3 +193,14 @@ def potts_energy(configs: np.ndarray, J: float = 1.0) -> np.ndarray:
     axes = (-2, -1)
     same = (s == np.roll(s, -1, axis=-1)).sum(axis=axes) + (s == np.roll(s, -1, axis=-2)).sum(axis=axes)
     return -J * same.astype(np.float64)
+
+
+def free_field_phi_squared(L: int, mass_sq: float, temperature: float = 1.0, dim: int = 2) -> float:
+    """Exact <phi_x^2> of the free lattice scalar field (lambda = 0, mass^2 > 0) on the L^dim
+    torus with weight exp(-S/T), S = sum_x [1/2 sum_mu (phi_{x+mu} - phi_x)^2 + 1/2 mass^2 phi_x^2]:
+    (T / N) sum_k 1 / (mass^2 + sum_mu 4 sin^2(k_mu / 2)), k_mu = 2 pi n / L.  (Its mean action
+    per site is T/2 exactly, by equipartition over the N Gaussian modes.)"""
+    k = 2.0 * np.pi * np.arange(L) / L
+    lattice_laplacian = 4.0 * np.sin(k / 2.0) ** 2
+    grids = np.meshgrid(*([lattice_laplacian] * dim), indexing="ij")
+    return float(temperature * np.mean(1.0 / (mass_sq + sum(grids))))
