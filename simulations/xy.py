@@ -1,12 +1,15 @@
 """XY (plane rotator, O(2)) model on the L x L square torus: H = -J sum_<ij> cos(theta_i - theta_j).
 
-Stored as two float32 channels (cos theta, sin theta).  Updates, one replica a thread, each
+Stored as two float32 channels (cos theta, sin theta).  The simulator keeps each spin as its
+unit vector (cos theta, sin theta) in float64, so that the local field, overrelaxation and the
+Wolff reflections need no trigonometry.  Updates, one replica a thread, each
 replica drawing from its own xoshiro256** stream (files identical at any thread count):
 
-* **Metropolis + overrelaxation**: a sweep is one Metropolis sweep (theta -> theta + d,
+* **Metropolis + overrelaxation**: a sweep is one Metropolis sweep (rotation theta -> theta + d,
   d uniform in [-delta, delta], delta = pi min(1, T / J): large steps where the spins are loose,
   smaller ones where they are stiff) followed by ``OVERRELAXATION_SWEEPS`` overrelaxation sweeps,
-  theta_i -> 2 phi_i - theta_i with phi_i the angle of the local field sum_j (cos, sin) theta_j.
+  theta_i -> 2 phi_i - theta_i with phi_i the angle of the local field h_i = sum_j s_j, i.e. the
+  reflection s_i -> 2 (s_i . h_i) h_i / |h_i|^2 - s_i.
   Overrelaxation keeps the energy exactly (microcanonical) and moves the spins far for free;
   the Metropolis steps make the chain ergodic.  Sites go in checkerboard order for even L,
   typewriter order for odd L.
@@ -67,57 +70,64 @@ def metropolis_step(temperature: float, J: float) -> float:
 
 
 @njit(inline="always", cache=True)
-def _wrap(angle):
-    """``angle`` mapped into [0, 2 pi)."""
-    a = angle % TWO_PI
-    return a if a >= 0.0 else a + TWO_PI
-
-
-@njit(inline="always", cache=True)
-def _local_field(th, nbr, i):
+def _local_field(sx, sy, nbr, i):
     hx = 0.0
     hy = 0.0
     for d in range(nbr.shape[1]):
-        t = th[nbr[i, d]]
-        hx += math.cos(t)
-        hy += math.sin(t)
+        j = nbr[i, d]
+        hx += sx[j]
+        hy += sy[j]
     return hx, hy
 
 
 @njit(inline="always", cache=True)
-def _metropolis_overrelax_sweep(th, rng, r, nbr, order, step, n_overrelax, beta_j):
-    """One Metropolis sweep then ``n_overrelax`` overrelaxation sweeps; returns accepted moves."""
+def _metropolis_overrelax_sweep(sx, sy, rng, r, nbr, order, step, n_overrelax, beta_j):
+    """One Metropolis sweep (rotate by d, |d| <= step) then ``n_overrelax`` overrelaxation
+    sweeps (reflect s_i about its local field h_i: s -> 2 (s.h) h / |h|^2 - s, no trigonometry);
+    returns the accepted Metropolis moves."""
     accepted = 0
     for k in range(order.shape[0]):
         i = order[k]
-        hx, hy = _local_field(th, nbr, i)
-        old = th[i]
-        new = old + step * (2.0 * next_double(rng, r) - 1.0)
+        hx, hy = _local_field(sx, sy, nbr, i)
+        d = step * (2.0 * next_double(rng, r) - 1.0)
+        c = math.cos(d)
+        s = math.sin(d)
+        x0 = sx[i]
+        y0 = sy[i]
+        x1 = c * x0 - s * y0
+        y1 = s * x0 + c * y0
         # -beta dE = beta J h . (s_new - s_old)
-        x = beta_j * (hx * (math.cos(new) - math.cos(old)) + hy * (math.sin(new) - math.sin(old)))
+        x = beta_j * (hx * (x1 - x0) + hy * (y1 - y0))
         if x >= 0.0 or next_double(rng, r) < math.exp(x):
-            th[i] = _wrap(new)
+            norm = 1.0 / math.sqrt(x1 * x1 + y1 * y1)  # keep |s| = 1 against rounding drift
+            sx[i] = x1 * norm
+            sy[i] = y1 * norm
             accepted += 1
     for _ in range(n_overrelax):
         for k in range(order.shape[0]):
             i = order[k]
-            hx, hy = _local_field(th, nbr, i)
-            if hx != 0.0 or hy != 0.0:  # a vanishing field leaves the reflection undefined
-                th[i] = _wrap(2.0 * math.atan2(hy, hx) - th[i])
+            hx, hy = _local_field(sx, sy, nbr, i)
+            h2 = hx * hx + hy * hy
+            if h2 > 0.0:  # a vanishing field leaves the reflection undefined
+                f = 2.0 * (sx[i] * hx + sy[i] * hy) / h2
+                sx[i] = f * hx - sx[i]
+                sy[i] = f * hy - sy[i]
     return accepted
 
 
 @njit(inline="always", cache=True)
-def _wolff_sweep(th, stamp, stack, cluster_id, rng, r, nbr, two_beta_j, n_clusters):
+def _wolff_sweep(sx, sy, stamp, stack, cluster_id, rng, r, nbr, two_beta_j, n_clusters):
     """``n_clusters`` embedded-Ising clusters (or, with n_clusters == 0, clusters until N spins
     were reflected: calibration only).  Returns (clusters, spins reflected)."""
-    N = th.shape[0]
+    N = sx.shape[0]
     z = nbr.shape[1]
     clusters = 0
     reflected = 0
     while (n_clusters == 0 and reflected < N) or (n_clusters > 0 and clusters < n_clusters):
         clusters += 1
         alpha = TWO_PI * next_double(rng, r)
+        rx = math.cos(alpha)
+        ry = math.sin(alpha)
         cluster_id[r] += 1
         cid = cluster_id[r]
         seed_site = int(next_u64(rng, r) % uint64(N))
@@ -128,35 +138,36 @@ def _wolff_sweep(th, stamp, stack, cluster_id, rng, r, nbr, two_beta_j, n_cluste
         while head < tail:
             i = stack[head]
             head += 1
-            pi_ = math.cos(th[i] - alpha)
+            pi_ = sx[i] * rx + sy[i] * ry  # projections are read before any reflection
             for d in range(z):
                 j = nbr[i, d]
                 if stamp[j] != cid:
-                    x = two_beta_j * pi_ * math.cos(th[j] - alpha)
+                    x = two_beta_j * pi_ * (sx[j] * rx + sy[j] * ry)
                     if x > 0.0 and next_double(rng, r) < -math.expm1(-x):
                         stamp[j] = cid
                         stack[tail] = j
                         tail += 1
-        # reflect the cluster across the line perpendicular to r
+        # reflect the cluster across the line perpendicular to r: s -> s - 2 (s . r) r
         for k in range(tail):
             i = stack[k]
-            th[i] = _wrap(math.pi + 2.0 * alpha - th[i])
+            p = 2.0 * (sx[i] * rx + sy[i] * ry)
+            sx[i] -= p * rx
+            sy[i] -= p * ry
         reflected += tail
     return clusters, reflected
 
 
 @njit(inline="always", cache=True)
-def _wrapped_difference(a, b):
-    """a - b mapped into (-pi, pi]."""
-    d = (a - b) % TWO_PI
-    return d - TWO_PI if d > math.pi else d
+def _angle_from_to(sx, sy, a, b):
+    """theta_b - theta_a in (-pi, pi]."""
+    return math.atan2(sx[a] * sy[b] - sy[a] * sx[b], sx[a] * sx[b] + sy[a] * sy[b])
 
 
 @njit(inline="always", cache=True)
-def xy_observables(th, nbr, J, beta):
-    """(energy, |m|, vorticity, helicity-modulus estimator), all per site, of angles ``th`` (N,)
-    on the square torus (``nbr[:, 0]`` right, ``nbr[:, 1]`` down neighbours)."""
-    N = th.shape[0]
+def xy_observables(sx, sy, nbr, J, beta):
+    """(energy, |m|, vorticity, helicity-modulus estimator), all per site, of unit spins
+    (sx, sy) (N,) each, on the square torus (``nbr[:, 0]`` right, ``nbr[:, 1]`` down)."""
+    N = sx.shape[0]
     cos_sum = 0.0
     sin_x = 0.0
     sin_y = 0.0
@@ -164,20 +175,18 @@ def xy_observables(th, nbr, J, beta):
     my = 0.0
     vortices = 0
     for i in range(N):
-        t = th[i]
-        mx += math.cos(t)
-        my += math.sin(t)
+        mx += sx[i]
+        my += sy[i]
         right = nbr[i, 0]
         down = nbr[i, 1]
-        dx = t - th[right]
-        dy = t - th[down]
-        cos_sum += math.cos(dx) + math.cos(dy)
-        sin_x += math.sin(dx)
-        sin_y += math.sin(dy)
+        # cos and sin of theta_i - theta_j from dot and cross products
+        cos_sum += sx[i] * sx[right] + sy[i] * sy[right] + sx[i] * sx[down] + sy[i] * sy[down]
+        sin_x += sy[i] * sx[right] - sx[i] * sy[right]
+        sin_y += sy[i] * sx[down] - sx[i] * sy[down]
         # plaquette i -> right -> right-down -> down -> i
         corner = nbr[right, 1]
-        winding = (_wrapped_difference(th[right], t) + _wrapped_difference(th[corner], th[right])
-                   + _wrapped_difference(th[down], th[corner]) + _wrapped_difference(t, th[down]))
+        winding = (_angle_from_to(sx, sy, i, right) + _angle_from_to(sx, sy, right, corner)
+                   + _angle_from_to(sx, sy, corner, down) + _angle_from_to(sx, sy, down, i))
         if abs(winding) > math.pi:
             vortices += 1
     energy = -J * cos_sum / N
@@ -187,13 +196,13 @@ def xy_observables(th, nbr, J, beta):
 
 
 @njit(parallel=True, cache=True)
-def xy_run(theta, rng, nbr, order, algorithm, step, n_overrelax, J, temperature, n_clusters, sweeps_per_round,
+def xy_run(spins, rng, nbr, order, algorithm, step, n_overrelax, J, temperature, n_clusters, sweeps_per_round,
            stamp, cluster_id, stack, observables, configs, moves, clusters_out):  # pragma: no cover - compiled
-    """Rounds of ``sweeps_per_round`` sweeps, each followed by a measurement (and a copy of the
-    configuration as (cos, sin) when ``configs`` has rounds), replicas in parallel.
+    """Rounds of ``sweeps_per_round`` sweeps, each followed by a measurement (and a float32 copy
+    of the configuration when ``configs`` has rounds), replicas in parallel.
 
     Args:
-        theta: (R, N) float64 angles in [0, 2 pi), updated in place.
+        spins: (R, 2, N) float64 unit vectors (cos theta, sin theta), updated in place.
         rng: (R, 4) uint64, one stream per replica.
         nbr: (N, 4) int32 square-torus neighbours (right, down, left, up); order: (N,) int32.
         algorithm: METROPOLIS (0, with overrelaxation) or WOLFF (1).
@@ -203,35 +212,36 @@ def xy_run(theta, rng, nbr, order, algorithm, step, n_overrelax, J, temperature,
         sweeps_per_round: sweeps between measurements.
         stamp: (R, N) int64 cluster marks; cluster_id: (R,) int64; stack: (R, N) int32 scratch.
         observables: (4, n_rounds, R) float64 energy, |m|, vorticity, helicity, overwritten.
-        configs: (n_rounds, R, 2, N) float32 (cos, sin) copies, or (0, R, 2, N) for none.
+        configs: (n_rounds, R, 2, N) float32 copies, or (0, R, 2, N) for none.
         moves: (R,) int64 += accepted Metropolis moves (Wolff: spins reflected).
         clusters_out: (R,) int64 += Wolff clusters grown.
     """
-    R = theta.shape[0]
+    R = spins.shape[0]
     n_rounds = observables.shape[1]
     store = configs.shape[0] > 0
     beta = 1.0 / temperature
     for r in prange(R):
-        th = theta[r]
+        sx = spins[r, 0]
+        sy = spins[r, 1]
         count = 0
         grown = 0
         for k in range(n_rounds):
             for _ in range(sweeps_per_round):
                 if algorithm == METROPOLIS:
-                    count += _metropolis_overrelax_sweep(th, rng, r, nbr, order, step, n_overrelax, beta * J)
+                    count += _metropolis_overrelax_sweep(sx, sy, rng, r, nbr, order, step, n_overrelax, beta * J)
                 else:
-                    c, f = _wolff_sweep(th, stamp[r], stack[r], cluster_id, rng, r, nbr, 2.0 * beta * J, n_clusters)
+                    c, f = _wolff_sweep(sx, sy, stamp[r], stack[r], cluster_id, rng, r, nbr, 2.0 * beta * J, n_clusters)
                     grown += c
                     count += f
-            e, m, v, y = xy_observables(th, nbr, J, beta)
+            e, m, v, y = xy_observables(sx, sy, nbr, J, beta)
             observables[0, k, r] = e
             observables[1, k, r] = m
             observables[2, k, r] = v
             observables[3, k, r] = y
             if store:
-                for i in range(th.shape[0]):
-                    configs[k, r, 0, i] = math.cos(th[i])
-                    configs[k, r, 1, i] = math.sin(th[i])
+                for i in range(sx.shape[0]):
+                    configs[k, r, 0, i] = sx[i]
+                    configs[k, r, 1, i] = sy[i]
         moves[r] += count
         clusters_out[r] += grown
 
@@ -257,13 +267,14 @@ class XYSweeper:
     def init(self, L: int, temperature: float, n_replicas: int, seed: int, key: tuple[int, ...]) -> dict[str, Any]:
         nbr, order = square_tables(L)
         N = L * L
-        theta = np.zeros((n_replicas, N))  # ordered start: all spins along x
+        spins = np.zeros((n_replicas, 2, N))
+        spins[:, 0] = 1.0  # ordered start: all spins along x (staggered for an antiferromagnet)
         if self.J < 0:
-            theta[:, order[N // 2 :] if L % 2 == 0 else np.arange(1, N, 2)] = math.pi
+            spins[:, 0, order[N // 2 :] if L % 2 == 0 else np.arange(1, N, 2)] = -1.0
         state: dict[str, Any] = {
             "L": L,
             "temperature": float(temperature),
-            "theta": theta,
+            "spins": spins,
             "rng": seeded_states(seed, n_replicas, *key),
             "nbr": nbr,
             "order": order,
@@ -283,12 +294,12 @@ class XYSweeper:
         return state
 
     def _run(self, state: dict[str, Any], n_rounds: int, sweeps_per_round: int, store: bool):
-        R, N = state["theta"].shape
+        R, _, N = state["spins"].shape
         observables = np.empty((4, n_rounds, R))
         configs = np.empty((n_rounds if store else 0, R, 2, N), dtype=np.float32)
         state["moves"][:] = 0
         state["clusters"][:] = 0
-        xy_run(state["theta"], state["rng"], state["nbr"], state["order"],
+        xy_run(state["spins"], state["rng"], state["nbr"], state["order"],
                METROPOLIS if self.algorithm == "metropolis" else WOLFF, state["step"], self.n_overrelax, self.J,
                state["temperature"], int(state["n_clusters"]), int(sweeps_per_round), state["stamp"], state["cluster_id"],
                state["stack"], observables, configs, state["moves"], state["clusters"])
@@ -315,13 +326,13 @@ class XYSweeper:
 
     def measure(self, state: dict[str, Any]) -> dict[str, np.ndarray]:
         beta = 1.0 / state["temperature"]
-        values = np.array([xy_observables(th, state["nbr"], self.J, beta) for th in state["theta"]])
+        values = np.array([xy_observables(s[0], s[1], state["nbr"], self.J, beta) for s in state["spins"]])
         return {name: values[:, k] for k, name in enumerate(OBSERVABLES)}
 
     def configs(self, state: dict[str, Any]) -> np.ndarray:
-        th = state["theta"]
+        spins = state["spins"]
         L = state["L"]
-        return np.stack([np.cos(th), np.sin(th)], axis=1).astype(np.float32).reshape(th.shape[0], 2, L, L)
+        return spins.astype(np.float32).reshape(spins.shape[0], 2, L, L)
 
 
 class XY(LatticeModel):

@@ -61,16 +61,18 @@ def test_overrelaxation_keeps_the_energy_and_moves_the_spins():
     L, T = 6, 1.0
     nbr, order = square_tables(L)
     theta = np.random.default_rng(0).uniform(0, 2 * np.pi, size=(2, L * L))
-    start = theta.copy()
+    spins = np.stack([np.cos(theta), np.sin(theta)], axis=1)
+    start = spins.copy()
     observables = np.empty((4, 3, 2))
     rng = np.random.default_rng(1).integers(1, 2**62, size=(2, 4)).astype(np.uint64)
-    # step 0: every Metropolis proposal is the old angle, so only overrelaxation changes spins
-    xy_run(theta, rng, nbr, order, METROPOLIS, 0.0, 3, 1.0, T, 0, 1, np.zeros((2, L * L), np.int64), np.zeros(2, np.int64),
+    # step 0: every Metropolis proposal is the old spin, so only overrelaxation changes spins
+    xy_run(spins, rng, nbr, order, METROPOLIS, 0.0, 3, 1.0, T, 0, 1, np.zeros((2, L * L), np.int64), np.zeros(2, np.int64),
            np.empty((2, L * L), np.int32), observables, np.empty((0, 2, 2, L * L), np.float32), np.zeros(2, np.int64),
            np.zeros(2, np.int64))
-    e0 = _numpy_observables(np.stack([np.cos(start), np.sin(start)], 1).reshape(2, 2, L, L), 1.0, T)[0]
+    e0 = _numpy_observables(start.reshape(2, 2, L, L), 1.0, T)[0]
     np.testing.assert_allclose(observables[0], np.broadcast_to(e0, (3, 2)), atol=1e-10)
-    assert np.abs(np.cos(theta) - np.cos(start)).max() > 0.1
+    np.testing.assert_allclose(np.hypot(spins[:, 0], spins[:, 1]), 1.0, atol=1e-12)
+    assert np.abs(spins - start).max() > 0.1
 
 
 @pytest.mark.parametrize("algorithm", ["metropolis", "wolff"])
