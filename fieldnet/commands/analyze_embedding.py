@@ -1,0 +1,72 @@
+"""`fieldnet analyze embedding MODEL DATA`: penultimate-layer features by PCA (and t-SNE), coloured by T."""
+
+from __future__ import annotations
+
+import argparse
+
+HELP = "penultimate-layer features of many configurations projected to 2D by PCA (and t-SNE), coloured by T"
+DESCRIPTION = (
+    "Collect the features that feed MODEL's final Dense layer for configurations at every temperature, "
+    "project them to 2D by principal component analysis and, when scikit-learn is installed, by t-SNE. "
+    "Writes embedding.nc, embedding.json and embedding.png into OUTDIR."
+)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("model", metavar="MODEL", help="model file written by 'fieldnet train'")
+    parser.add_argument("data", metavar="DATA", help="data file written by 'fieldnet simulate'")
+    parser.add_argument("-o", "--output", metavar="OUTDIR", default=None,
+                        help="output folder (default: <MODEL>_embedding beside the model file)")
+    parser.add_argument("--L", type=int, default=None, help="lattice size to use (needed when DATA holds several)")
+    parser.add_argument("--per-T", type=int, default=100, dest="per_T", help="configurations per temperature (default 100)")
+    parser.add_argument("--no-tsne", action="store_true", help="PCA only")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the choice of configurations and of t-SNE")
+
+
+def run(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    import numpy as np
+
+    from analysis.embedding import embedding, penultimate_index, plot_embedding
+    from analysis.samples import (
+        check_model_fits,
+        load_configurations,
+        output_folder,
+        per_temperature_subset,
+        write_json,
+        write_netcdf,
+    )
+    from fieldnet.modelfile import load_model
+
+    model = load_model(args.model)
+    penultimate_index(model)  # fail before reading data
+    ds = per_temperature_subset(load_configurations(args.data, args.L), args.per_T, args.seed)
+    check_model_fits(model, ds)
+    emb = embedding(model, ds, seed=args.seed, use_tsne=not args.no_tsne)
+    try:
+        tc = float(np.ravel(ds.attrs.get("Tc", np.nan))[0])
+    except (TypeError, ValueError):
+        tc = float("nan")
+    src = Path(args.model)
+    outdir = output_folder(args.output if args.output else src.with_name(src.stem + "_embedding"))
+    write_netcdf(emb.assign_attrs(fieldnet_format="embedding", model=str(args.model), data=str(args.data)),
+                 outdir / "embedding.nc")
+    T = emb["temperature"].values
+    temps = np.unique(T)
+    pc1 = emb["pca"].values[:, 0]
+    pc1_by_T = [float(pc1[T == t].mean()) for t in temps]
+    corr = float(np.corrcoef(pc1, T)[0, 1]) if np.std(pc1) > 0 else float("nan")
+    write_json({"model": str(args.model), "data": str(args.data), "feature_layer": emb.attrs["feature_layer"],
+                "n_features": emb.attrs["n_features"], "n_samples": int(T.size),
+                "explained_variance_ratio": emb["explained_variance_ratio"].values,
+                "temperature": temps, "pc1_mean": pc1_by_T, "pc1_temperature_correlation": corr,
+                "tsne": emb.attrs["tsne"]}, outdir / "embedding.json")
+    fig = plot_embedding(emb, outdir / "embedding.png", tc=tc)
+    r = emb["explained_variance_ratio"].values
+    print(f"{T.size} configurations, {emb.attrs['n_features']} features from {emb.attrs['feature_layer']}: "
+          f"PC1 explains {100 * r[0]:.1f}%, PC2 {100 * r[1]:.1f}% of the variance; "
+          f"correlation of PC1 with T {corr:+.3f}")
+    print(f"t-SNE: {emb.attrs['tsne']}")
+    print(f"wrote {outdir / 'embedding.nc'}, {outdir / 'embedding.json'}, {fig}")
+    return 0
