@@ -179,13 +179,39 @@ def _supervised(config, out: Path, data: Path, index, timings, progress, log) ->
     an = config.analysis
     pred = load_predictions(pred_path)
     pred.attrs["source_path"] = str(pred_path)
-    result = analyze_tc(pred, out / "tc", nu=an.get("nu"), n_bootstrap=int(an.get("bootstrap", 400)),
+    result = analyze_tc(pred, out / "tc", nu=_nu_setting(an.get("nu", "exact"), config.simulate), n_bootstrap=int(an.get("bootstrap", 400)),
                         collapse_bootstrap=int(an.get("collapse_bootstrap", 50)), seed=0, figures=True)
     timings["analysis"] = time.perf_counter() - t0
     models = {L: load_model(p) for L, p in targets.items()}
     histories = {("all" if L is None else f"L={L}"): m.history for L, m in models.items()}
     return {"method": "supervised", "tc": result, "training": histories, "per_size": per_size,
-            "model_summary": next(iter(models.values())).summary(), "Tc_reference": result.get("Tc_reference")}
+            "model_summary": next(iter(models.values())).summary(), "Tc_reference": result.get("Tc_reference"),
+            "nu_reference": _nu_setting("exact", config.simulate)}
+
+
+#: correlation-length exponents known exactly or to high precision (for the Tc(L) extrapolation)
+KNOWN_NU = {"ising2d": 1.0, "ising3d": 0.62997, "potts": {2: 1.0, 3: 5 / 6, 4: 2 / 3}}
+
+
+def _nu_setting(value, simulate: dict) -> float | None:
+    """The nu to fix in the extrapolation: a number, "fit" (None), or "exact" (the model's known
+    exponent, or None -- fitted -- when there is none)."""
+    if value == "fit":
+        return None
+    if value == "exact":
+        known = KNOWN_NU.get(simulate.get("model"))
+        if isinstance(known, dict):
+            known = known.get(int(simulate.get("params", {}).get("q", 3)))
+        if simulate.get("params", {}).get("h", 0):
+            return None
+        return known
+    try:
+        nu = float(value)
+    except (TypeError, ValueError):
+        raise FieldnetError(f"[analysis] nu must be a number, \"exact\" or \"fit\", got {value!r}") from None
+    if not nu > 0:
+        raise FieldnetError(f"[analysis] nu must be positive, got {nu}")
+    return nu
 
 
 def _confusion(config, out: Path, data: Path, index, timings, log) -> dict:

@@ -117,7 +117,7 @@ def write_report(out: Path, summary: dict, *, data: Path) -> None:
     lines += ["| quantity | estimate | reference |", "|---|---|---|"]
     lines.append(f"| Tc ({source}) | {_fmt(value, err)} | {_fmt(ref)} |")
     if summary["method"] == "supervised":
-        lines.append(f"| nu (data collapse) | {_fmt(summary['nu'], summary['nu_err'], 3)} | 1 (2D Ising) |")
+        lines.append(f"| nu (data collapse) | {_fmt(summary['nu'], summary['nu_err'], 3)} | {_fmt(summary.get('nu_reference'), None, 3)} |")
         col = tc.get("collapse", {})
         if col.get("Tc") is not None:
             lines.append(f"| Tc (data collapse) | {_fmt(col['Tc'], col.get('Tc_err'))} | {_fmt(ref)} |")
