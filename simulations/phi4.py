@@ -280,7 +280,9 @@ class Phi4Sweeper:
             "trajectories": 0,
         }
         if self.algorithm == "wolff":
-            # calibration (clusters until N sites flipped: biased, used only for the count) as burn-in
+            # calibration (clusters until N sites flipped: biased, used only for the count) as
+            # burn-in; the first half only relaxes the ordered start, whose clusters are too big
+            self._run(state, 1, self.CALIBRATION_SWEEPS, False)
             self._run(state, 1, self.CALIBRATION_SWEEPS, False)
             mean_size = state["clusters"][:, 1].sum() / max(1, state["clusters"][:, 0].sum())
             state["n_clusters"] = max(1, int(round(N / mean_size)))

@@ -287,7 +287,9 @@ class XYSweeper:
             "clusters": np.zeros(n_replicas, dtype=np.int64),
         }
         if self.algorithm == "wolff":
-            # calibration (clusters until N reflected, biased: used for the count and as burn-in)
+            # calibration (clusters until N reflected, biased: used for the count and as burn-in);
+            # the first half only relaxes the ordered start, whose clusters are too big
+            self._run(state, 1, self.CALIBRATION_SWEEPS, False)
             self._run(state, 1, self.CALIBRATION_SWEEPS, False)
             mean_size = state["moves"].sum() / max(1, state["clusters"].sum())
             state["n_clusters"] = max(1, int(round(N / mean_size)))
