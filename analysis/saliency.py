@@ -50,16 +50,19 @@ def occlusion_map(model, x: np.ndarray, patch: int = 3, value: float = 0.0, batc
         raise FieldnetError(f"the occlusion patch must be 1..{min(H, W)} sites, got {patch}")
     base = p_ordered(model, x, batch_size)
     off = _patch_offsets(patch)
-    out = np.empty((n, H, W))
-    for s in range(n):  # one configuration at a time: its H*W occluded copies form one batch
-        copies = np.repeat(x[s : s + 1], H * W, axis=0)
-        for y in range(H):
-            rows = (y + off) % H
-            for xx in range(W):
-                cols = (xx + off) % W
-                copies[y * W + xx][:, rows[:, None], cols[None, :]] = value
-        out[s] = (p_ordered(model, copies, batch_size) - base[s]).reshape(H, W)
-    return out
+    # masks[q] marks the patch centred on site q = y * W + x, wrapped around the torus
+    ys, xs = np.divmod(np.arange(H * W), W)
+    masks = np.zeros((H * W, H, W), dtype=bool)
+    masks[np.arange(H * W)[:, None, None], ((ys[:, None] + off) % H)[:, :, None], ((xs[:, None] + off) % W)[:, None, :]] = True
+    out = np.empty((n, H * W))
+    # every configuration with a chunk of patch positions per batch, a few million values at a time
+    chunk = max(1, (1 << 22) // max(1, x[0].size * n))
+    for start in range(0, H * W, chunk):
+        m = masks[start : start + chunk]
+        copies = np.where(m[None, :, None], np.float32(value), x[:, None])  # (n, chunk, C, H, W)
+        p = p_ordered(model, copies.reshape((-1,) + x.shape[1:]), batch_size).reshape(n, len(m))
+        out[:, start : start + len(m)] = p - base[:, None]
+    return out.reshape(n, H, W)
 
 
 def gradient_saliency(model, x: np.ndarray) -> np.ndarray:
