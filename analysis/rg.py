@@ -126,6 +126,11 @@ def rg_flow(data: xr.Dataset, b: int = 2, steps: int | None = None, methods=METH
         raise FieldnetError(f"RG needs square 2D configurations (sample, channel, L, L), got shape {config.shape}")
     if b < 2:
         raise FieldnetError(f"block size must be at least 2, got {b}")
+    if config.shape[1] != 1 or not np.isin(config, (-1, 1)).all():
+        raise FieldnetError(
+            "RG block spins need one channel of Ising spins +-1; this data set holds "
+            f"{config.shape[1]} channel(s) of other values (simulate an Ising model for 'analyze rg')"
+        )
     L = config.shape[2]
     max_steps = 0
     while L // b ** (max_steps + 1) >= 2 and L % b ** (max_steps + 1) == 0:

@@ -66,6 +66,10 @@ def test_observables_on_known_states():
     assert binder_cumulant(np.array([1.0, -1.0, 1.0])) == pytest.approx(2 / 3)
     with pytest.raises(FieldnetError, match="does not divide"):
         majority_rule(np.ones((1, 1, 6, 6)), b=4)
+    fields = xr.Dataset({"config": (("sample", "channel", "y", "x"), np.full((2, 2, 4, 4), 0.5, np.float32)),
+                         "temperature": ("sample", [1.0, 2.0])})
+    with pytest.raises(FieldnetError, match="Ising spins"):
+        rg_flow(fields)
 
 
 def test_flow_goes_to_the_fixed_points(ising_file):
