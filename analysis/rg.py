@@ -266,7 +266,7 @@ def plot_flow(flow: xr.Dataset, method: str, path, tc: float | None = None):
     plots.add_colorbar(fig, axes, temps, plots.T_LABEL, cmap=cmap)
     title = f"RG flow, {method} rule, b={int(flow.attrs['block_size'])}, L={int(flow.attrs['L'])}"
     if tc is not None and np.isfinite(tc):
-        title += f" (unstable point T ≈ {tc:.3f})"
+        title += f" (Binder cumulant unchanged by one step at T ≈ {tc:.3f})"
     fig.suptitle(title)
     return plots.save(fig, path)
 
