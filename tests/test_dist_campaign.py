@@ -159,3 +159,15 @@ def _wait_for_busy_worker(client, timeout: float = 30.0) -> str:
             return busy[0]
         time.sleep(0.02)
     raise AssertionError("no worker was busy")
+
+
+def test_missing_dask_is_one_line_naming_the_extra(run_cli, tmp_path):
+    # a 'distributed' package that fails to import, first on the path: as if dask were not installed
+    fake = tmp_path / "no_dask" / "distributed"
+    fake.mkdir(parents=True)
+    (fake / "__init__.py").write_text("raise ImportError('No module named distributed')\n")
+    res = run_cli("simulate", "--L", "4", "--T", "2.0", "--samples", "4", "-q", "-o", tmp_path / "d.h5", "--workers", "2",
+                  env={"PYTHONPATH": str(fake.parent)})
+    assert res.returncode == 2 and "Traceback" not in res.stderr
+    assert len(res.stderr.strip().splitlines()) == 1 and 'pip install "fieldnet[dist]"' in res.stderr
+    assert list(tmp_path.glob("d.h5*")) == []  # refused before any file was started
