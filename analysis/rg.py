@@ -172,16 +172,20 @@ def unstable_temperature(flow: xr.Dataset, method: str = "majority") -> float:
     """Where the Binder cumulant does not change under one coarse-graining step (NaN if nowhere).
 
     Below it U grows towards the ordered value, above it U shrinks: the crossing of U(T) at L and
-    at L/b is the unstable fixed point, an estimate of Tc.
+    at L/b is the unstable fixed point, an estimate of Tc.  Deep in the ordered phase U sits at 2/3
+    at every step and its change is sampling noise that can change sign too, so of several
+    crossings the one with the largest drop of the change is taken.
     """
     if flow.sizes["step"] < 2:
         return float("nan")
     d = (flow["binder"].sel(rule=method).isel(step=1) - flow["binder"].sel(rule=method).isel(step=0)).values
     T = flow["temperature"].values
-    for j in range(d.size - 1):
-        if np.isfinite(d[j]) and np.isfinite(d[j + 1]) and d[j] > 0 >= d[j + 1]:
-            return float(T[j] + (T[j + 1] - T[j]) * d[j] / (d[j] - d[j + 1]))
-    return float("nan")
+    crossings = [j for j in range(d.size - 1)
+                 if np.isfinite(d[j]) and np.isfinite(d[j + 1]) and d[j] > 0 >= d[j + 1]]
+    if not crossings:
+        return float("nan")
+    j = max(crossings, key=lambda i: d[i] - d[i + 1])
+    return float(T[j] + (T[j + 1] - T[j]) * d[j] / (d[j] - d[j + 1]))
 
 
 def effective_temperature(flow: xr.Dataset, direct: dict[int, xr.Dataset], observable: str = "abs_m") -> xr.DataArray:

@@ -17,6 +17,7 @@ from analysis.rg import (
     max_pool_blocks,
     nn_energy,
     rg_flow,
+    unstable_temperature,
 )
 from analysis.samples import load_configurations
 from fieldnet.errors import FieldnetError
@@ -116,3 +117,14 @@ def test_cli_rg_writes_numbers_and_figures(run_cli, ising_file, tmp_path):
         assert (out / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     bad = run_cli("analyze", "rg", str(ising_file), "--block", "3", "-o", "bad")
     assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1 and "does not divide" in bad.stderr
+
+
+def test_unstable_point_is_the_real_crossing_not_ordered_phase_noise():
+    # U(L/b) - U(L): noise of +-1e-4 around 0 deep in the ordered phase (a spurious sign change
+    # between T = 1.5 and 1.9), then the real crossing between 2.4 and 2.6
+    T = np.array([1.5, 1.9, 2.1, 2.27, 2.4, 2.6, 3.0])
+    change = np.array([1e-4, -3e-4, 2e-3, 5e-3, 6e-3, -1.3e-2, -8e-2])
+    binder = np.stack([np.full(T.size, 0.5), 0.5 + change])[None]
+    flow = xr.Dataset({"binder": (("rule", "step", "temperature"), binder)},
+                      coords={"rule": ["majority"], "step": [0, 1], "temperature": T})
+    assert unstable_temperature(flow) == pytest.approx(2.4 + 0.2 * 6e-3 / 1.9e-2)
