@@ -331,8 +331,10 @@ class Phi4Sweeper:
 
 
 class Phi4(LatticeModel):
-    """Real scalar phi^4 field on the square torus, weight exp(-S/T),
-    S = sum_x [1/2 sum_mu (phi_{x+mu} - phi_x)^2 + 1/2 mu0^2 phi^2 + lambda/4 phi^4]."""
+    """Real scalar phi^4 field on the square torus, weight exp(-S/T), S = sum_x [...] (module doc).
+
+    S = sum_x [1/2 sum_mu (phi_{x+mu} - phi_x)^2 + 1/2 mu0^2 phi^2 + lambda/4 phi^4].
+    """
 
     name: ClassVar[str] = "phi4"
     parameters: ClassVar[dict[str, tuple[Any, str]]] = {
