@@ -166,7 +166,7 @@ def train(data: str | os.PathLike, output: str | os.PathLike, cfg: TrainConfig, 
         progress: a tqdm bar on stderr with the running loss and accuracy.
         log: called with one line per epoch.
     """
-    from fieldnet.augment import augment_batch, symmetries_for
+    from fieldnet.augment import augment_batch, symmetries_from_attrs
     from fieldnet.batches import read_index, stream_batches, supervised_split
     from fieldnet.losses import get_loss
     from fieldnet.modelfile import load_checkpoint
@@ -187,7 +187,7 @@ def train(data: str | os.PathLike, output: str | os.PathLike, cfg: TrainConfig, 
     loss = get_loss("softmax_cross_entropy")
     optimizer = _optimizer(cfg)
     schedule = _schedule(cfg)
-    symmetries = symmetries_for(index.attrs.get("model"), index.attrs.get("groups", {}).get(first.L, {}).get("lattice"))
+    symmetries = symmetries_from_attrs({"model": index.attrs.get("model"), **index.attrs.get("groups", {}).get(first.L, {})})
     start_epoch, best_val, stale = 0, np.inf, 0
     if resume and ckpt.exists():
         model, opt_state, extra = load_checkpoint(ckpt)

@@ -10,7 +10,10 @@ from fieldnet.augment import (
     apply_point_group,
     augment_batch,
     point_group_elements,
+    random_state_permutation,
     random_translation,
+    symmetries_for,
+    symmetries_from_attrs,
 )
 from fieldnet.batches import read_index, stream_batches, supervised_split
 from fieldnet.errors import FieldnetError
@@ -75,3 +78,36 @@ def test_pipe_augmentations_are_exact_symmetries(ising_data):
     assert len({apply_point_group(square, e).tobytes() for e in point_group_elements(2)}) == 8
     cube = np.arange(27.0).reshape(1, 1, 3, 3, 3)
     assert len({apply_point_group(cube, e).tobytes() for e in point_group_elements(3)}) == 48
+
+
+def potts_equal_bonds(states: np.ndarray) -> np.ndarray:
+    """Number of equal nearest-neighbour pairs per sample of (N, y, x) Potts states (-E/J)."""
+    return ((states == np.roll(states, 1, axis=1)).sum(axis=(1, 2)) + (states == np.roll(states, 1, axis=2)).sum(axis=(1, 2)))
+
+
+def test_pipe_potts_state_permutation_is_an_exact_symmetry():
+    rng = np.random.default_rng(3)
+    q = 4
+    states = rng.integers(0, q, (32, 6, 6))
+    one_channel = states[:, None].astype(np.float32)
+    onehot = (states[:, None] == np.arange(q)[None, :, None, None]).astype(np.float32)  # (N, q, 6, 6)
+    for data, is_onehot in ((one_channel, False), (onehot, True)):
+        sym = symmetries_for("potts", "square", q=q, onehot=is_onehot)
+        assert not sym.spin_flip and sym.potts_states == q
+        y = augment_batch(data, np.random.default_rng(1), sym)
+        back = y.argmax(axis=1) if is_onehot else y[:, 0].astype(int)
+        if is_onehot:
+            assert set(np.unique(y)) == {0.0, 1.0} and np.all(y.sum(axis=1) == 1)
+        np.testing.assert_array_equal(potts_equal_bonds(back), potts_equal_bonds(states))
+        assert not np.array_equal(back, states)
+    # the same seed relabels both layouts identically (one permutation per sample)
+    a = random_state_permutation(one_channel, np.random.default_rng(2), q, onehot=False)[:, 0]
+    b = random_state_permutation(onehot, np.random.default_rng(2), q, onehot=True).argmax(axis=1)
+    np.testing.assert_array_equal(a, b)
+
+
+def test_pipe_field_breaks_the_spin_flip_symmetry():
+    assert symmetries_for("ising2d", "square").spin_flip
+    assert not symmetries_for("ising2d", "square", field=0.5).spin_flip
+    assert not symmetries_for("ising2d", "triangular").point_group
+    assert not symmetries_from_attrs({"model": "ising2d", "lattice": "square", "h": np.array([0.1])}).spin_flip

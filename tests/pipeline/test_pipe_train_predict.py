@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pytest
 import xarray as xr
 
 import fieldnet
@@ -79,3 +80,26 @@ def test_pipe_fine_tuning_freezes_layers(ising_data, run_cli, tmp_path):
     assert np.array_equal(a["0/kernel"], b["0/kernel"]) and np.array_equal(a["2/kernel"], b["2/kernel"])
     assert not np.array_equal(a["4/kernel"], b["4/kernel"])
     assert json.loads(json.dumps(fieldnet.load_model(tuned).attrs))["train_config"]["freeze"] == 3
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")  # the overflow is the point
+def test_pipe_divergence_keeps_the_last_good_checkpoint(ising_data, tmp_path, monkeypatch):
+    from fieldnet import training
+    from fieldnet.atomic import partial_path
+    from fieldnet.errors import TrainingDiverged
+    from fieldnet.modelfile import load_checkpoint
+
+    class SaneThenHuge:  # a good first epoch, then a learning rate that must blow up
+        def lr(self, epoch: int) -> float:
+            return 1e-3 if epoch == 0 else 1e12
+
+    monkeypatch.setattr(training, "_schedule", lambda cfg: SaneThenHuge())
+    out = tmp_path / "m.h5"
+    cfg = training.TrainConfig(preset="gap", epochs=3, sizes=[8], exclude_T=[(2.1, 2.5)], seed=0)
+    with pytest.raises(TrainingDiverged, match=r"epoch 2.*learning rate 1e\+12.*last good checkpoint"):
+        training.train(ising_data, out, cfg, progress=False, log=lambda *_: None)
+    assert not out.exists()
+    model, opt_state, extra = load_checkpoint(partial_path(out))
+    assert extra["epoch"] == 1 and opt_state
+    assert all(np.all(np.isfinite(w)) for w in model.get_weights().values())
+    assert len(model.history["loss"]) == 1 and np.isfinite(model.history["loss"][0])
