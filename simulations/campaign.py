@@ -110,7 +110,12 @@ def plan_campaign(
         raise FieldnetError(f"--seed must be a non-negative integer, got {seed}")
     if algorithm != "auto" and algorithm not in instance.algorithms:
         raise FieldnetError(f"model {model} has no algorithm {algorithm!r}; choose auto, {', '.join(instance.algorithms)}")
-    _resolved_algorithms(instance, algorithm, temps)  # raises for e.g. Wolff with a field
+    resolved = _resolved_algorithms(instance, algorithm, temps)  # raises for e.g. Wolff with a field
+    check_size = getattr(instance, "check_size", None)
+    if check_size is not None:  # e.g. triangular Metropolis needs 3 | L: refuse before any file exists
+        for L in sizes:
+            for name in sorted(set(resolved)):
+                check_size(L, name)
     return [
         PointTask(model, pairs, L, float(T), i, int(n_samples), algorithm, int(seed))
         for L in sizes

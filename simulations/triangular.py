@@ -71,11 +71,18 @@ class TriangularIsing(GraphIsingModel):
     def tables(self, L: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         return triangular_tables(L)
 
+    def check_size(self, L: int, algorithm: str) -> None:
+        """Raise FieldnetError when the resolved ``algorithm`` cannot run on the L-lattice
+        (called by :func:`simulations.campaign.plan_campaign` before any file is written)."""
+        if algorithm == "metropolis" and L % 3:
+            raise FieldnetError(
+                f"triangular-lattice Metropolis needs L divisible by 3 (3 sublattices), got L={L}; "
+                f"use --L {3 * max(1, round(L / 3))} or --algorithm wolff"
+            )
+
     def simulate_point(self, L: int, temperature: float, n_samples: int, *, algorithm: str, seed: int,
                        key: tuple[int, ...], progress=None) -> PointResult:
-        resolved = self.resolve_algorithm(algorithm, temperature)
-        if resolved == "metropolis" and L % 3:
-            raise FieldnetError(f"triangular-lattice Metropolis needs L divisible by 3 (3 sublattices), got L={L}; use --L {3 * max(1, round(L / 3))} or --algorithm wolff")
+        self.check_size(L, self.resolve_algorithm(algorithm, temperature))
         return super().simulate_point(L, temperature, n_samples, algorithm=algorithm, seed=seed, key=key, progress=progress)
 
 

@@ -69,3 +69,4 @@ def test_cli_triangular(run_cli, tmp_path):
     assert ds["config"].shape[-3:] == (1, 6, 6) and ds.attrs["lattice"] == "triangular"
     bad = run_cli("simulate", "--model", "ising2d", "--lattice", "triangular", "--L", "4", "--T", "1.0", "--samples", "4", "-q")
     assert bad.returncode == 2 and "divisible by 3" in bad.stderr and "Traceback" not in bad.stderr
+    assert not list(tmp_path.glob("ising2d.h5*"))  # refused before any file was written
