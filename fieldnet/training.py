@@ -153,14 +153,16 @@ def _evaluate(model, index, loss, batch_size: int) -> tuple[float, float]:
     return (total / n, correct / n) if n else (float("nan"), float("nan"))
 
 
-def train(data: str | os.PathLike, output: str | os.PathLike, cfg: TrainConfig, *, resume: bool = False,
-          overwrite: bool = False, progress: bool = True, command: str | None = None, log=print):
+def train(data: str | os.PathLike, output: str | os.PathLike, cfg: TrainConfig | None = None, *, resume: bool = False,
+          overwrite: bool = False, progress: bool = True, command: str | None = None, log=print, **settings):
     """Train a classifier on a data file and write the model file ``output``; returns the model.
+
+    From Python: ``train("data.h5", "model.h5", preset="gap", epochs=5, exclude_T=[(2.1, 2.45)])``.
 
     Args:
         data: a data file written by ``fieldnet simulate`` (labels 0/1 per sample).
         output: the model file to write (atomically, when training ends).
-        cfg: the settings (see :class:`TrainConfig`).
+        cfg: the settings (see :class:`TrainConfig`); or give them as keywords (``settings``).
         resume: continue from ``<output>.partial`` (the checkpoint of an interrupted run).
         overwrite: replace an existing ``output``.
         progress: a tqdm bar on stderr with the running loss and accuracy.
@@ -171,6 +173,14 @@ def train(data: str | os.PathLike, output: str | os.PathLike, cfg: TrainConfig, 
     from fieldnet.losses import get_loss
     from fieldnet.modelfile import load_checkpoint
 
+    if cfg is None:
+        unknown = sorted(set(settings) - set(TrainConfig.__dataclass_fields__))
+        if unknown:
+            raise FieldnetError(f"unknown training setting(s) {unknown}; known: {sorted(TrainConfig.__dataclass_fields__)}")
+        cfg = TrainConfig(**settings)
+        cfg.exclude_T = [tuple(map(float, w)) for w in cfg.exclude_T]
+    elif settings:
+        raise FieldnetError("give the training settings either as a TrainConfig or as keywords, not both")
     cfg.validate()
     out = check_output_path(output, overwrite=overwrite, resume=resume)
     ckpt, best_path = partial_path(out), partial_path(out.with_name(out.name + ".best"))

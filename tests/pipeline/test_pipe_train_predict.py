@@ -95,9 +95,9 @@ def test_pipe_divergence_keeps_the_last_good_checkpoint(ising_data, tmp_path, mo
 
     monkeypatch.setattr(training, "_schedule", lambda cfg: SaneThenHuge())
     out = tmp_path / "m.h5"
-    cfg = training.TrainConfig(preset="gap", epochs=3, sizes=[8], exclude_T=[(2.1, 2.5)], seed=0)
     with pytest.raises(TrainingDiverged, match=r"epoch 2.*learning rate 1e\+12.*last good checkpoint"):
-        training.train(ising_data, out, cfg, progress=False, log=lambda *_: None)
+        training.train(ising_data, out, preset="gap", epochs=3, sizes=[8], exclude_T=[(2.1, 2.5)], seed=0,
+                       progress=False, log=lambda *_: None)
     assert not out.exists()
     model, opt_state, extra = load_checkpoint(partial_path(out))
     assert extra["epoch"] == 1 and opt_state
