@@ -224,11 +224,12 @@ def run_campaign(
             pending: list[PointTask] = []
             for L in sizes_sorted:
                 attrs = {
+                    # a model whose sweeps mean something else says so in its own attrs()
+                    "sweep_unit": "one Metropolis sweep = L^d attempted flips; one Wolff sweep = clusters until >= L^d spins flipped",
                     **instance.attrs(),
                     "algorithm": algorithm,
                     "algorithm_per_temperature": resolved,
                     "seed": int(seed),
-                    "sweep_unit": "one Metropolis sweep = L^d attempted flips; one Wolff sweep = clusters until >= L^d spins flipped",
                 }
                 spec = LatticeSpec(
                     L=L,

@@ -304,6 +304,8 @@ class GraphIsingModel(LatticeModel):
             "hamiltonian": self.hamiltonian,
             "Tc": float("nan") if tc is None else tc,
             "Tc_source": self.tc_source if tc is not None else "none: h != 0 or J <= 0 (no ferromagnetic transition)",
+            "sweep_unit": "one Metropolis sweep = L^d attempted flips; one Wolff sweep = a fixed number of clusters "
+            "(calibrated per point) that flips about L^d spins on average",
         }
 
     def resolve_algorithm(self, algorithm: str, temperature: float) -> str:

@@ -367,6 +367,8 @@ class Phi4(LatticeModel):
             "hamiltonian": "weight exp(-S/T), S = sum_x [1/2 sum_mu (phi_{x+mu} - phi_x)^2 + 1/2 mu0sq phi^2 + lam/4 phi^4]",
             "Tc": float("nan"),
             "Tc_source": "none: the critical point depends on (mu0sq, lam); labels -1",
+            "sweep_unit": "metropolis: L^2 attempted moves; hmc: one trajectory of length 1; wolff: a Metropolis sweep "
+            "then a fixed number of embedded clusters (calibrated per point) flipping about L^2 sites",
         }
 
     def resolve_algorithm(self, algorithm: str, temperature: float) -> str:

@@ -265,6 +265,8 @@ class Potts(LatticeModel):
             "Tc": float("nan") if tc is None else tc,
             "Tc_source": "exact: Tc = J / ln(1 + sqrt q) (Baxter 1973)" if tc is not None else "none: antiferromagnet",
             "transition_order": ("continuous" if self.q <= 4 else "first order") if tc is not None else "",
+            "sweep_unit": "one heat-bath sweep = L^2 site updates; one Wolff sweep = a fixed number of clusters "
+            "(calibrated per point) that changes about L^2 sites on average",
             "magnetization_definition": "(q max_k rho_k - 1) / (q - 1), rho_k the fraction of sites in state k",
         }
 

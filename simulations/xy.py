@@ -370,6 +370,8 @@ class XY(LatticeModel):
             "T_KT_reference": T_KT * abs(self.J),
             "T_KT_source": "Hasenbusch, J. Phys. A 38, 5869 (2005): T_KT = 0.8929(1) J; helicity modulus jumps to 2 T_KT / pi",
             "overrelaxation_sweeps": OVERRELAXATION_SWEEPS,
+            "sweep_unit": f"one Metropolis sweep = L^2 attempted rotations followed by {OVERRELAXATION_SWEEPS} overrelaxation "
+            "sweeps; one Wolff sweep = a fixed number of embedded clusters (calibrated per point) reflecting about L^2 spins",
         }
 
     def resolve_algorithm(self, algorithm: str, temperature: float) -> str:

@@ -73,3 +73,4 @@ def test_cli_potts_onehot(run_cli, tmp_path):
             "--samples", "8", "-o", "p.h5", "-q", check=True)
     ds = xr.open_dataset(tmp_path / "p.h5", engine="h5netcdf", group="L4")
     assert ds["config"].shape[-3:] == (3, 4, 4) and ds.attrs["q"] == 3
+    assert "heat-bath" in ds.attrs["sweep_unit"]  # the model's own sweep unit, not the Ising default
