@@ -224,18 +224,41 @@ def _confusion(config, out: Path, data: Path, index, timings, log) -> dict:
     log(f"[2/4] no phase labels (no known Tc): learning by confusion on L={L}")
     repeats = int(config.analysis.get("confusion_repeats", 2))
     curve = confusion_curve(data, L=L, seed=int(config.train.get("seed", 0)), n_repeats=repeats)
-    tc, err = peak_estimate(curve)
-    (out / "tc").mkdir(exist_ok=True)
-    ref = index.attrs.get("groups", {}).get(L, {}).get("Tc_reference", np.nan)
     try:
-        ref = float(ref)
-    except (TypeError, ValueError):
-        ref = float("nan")
-    plot_confusion(curve, peak=(tc, err), tc_reference=ref if np.isfinite(ref) else None, path=out / "tc" / "confusion.png")
+        tc, err = peak_estimate(curve)
+        peak_error = None
+    except FieldnetError as exc:  # no clear central peak: the curve is still worth reporting
+        tc = err = float("nan")
+        peak_error = str(exc)
+        log(f"      {exc}")
+    (out / "tc").mkdir(exist_ok=True)
+    ref, ref_name = _reference_temperature(index.attrs.get("groups", {}).get(L, {}))
+    plot_confusion(curve, peak=(tc, err) if np.isfinite(tc) else None, tc_reference=ref,
+                   path=out / "tc" / "confusion.png")
     timings["confusion"] = time.perf_counter() - t0
-    result = {"Tc_inf": float(tc), "Tc_inf_err": float(err), "Tc_reference": ref if np.isfinite(ref) else None,
-              "L": L, "accuracy": curve.values.tolist(), "proposed_Tc": curve["proposed_Tc"].values.tolist()}
+
+    def num(x):
+        return float(x) if x is not None and np.isfinite(x) else None
+
+    result = {"Tc_inf": num(tc), "Tc_inf_err": num(err), "Tc_reference": num(ref), "Tc_reference_name": ref_name,
+              "peak_error": peak_error, "L": L, "accuracy": curve.values.tolist(),
+              "proposed_Tc": curve["proposed_Tc"].values.tolist()}
     return {"method": "confusion", "tc": result, "Tc_reference": result["Tc_reference"]}
+
+
+def _reference_temperature(group_attrs: dict) -> tuple[float | None, str | None]:
+    """A known transition temperature of the data's model: the exact Tc, else a literature value
+    such as the XY model's T_KT (the group attribute names the source)."""
+    import numpy as np
+
+    for key, name in (("Tc", "Tc"), ("Tc_reference", "Tc"), ("T_KT_reference", "T_KT")):
+        try:
+            value = float(np.ravel(group_attrs.get(key, np.nan))[0])
+        except (TypeError, ValueError, IndexError):
+            continue
+        if np.isfinite(value):
+            return value, name
+    return None, None
 
 
 def summary_json(summary: dict) -> str:

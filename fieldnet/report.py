@@ -51,8 +51,32 @@ def plot_training(histories: dict[str, dict], path: Path) -> None:
     plots.save(fig, path)
 
 
+def _display(config: np.ndarray, channel_names: list[str], model: str) -> tuple[np.ndarray, dict, str]:
+    """One sample (C, *spatial) as a 2D image, imshow settings and a colour-bar label.
+
+    XY (cos, sin) channels are shown as the spin angle on a cyclic map, Potts states (one channel
+    or one-hot) on a discrete map, anything else as its first channel (3D: the middle slice).
+    """
+    c = np.asarray(config, dtype=np.float32)
+    while c.ndim > 3:  # 3D lattices: the middle slice of every channel
+        c = c[:, c.shape[1] // 2]
+    if tuple(channel_names[:2]) == ("cos_theta", "sin_theta"):
+        return np.arctan2(c[1], c[0]), {"cmap": "twilight", "vmin": -np.pi, "vmax": np.pi}, "spin angle θ (rad)"
+    if model == "potts":
+        states = c.argmax(axis=0) if c.shape[0] > 1 else c[0]
+        return states, {"cmap": "tab10", "vmin": -0.5, "vmax": 9.5}, "Potts state"
+    image = c[0]
+    name = channel_names[0] if channel_names else "channel 0"
+    lo, hi = float(image.min()), float(image.max())
+    if lo >= -1 and hi <= 1:  # spins: a fixed symmetric scale so that colours compare across T
+        lo, hi = -1.0, 1.0
+    else:  # fields: symmetric about zero
+        lo, hi = -max(abs(lo), abs(hi)), max(abs(lo), abs(hi))
+    return image, {"cmap": "coolwarm", "vmin": lo, "vmax": hi}, name
+
+
 def plot_gallery(data: Path, path: Path, n_temperatures: int = 6) -> None:
-    """The first channel of one configuration per temperature, for the largest 2D/3D lattice."""
+    """One configuration per temperature, for the largest lattice (3D: the middle slice)."""
     import h5py
 
     from analysis import plots
@@ -62,24 +86,25 @@ def plot_gallery(data: Path, path: Path, n_temperatures: int = 6) -> None:
     lat = max(index.lattices, key=lambda la: la.L)
     temps = np.unique(lat.temperature)
     picks = temps[np.linspace(0, len(temps) - 1, min(n_temperatures, len(temps))).round().astype(int)]
-    tc = index.attrs.get("groups", {}).get(lat.L, {}).get("Tc")
+    group = index.attrs.get("groups", {}).get(lat.L, {})
+    names = group.get("channel_names", [])
+    names = [names] if isinstance(names, str) else list(names)
+    model = str(index.attrs.get("model", ""))
+    tc = group.get("Tc")
     fig, axes = plots.figure(1, len(picks), size=(2.1 * len(picks) + 0.8, 2.8))
     axes = np.atleast_1d(axes)
     with h5py.File(data, "r") as f:
         config = f[lat.group]["config"]
         for ax, T in zip(axes, picks, strict=True):
             i = int(np.flatnonzero(lat.temperature == T)[0])
-            c = np.asarray(config[i, 0], dtype=np.float32)
-            while c.ndim > 2:  # 3D: the middle slice
-                c = c[c.shape[0] // 2]
-            im = ax.imshow(c, cmap="coolwarm", vmin=-1 if c.min() < 0 else c.min(), vmax=1 if c.max() <= 1 else c.max(),
-                           interpolation="nearest")
+            image, style, label = _display(config[i], names, model)
+            im = ax.imshow(image, interpolation="nearest", **style)
             phase = "" if tc is None or not np.isfinite(float(tc)) else (" (ordered)" if T < float(tc) else " (disordered)")
             ax.set_title(f"T = {T:.2f}{phase}", fontsize=9)
             ax.set_xticks([])
             ax.set_yticks([])
-    fig.colorbar(im, ax=list(axes), shrink=0.8, label="spin (channel 0)")
-    fig.suptitle(f"Configurations across T, L = {lat.L} ({index.attrs.get('model', '')})")
+    fig.colorbar(im, ax=list(axes), shrink=0.8, label=label)
+    fig.suptitle(f"Configurations across T (J/k_B), L = {lat.L} ({model})")
     plots.save(fig, path)
 
 
@@ -115,7 +140,11 @@ def write_report(out: Path, summary: dict, *, data: Path) -> None:
     lines += [f"Model **{sim['model']}** {sim.get('params') or ''}, L = {sim['L']}, T = {sim['T']}, "
               f"{sim['samples']} samples per point (seed {sim.get('seed', 0)}).", ""]
     lines += ["| quantity | estimate | reference |", "|---|---|---|"]
-    lines.append(f"| Tc ({source}) | {_fmt(value, err)} | {_fmt(ref)} |")
+    ref_name = tc.get("Tc_reference_name") or "Tc"
+    ref_text = _fmt(ref) + (f" ({ref_name}, literature)" if ref_name != "Tc" and ref is not None else "")
+    lines.append(f"| Tc ({source}) | {_fmt(value, err)} | {ref_text} |")
+    if tc.get("peak_error"):
+        lines += ["", f"No Tc estimate: {tc['peak_error']}", ""]
     if summary["method"] == "supervised":
         lines.append(f"| nu (data collapse) | {_fmt(summary['nu'], summary['nu_err'], 3)} | {_fmt(summary.get('nu_reference'), None, 3)} |")
         col = tc.get("collapse", {})

@@ -4,6 +4,11 @@ from __future__ import annotations
 
 import json
 import tomllib
+from pathlib import Path
+
+import numpy as np
+
+from fieldnet.dataset import DatasetWriter, LatticeSpec
 
 TINY = """
 [simulate]
@@ -52,3 +57,35 @@ def test_pipe_pipeline_writes_the_report_and_resumes(run_cli, tmp_path):
     bad.write_text("[train]\nepoch = 3\n")
     res = run_cli("pipeline", bad, "-o", "rep2")
     assert res.returncode == 2 and "unknown key" in res.stderr and not (tmp_path / "rep2").exists()
+
+
+def write_unlabelled(path: Path, L: int = 8) -> None:
+    """Synthetic +-1 configurations without phase labels (-1): ordered below T = 1, random above."""
+    temperatures = np.linspace(0.4, 1.6, 7)
+    rng = np.random.default_rng(0)
+    spec = LatticeSpec(L=L, ndim=2, channel_names=("spin",), dtype="int8", temperatures=temperatures,
+                       samples_per_temperature=40, observables=("energy",),
+                       attrs={"model": "synthetic", "T_KT_reference": 1.0})
+    with DatasetWriter(path, {"model": "synthetic", "seed": 0}) as w:
+        w.add_lattice(spec)
+        for i, T in enumerate(temperatures):
+            flip = rng.random((40, 1, L, L)) < (0.05 if T < 1.0 else 0.5)
+            sign = rng.choice([-1, 1], size=(40, 1, 1, 1))
+            w.write_point(L, i, (sign * np.where(flip, -1, 1)).astype(np.int8), {"energy": np.zeros(40, np.float32)}, -1)
+        w.finalize()
+
+
+def test_pipe_pipeline_uses_confusion_without_labels(run_cli, tmp_path):
+    rep = tmp_path / "rep"
+    rep.mkdir()
+    write_unlabelled(rep / "data.h5")  # the simulate stage is done: --resume skips it
+    cfg = tmp_path / "c.toml"
+    cfg.write_text("[analysis]\nconfusion_repeats = 1\n")
+    res = run_cli("pipeline", cfg, "-o", rep, "--resume", "-q")
+    assert res.returncode == 0, res.stderr
+    summary = json.loads((rep / "summary.json").read_text())
+    assert summary["method"] == "confusion" and summary["tc"]["Tc_reference_name"] == "T_KT"
+    # the W curve's central peak lies between the last ordered (0.8) and first random (1.0) temperature
+    assert 0.7 <= summary["Tc"] <= 1.1
+    for name in ("tc/confusion.png", "gallery.png", "report.md"):
+        assert (rep / name).is_file(), name
