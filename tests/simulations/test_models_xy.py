@@ -88,7 +88,7 @@ def test_records_and_cli_file(run_cli, tmp_path):
     model = XY()
     assert model.critical_temperature() is None and model.label(0.5) == -1
     assert model.attrs()["T_KT_reference"] == pytest.approx(T_KT)
-    assert model.resolve_algorithm("auto", 0.9) == "wolff" and model.resolve_algorithm("auto", 2.0) == "metropolis"
+    assert model.resolve_algorithm("auto", 0.9) == "wolff" and model.resolve_algorithm("auto", 3.0) == "metropolis"
     args = ["simulate", "--model", "xy", "--L", "4", "--T", "0.5,1.0", "--samples", "10", "--seed", "4", "-q"]
     run_cli(*args, "-o", "a.h5", env={"NUMBA_NUM_THREADS": "1"}, check=True)
     run_cli(*args, "-o", "b.h5", env={"NUMBA_NUM_THREADS": "2"}, check=True)
