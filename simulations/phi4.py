@@ -350,9 +350,12 @@ class Phi4(LatticeModel):
 
     def __init__(self, mu0sq: float = -1.0, lam: float = 1.0, hmc_steps: int = 10):
         if lam < 0 or (lam == 0 and mu0sq <= 0):
-            raise FieldnetError(f"phi4 needs lambda > 0 (or lambda = 0 with mu0sq > 0) for a bounded action, got lam={lam}, mu0sq={mu0sq}")
+            raise FieldnetError(
+                f"phi4 needs lambda > 0 (or lambda = 0 with mu0sq > 0) for a bounded action, got lam={lam}, mu0sq={mu0sq}; "
+                "give --param lam=1 (for example)"
+            )
         if int(hmc_steps) < 1:
-            raise FieldnetError(f"phi4 hmc_steps must be at least 1, got {hmc_steps}")
+            raise FieldnetError(f"phi4 hmc_steps must be at least 1, got {hmc_steps}; give --param hmc_steps=10 (for example)")
         self.mu0sq = float(mu0sq)
         self.lam = float(lam)
         self.hmc_steps = int(hmc_steps)
