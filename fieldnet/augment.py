@@ -48,7 +48,7 @@ def symmetries_for(model: str | None, lattice: str | None = None, *, field: floa
         field: the magnetic field h (spin flip is a symmetry only at h = 0).
         q, onehot: the Potts model's number of states and its channel layout.
     """
-    point_group = lattice in (None, "", "square", "cubic")
+    point_group = lattice in (None, "", "square", "cubic", "simple cubic")  # hypercubic: the full point group
     if model == "potts":  # states are labels: no sign symmetry, but any relabelling of them
         return Symmetries(translations=True, point_group=point_group, spin_flip=False,
                           potts_states=int(q or 0), onehot=bool(onehot))

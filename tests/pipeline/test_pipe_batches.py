@@ -110,4 +110,5 @@ def test_pipe_field_breaks_the_spin_flip_symmetry():
     assert symmetries_for("ising2d", "square").spin_flip
     assert not symmetries_for("ising2d", "square", field=0.5).spin_flip
     assert not symmetries_for("ising2d", "triangular").point_group
+    assert symmetries_for("ising3d", "simple cubic").point_group  # ising3d's lattice attribute
     assert not symmetries_from_attrs({"model": "ising2d", "lattice": "square", "h": np.array([0.1])}).spin_flip
