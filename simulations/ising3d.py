@@ -1,13 +1,14 @@
 """3D Ising model on the simple cubic L x L x L torus: H = -J sum_<ij> s_i s_j - h sum_i s_i.
 
-Configurations are stored as (sample, channel, z, y, x) int8 +-1.  The updates are those of
-:mod:`simulations.graph_ising` (one byte a spin, one replica a thread, per-replica random
-streams, so files are identical at any thread count) with the cubic neighbour table:
+Configurations are stored as (sample, channel, z, y, x) int8 +-1.  Every random stream belongs to
+a replica or a replica-row, never to a thread, so files are identical at any thread count.
 
-* Metropolis in checkerboard order (all sites with x + y + z even, then odd) for even L;
+* Metropolis, multi-spin coded (:mod:`simulations.multispin3d`: 64 replicas a uint64 word, 128
+  replicas a point), in checkerboard order (all sites with x + y + z even, then odd) for even L;
   typewriter order for odd L, where the two colours are not independent on the torus (any fixed
   order of single-site Metropolis steps keeps the Boltzmann distribution);
-* Wolff single clusters (J > 0).
+* Wolff single clusters (J > 0) of :mod:`simulations.graph_ising` (one byte a spin, one replica
+  a thread) with the cubic neighbour table.
 
 ``auto`` picks Wolff for 0.85 Tc <= T <= 1.25 Tc (J > 0, h = 0), Metropolis elsewhere.
 
@@ -23,7 +24,8 @@ from typing import Any, ClassVar
 import numpy as np
 
 from simulations.clusters import torus_neighbour_table
-from simulations.graph_ising import GraphIsingModel
+from simulations.graph_ising import GraphIsing, GraphIsingModel, replicas_for
+from simulations.multispin3d import GROUPS, LANES, MultispinCubicMetropolis
 
 #: critical coupling J / (k_B Tc) of the simple cubic Ising model
 KC_CUBIC = 0.221654626
@@ -61,6 +63,12 @@ class Ising3D(GraphIsingModel):
 
     def tables(self, L: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         return cubic_tables(L)
+
+    def sweeper(self, algorithm: str, n_samples: int) -> tuple[GraphIsing | MultispinCubicMetropolis, int]:
+        """Multi-spin coded Metropolis (128 replicas in two 64-bit groups) or Wolff."""
+        if algorithm == "metropolis":
+            return MultispinCubicMetropolis(self.J, self.h), LANES * GROUPS
+        return GraphIsing(self.tables, self.ndim, self.J, self.h, algorithm), replicas_for(algorithm, n_samples)
 
 
 MODEL = Ising3D

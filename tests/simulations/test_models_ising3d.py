@@ -8,8 +8,8 @@ import xarray as xr
 
 from fieldnet.errors import FieldnetError
 from simulations.exact import cubic_ising_energy
-from simulations.graph_ising import replicas_for
 from simulations.ising3d import Ising3D, cubic_tables
+from simulations.multispin3d import MultispinCubicMetropolis, acceptance_classes_cubic
 from tests.simulations.model_checks import binned_mean, enumeration_pvalue
 
 CASES = [
@@ -31,7 +31,7 @@ def test_energy_distribution_on_2cubed_matches_exact_enumeration(J, h, T, algori
     n = 4000
     result = Ising3D(J=J, h=h).simulate_point(2, T, n, algorithm=algorithm, seed=21, key=(2, 0))
     assert result.configs.shape == (n, 1, 2, 2, 2) and result.configs.dtype == np.int8
-    p = enumeration_pvalue(result, lambda c: cubic_ising_energy(c, J, h), (2, 2, 2), (-1, 1), T, replicas_for(algorithm, n))
+    p = enumeration_pvalue(result, lambda c: cubic_ising_energy(c, J, h), (2, 2, 2), (-1, 1), T, Ising3D().sweeper(algorithm, n)[1])
     assert p > 1e-3
 
 
@@ -45,14 +45,44 @@ def test_observables_are_those_of_the_stored_configurations(L):
 
 
 def test_metropolis_and_wolff_agree_near_tc():
-    L, T = 4, 4.6
+    L, T = 4, 4.6  # multi-spin Metropolis (128 replicas) against Wolff (8)
     means = {}
     for algorithm in ("metropolis", "wolff"):
         r = Ising3D().simulate_point(L, T, 800, algorithm=algorithm, seed=9, key=(L, 3))
-        R = replicas_for(algorithm, 800)
+        R = Ising3D().sweeper(algorithm, 800)[1]
         means[algorithm] = [binned_mean(r.observables["energy"], R), binned_mean(np.abs(r.observables["magnetization"]), R)]
     for (a, da), (b, db) in zip(means["metropolis"], means["wolff"], strict=True):
         assert abs(a - b) < 4 * np.hypot(da, db)
+
+
+def test_multispin_classes_cover_exactly_the_uphill_moves():
+    class_a, class_s, bits = acceptance_classes_cubic(4.0, 1.0, 0.0)
+    assert class_a.tolist() == [4, 5, 6] and set(class_s.tolist()) == {2}  # dE = 4, 8, 12
+    thresholds = [sum(1 << (31 - j) for j in range(32) if bits[j, k]) for k in range(3)]
+    np.testing.assert_allclose(np.array(thresholds) / 2.0**32, np.exp(-np.array([4, 8, 12]) / 4.0), atol=1e-9)
+    class_a, class_s, _ = acceptance_classes_cubic(4.0, 1.0, 0.5)
+    assert (3, 1) in set(zip(class_a.tolist(), class_s.tolist(), strict=True))  # up spin, a = 3: dE = 2h > 0
+
+
+def test_multispin_measure_and_configs_agree_and_zero_temperature_goes_downhill():
+    sweeper = MultispinCubicMetropolis(1.0, 0.0)
+    state = sweeper.init(4, 4.0, 128, seed=1, key=(0,))
+    sweeper.sweep(state, 5)
+    obs = sweeper.measure(state)
+    spins = sweeper.configs(state)[:, 0]
+    np.testing.assert_allclose(obs["energy"], cubic_ising_energy(spins) / 64)
+    np.testing.assert_allclose(obs["magnetization"], spins.mean(axis=(1, 2, 3)))
+    cold = sweeper.init(4, 0.05, 64, seed=2, key=(0,))
+    cold["spins"] = np.random.default_rng(0).integers(0, 2**63, size=cold["spins"].shape, dtype=np.uint64)
+    before = sweeper.measure(cold)["energy"]
+    sweeper.sweep(cold, 2)
+    assert np.all(sweeper.measure(cold)["energy"] <= before + 1e-12) and np.any(sweeper.measure(cold)["energy"] < before)
+
+
+def test_both_signs_of_m_appear_below_tc():
+    """h = 0: Metropolis applies the spin-flip symmetry as an exact global move."""
+    m = Ising3D().simulate_point(4, 3.5, 256, algorithm="metropolis", seed=5, key=(4, 0)).observables["magnetization"]
+    assert (m > 0.5).sum() > 60 and (m < -0.5).sum() > 60
 
 
 def test_tables_checkerboard_and_labels():

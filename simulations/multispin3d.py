@@ -1,0 +1,285 @@
+"""Multi-spin coded Metropolis for the Ising model on the simple cubic L x L x L torus.
+
+The 3D counterpart of the square-lattice kernel in :mod:`simulations.ising2d`: 64 independent
+replicas live in the 64 bits of one uint64 per site (bit b of ``spins[g, z, y, x]`` is replica
+64 g + b; bit set = spin up), so one pass of bitwise logic updates a site in 64 replicas.  The
+number of aligned neighbours a = 0..6 is added bit-sliced (two full adders and a carry); the flip
+probability min(1, exp(-dE/T)), dE = 2J(2a - 6) + 2h s, depends on the class (s, a) only, and
+each replica gets its own Bernoulli decision by comparing a uniform 32-bit number per lane with
+the class threshold bit-serially, most significant bit first (about 7 random words a site
+instead of 64).  Sites go in checkerboard order (x + y + z even, then odd) for even L, typewriter
+order for odd L; each row (g, z, y) draws from its own xoshiro256** stream, and groups of 64
+replicas run in parallel, so results do not depend on the thread count.  With h = 0 every round
+applies a random global spin flip per replica (an exact symmetry move, kept as a lazy sign mask).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+from numba import njit, prange, uint64
+
+from simulations.ising2d import _popcount, _vertical_add
+from simulations.rng import next_u64, seeded_states
+
+LANES = 64
+#: groups of 64 replicas per temperature point: two, so two cores each update a group
+GROUPS = 2
+NEIGHBOURS = 6
+_ZERO = uint64(0)
+_ONE = uint64(1)
+
+
+def acceptance_classes_cubic(temperature: float, J: float, h: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The (s, a) classes that need a random decision and their bit-sliced thresholds.
+
+    Returns:
+        class_a: (K,) int64 aligned-neighbour counts a (0..6).
+        class_s: (K,) int64 0 = down spins only, 1 = up only, 2 = both (p independent of s).
+        threshold_bits: (32, max(K, 1)) uint64, all ones where bit (31 - j) of floor(p 2**32)
+            is set (row j is compared at step j).
+    """
+    classes: list[tuple[int, int, int]] = []
+    for a in range(NEIGHBOURS + 1):
+        thr = []
+        for s in (0, 1):
+            dE = 2.0 * J * (2 * a - NEIGHBOURS) + 2.0 * h * (2 * s - 1)
+            p = 1.0 if dE <= 0 else math.exp(-dE / temperature)
+            thr.append(None if p >= 1.0 else min(int(p * 2.0**32), 2**32 - 1))
+        if thr[0] is not None and thr[0] == thr[1]:
+            classes.append((a, 2, thr[0]))
+        else:
+            classes.extend((a, s, t) for s, t in ((0, thr[0]), (1, thr[1])) if t is not None)
+    bits = np.zeros((32, max(len(classes), 1)), dtype=np.uint64)
+    for k, (_, _, t) in enumerate(classes):
+        for j in range(32):
+            if (t >> (31 - j)) & 1:
+                bits[j, k] = np.uint64(0xFFFFFFFFFFFFFFFF)
+    class_a = np.array([c[0] for c in classes], dtype=np.int64)
+    class_s = np.array([c[1] for c in classes], dtype=np.int64)
+    return class_a, class_s, bits
+
+
+@njit(inline="always", cache=True)
+def _flip_mask6(w, n1, n2, n3, n4, n5, n6, class_a, class_s, bits, cm, rng, stream):
+    """Which of the 64 lanes of site word ``w`` flip, given its six neighbour words."""
+    x1 = ~(w ^ n1)
+    x2 = ~(w ^ n2)
+    x3 = ~(w ^ n3)
+    x4 = ~(w ^ n4)
+    x5 = ~(w ^ n5)
+    x6 = ~(w ^ n6)
+    # a = x1 + ... + x6 bit-sliced as (b2 b1 b0): two full adders, then the weight-2 carries
+    s1 = x1 ^ x2 ^ x3
+    c1 = (x1 & x2) | (x3 & (x1 ^ x2))
+    s2 = x4 ^ x5 ^ x6
+    c2 = (x4 & x5) | (x6 & (x4 ^ x5))
+    b0 = s1 ^ s2
+    k0 = s1 & s2
+    b1 = c1 ^ c2 ^ k0
+    b2 = (c1 & c2) | (k0 & (c1 ^ c2))
+    need = _ZERO
+    for k in range(class_a.shape[0]):
+        a = class_a[k]
+        m = (b0 if a & 1 else ~b0) & (b1 if a & 2 else ~b1) & (b2 if a & 4 else ~b2)
+        s = class_s[k]
+        if s == 0:
+            m &= ~w
+        elif s == 1:
+            m &= w
+        cm[k] = m
+        need |= m
+    # bit-serial comparison u < threshold per lane, most significant bit first
+    less = _ZERO
+    undecided = need
+    j = 0
+    while undecided != _ZERO and j < 32:
+        r = next_u64(rng, stream)
+        p = _ZERO
+        for k in range(class_a.shape[0]):
+            p |= cm[k] & bits[j, k]
+        less |= undecided & p & ~r
+        undecided &= ~(p ^ r)
+        j += 1
+    return ~need | less
+
+
+@njit(inline="always", cache=True)
+def _sweep_group(spins, g, rng, class_a, class_s, bits, cm):
+    """One sweep of group g; row (z, y) draws from stream (g L + z) L + y.  Returns the flips."""
+    L = spins.shape[1]
+    count = 0
+    step = 2 if L % 2 == 0 else 1
+    for colour in range(step):
+        for z in range(L):
+            zu = z - 1 if z > 0 else L - 1
+            zd = z + 1 if z < L - 1 else 0
+            for y in range(L):
+                stream = (g * L + z) * L + y
+                yu = y - 1 if y > 0 else L - 1
+                yd = y + 1 if y < L - 1 else 0
+                start = (colour + y + z) & 1 if step == 2 else 0
+                for x in range(start, L, step):
+                    xl = x - 1 if x > 0 else L - 1
+                    xr = x + 1 if x < L - 1 else 0
+                    w = spins[g, z, y, x]
+                    f = _flip_mask6(w, spins[g, zu, y, x], spins[g, zd, y, x], spins[g, z, yu, x], spins[g, z, yd, x],
+                                    spins[g, z, y, xl], spins[g, z, y, xr], class_a, class_s, bits, cm, rng, stream)
+                    spins[g, z, y, x] = w ^ f
+                    count += _popcount(f)
+    return count
+
+
+@njit(inline="always", cache=True)
+def _count_group(spins, g, cu, cb, up, aligned):
+    """Per-lane up spins and aligned forward bonds of group g into up[64], aligned[64]."""
+    L = spins.shape[1]
+    cu[:] = 0
+    cb[:] = 0
+    for z in range(L):
+        zd = z + 1 if z < L - 1 else 0
+        for y in range(L):
+            yd = y + 1 if y < L - 1 else 0
+            for x in range(L):
+                xr = x + 1 if x < L - 1 else 0
+                w = spins[g, z, y, x]
+                _vertical_add(cu, w)
+                _vertical_add(cb, ~(w ^ spins[g, z, y, xr]))
+                _vertical_add(cb, ~(w ^ spins[g, z, yd, x]))
+                _vertical_add(cb, ~(w ^ spins[g, zd, y, x]))
+    for b in range(64):
+        nu = 0
+        nb = 0
+        for i in range(cu.shape[0]):
+            nu += int((cu[i] >> uint64(b)) & _ONE) << i
+            nb += int((cb[i] >> uint64(b)) & _ONE) << i
+        up[b] = nu
+        aligned[b] = nb
+
+
+@njit(parallel=True, cache=True)
+def multispin3d_run(spins, sign, rng, class_a, class_s, bits, J, h, symmetric, sweeps_per_round,
+                    energy, magnetization, configs, flips):  # pragma: no cover - compiled
+    """Rounds of ``sweeps_per_round`` sweeps, each followed by the random global flip
+    (``symmetric``), a measurement and, when ``configs`` has rounds, a copy; groups in parallel.
+
+    Args:
+        spins: (G, L, L, L) uint64, bit b of group g = replica 64 g + b (1 = up).
+        sign: (G,) uint64 lanes whose stored spins are inverted (the lazy global flip).
+        rng: (G L L, 4) uint64 streams, one per (group, z, y) row.
+        class_a, class_s, bits: from :func:`acceptance_classes_cubic`.
+        J, h: couplings; symmetric: apply the global flip (h = 0).
+        sweeps_per_round: sweeps between measurements.
+        energy, magnetization: (n_rounds, 64 G) float64 per site, overwritten.
+        configs: (n_rounds, 64 G, L^3) int8 +-1, or (0, 64 G, L^3) for none.
+        flips: (G,) int64, incremented by the accepted flips.
+    """
+    G, L = spins.shape[0], spins.shape[1]
+    N = L * L * L
+    K = class_a.shape[0]
+    n_rounds = energy.shape[0]
+    store = configs.shape[0] > 0
+    n_bits = 1
+    while (1 << n_bits) <= 3 * N:
+        n_bits += 1
+    for g in prange(G):
+        cm = np.empty(max(K, 1), dtype=np.uint64)
+        cu = np.zeros(n_bits, dtype=np.uint64)
+        cb = np.zeros(n_bits, dtype=np.uint64)
+        up = np.zeros(64, dtype=np.int64)
+        aligned = np.zeros(64, dtype=np.int64)
+        count = 0
+        for k in range(n_rounds):
+            for _ in range(sweeps_per_round):
+                count += _sweep_group(spins, g, rng, class_a, class_s, bits, cm)
+            if symmetric:
+                sign[g] ^= next_u64(rng, g * L * L)
+            _count_group(spins, g, cu, cb, up, aligned)
+            for b in range(64):
+                inverted = (sign[g] >> uint64(b)) & _ONE
+                n_up = N - up[b] if inverted else up[b]
+                m = 2.0 * n_up - N
+                energy[k, 64 * g + b] = (-J * (2.0 * aligned[b] - 3.0 * N) - h * m) / N
+                magnetization[k, 64 * g + b] = m / N
+            if store:
+                i = 0
+                for z in range(L):
+                    for y in range(L):
+                        for x in range(L):
+                            w = spins[g, z, y, x] ^ sign[g]
+                            for b in range(64):
+                                configs[k, 64 * g + b, i] = np.int8(2 * int((w >> uint64(b)) & _ONE) - 1)
+                            i += 1
+        flips[g] += count
+
+
+class MultispinCubicMetropolis:
+    """Sweeper (see :mod:`simulations.sampling`) for multi-spin coded Metropolis on the cubic
+    torus; the replica count must be a multiple of 64."""
+
+    def __init__(self, J: float, h: float):
+        self.J = float(J)
+        self.h = float(h)
+
+    def init(self, L: int, temperature: float, n_replicas: int, seed: int, key: tuple[int, ...]) -> dict[str, Any]:
+        if n_replicas % LANES:
+            raise ValueError(f"multi-spin Metropolis needs a multiple of {LANES} replicas, got {n_replicas}")
+        G = n_replicas // LANES
+        # ordered start along the field (staggered for an antiferromagnet)
+        spins = np.full((G, L, L, L), 0xFFFFFFFFFFFFFFFF if self.h >= 0 else 0, dtype=np.uint64)
+        if self.J < 0:
+            zz, yy, xx = np.indices((L, L, L))
+            spins[:, (zz + yy + xx) % 2 == 1] ^= np.uint64(0xFFFFFFFFFFFFFFFF)
+        class_a, class_s, bits = acceptance_classes_cubic(temperature, self.J, self.h)
+        return {
+            "L": L,
+            "spins": spins,
+            "sign": np.zeros(G, dtype=np.uint64),
+            "rng": seeded_states(seed, G * L * L, *key),
+            "class_a": class_a,
+            "class_s": class_s,
+            "bits": bits,
+            "flips": np.zeros(G, dtype=np.int64),
+        }
+
+    def _run(self, state: dict[str, Any], n_rounds: int, sweeps_per_round: int, store: bool, flip: bool = True):
+        spins = state["spins"]
+        G, L = spins.shape[0], spins.shape[1]
+        R = G * LANES
+        energy = np.empty((n_rounds, R))
+        magnetization = np.empty((n_rounds, R))
+        configs = np.empty((n_rounds if store else 0, R, L**3), dtype=np.int8)
+        flips = state["flips"]
+        flips[:] = 0
+        multispin3d_run(spins, state["sign"], state["rng"], state["class_a"], state["class_s"], state["bits"], self.J, self.h,
+                        flip and self.h == 0.0, int(sweeps_per_round), energy, magnetization, configs, flips)
+        attempts = n_rounds * sweeps_per_round * R * L**3
+        acceptance = float(flips.sum()) / attempts if attempts else float("nan")
+        return configs, energy, magnetization, acceptance
+
+    def sweep(self, state: dict[str, Any], n_sweeps: int) -> float:
+        if n_sweeps <= 0:
+            return float("nan")
+        return self._run(state, 1, n_sweeps, False)[3]
+
+    def series(self, state: dict[str, Any], n_steps: int) -> tuple[dict[str, np.ndarray], float]:
+        """Pilot fast path: energy and |m|, (R, n_steps), after each sweep."""
+        _, energy, magnetization, acceptance = self._run(state, n_steps, 1, False)
+        return {"energy": energy.T.copy(), "magnetization": np.abs(magnetization.T)}, acceptance
+
+    def draw(self, state: dict[str, Any], n_rounds: int, thinning: int) -> tuple[np.ndarray, dict[str, np.ndarray], float]:
+        """Sampling fast path: configs (n_rounds, R, 1, L, L, L) int8, observables (n_rounds, R)."""
+        configs, energy, magnetization, acceptance = self._run(state, n_rounds, thinning, True)
+        L = state["L"]
+        return configs.reshape(n_rounds, -1, 1, L, L, L), {"energy": energy, "magnetization": magnetization}, acceptance
+
+    def measure(self, state: dict[str, Any]) -> dict[str, np.ndarray]:
+        _, energy, magnetization, _ = self._run(state, 1, 0, False, flip=False)  # measurement only
+        return {"energy": energy[0], "magnetization": magnetization[0]}
+
+    def configs(self, state: dict[str, Any]) -> np.ndarray:
+        configs, _, _, _ = self._run(state, 1, 0, True, flip=False)
+        L = state["L"]
+        return configs[0].reshape(-1, 1, L, L, L)
