@@ -256,7 +256,7 @@ def replicas_for(algorithm: str, n_samples: int) -> int:
     return max(1, min(WOLFF_REPLICAS if algorithm == "wolff" else METROPOLIS_REPLICAS, n_samples))
 
 
-#: ``auto`` uses Wolff for AUTO_WOLFF_T_OVER_TC[0] <= T / Tc <= AUTO_WOLFF_T_OVER_TC[1] (J > 0, h = 0),
+#: default ``auto`` window of T / Tc where Wolff is used (J > 0, h = 0): that of simulations.ising2d,
 #: where critical slowing down makes local updates lose (the window of simulations.ising2d)
 AUTO_WOLFF_T_OVER_TC = (0.85, 1.25)
 
@@ -273,6 +273,8 @@ class GraphIsingModel(LatticeModel):
     observables: ClassVar[tuple[str, ...]] = ("energy", "magnetization")
     algorithms: ClassVar[tuple[str, ...]] = ("metropolis", "wolff")
     reference_tc: ClassVar[float] = float("nan")
+    #: ``auto`` uses Wolff for auto_wolff_window[0] <= T / Tc <= auto_wolff_window[1]
+    auto_wolff_window: ClassVar[tuple[float, float]] = AUTO_WOLFF_T_OVER_TC
     tc_source: ClassVar[str] = ""
     lattice_name: ClassVar[str] = ""
     hamiltonian: ClassVar[str] = "H = -J sum_<ij> s_i s_j - h sum_i s_i"
@@ -312,7 +314,7 @@ class GraphIsingModel(LatticeModel):
         """The update ``algorithm`` means at ``temperature`` ("auto": Wolff near Tc, else Metropolis)."""
         if algorithm == "auto":
             tc = self.critical_temperature()
-            low, high = AUTO_WOLFF_T_OVER_TC
+            low, high = self.auto_wolff_window
             if tc is not None and low * tc <= temperature <= high * tc:
                 return "wolff"
             return "metropolis"

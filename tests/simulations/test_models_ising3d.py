@@ -97,6 +97,7 @@ def test_tables_checkerboard_and_labels():
     assert model.critical_temperature() == pytest.approx(1 / 0.221654626, rel=1e-12) == pytest.approx(4.511528, abs=1e-5)
     assert model.label(4.0) == 1 and model.label(5.0) == 0 and Ising3D(h=0.1).label(1.0) == -1
     assert model.resolve_algorithm("auto", 4.5) == "wolff" and model.resolve_algorithm("auto", 8.0) == "metropolis"
+    assert model.resolve_algorithm("auto", 4.0) == "metropolis"  # 0.89 Tc: multi-spin Metropolis is faster there
     assert model.attrs()["lattice"] == "simple cubic"
     with pytest.raises(FieldnetError, match="J > 0"):
         Ising3D(J=-1.0).resolve_algorithm("wolff", 4.0)
