@@ -256,8 +256,8 @@ def replicas_for(algorithm: str, n_samples: int) -> int:
     return max(1, min(WOLFF_REPLICAS if algorithm == "wolff" else METROPOLIS_REPLICAS, n_samples))
 
 
-#: default ``auto`` window of T / Tc where Wolff is used (J > 0, h = 0): that of simulations.ising2d,
-#: where critical slowing down makes local updates lose (the window of simulations.ising2d)
+#: default ``auto`` window of T / Tc where Wolff is used (J > 0, h = 0), where critical slowing
+#: down makes local updates lose: the window measured for simulations.ising2d
 AUTO_WOLFF_T_OVER_TC = (0.85, 1.25)
 
 
