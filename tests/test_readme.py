@@ -25,3 +25,16 @@ def test_readme_opens_with_the_two_setup_commands():
     assert commands[1].strip().endswith("python -m pytest -q")
     ci = (README.parent / ".ci" / "run").read_text()
     assert 'pip install -e ".[test]"' in ci and "python -m pytest -q" in ci
+
+
+def test_readme_pipeline_configs_are_valid(tmp_path):
+    from fieldnet.pipeline import load_config
+    from simulations.registry import get_model
+
+    blocks = re.findall(r"```toml\n(.*?)```", README.read_text(), re.S)
+    assert len(blocks) >= 3
+    for i, block in enumerate(blocks):
+        path = tmp_path / f"c{i}.toml"
+        path.write_text(block)
+        config = load_config(path)
+        get_model(config.simulate["model"], **config.simulate.get("params", {}))  # the model and couplings exist
