@@ -18,6 +18,7 @@ from fieldnet.layers import (
     Conv2d,
     Conv3d,
     Dense,
+    Dropout,
     Flatten,
     GlobalAvgPool,
     Residual,
@@ -68,8 +69,13 @@ def resnet(ndim: int, n_out: int) -> list:
 PRESETS: dict[str, Callable[[int, int], list]] = {"r1": r1, "gap": gap, "vgg": vgg, "resnet": resnet}
 
 
-def build_preset(name: str, input_shape: tuple[int, ...], n_out: int = 2, seed: int = 0) -> Sequential:
-    """A built preset network for per-sample ``input_shape`` (C, *spatial) with ``n_out`` outputs."""
+def build_preset(name: str, input_shape: tuple[int, ...], n_out: int = 2, seed: int = 0,
+                 dropout: float = 0.0) -> Sequential:
+    """A built preset network for per-sample ``input_shape`` (C, *spatial) with ``n_out`` outputs.
+
+    ``dropout`` > 0 puts a Dropout layer of that rate before the final Dense layer (needed for
+    Monte Carlo dropout uncertainties, ``fieldnet analyze uncertainty``).
+    """
     if name not in PRESETS:
         raise FieldnetError(f"unknown preset {name!r}; choose one of {', '.join(PRESETS)} or give --architecture FILE")
     ndim = len(input_shape) - 1
@@ -78,7 +84,12 @@ def build_preset(name: str, input_shape: tuple[int, ...], n_out: int = 2, seed: 
     from fieldnet.errors import ShapeError
 
     try:
-        return Sequential(PRESETS[name](ndim, n_out), input_shape=tuple(input_shape), seed=seed)
+        layers = PRESETS[name](ndim, n_out)
+        if dropout:
+            if not 0.0 < dropout < 1.0:
+                raise FieldnetError(f"--dropout must be in [0, 1), got {dropout}")
+            layers.insert(len(layers) - 1, Dropout(dropout))
+        return Sequential(layers, input_shape=tuple(input_shape), seed=seed)
     except ShapeError as exc:
         raise FieldnetError(f"preset {name!r} does not fit input {tuple(input_shape)}: {exc}; use a larger L or "
                             "the 'gap' preset") from None

@@ -45,6 +45,7 @@ class TrainConfig:
         seed: seeds weights, split, shuffling, augmentation and dropout.
         sizes: lattice sizes to train on (default: all in the file).
         init_model, freeze: fine-tune from a trained model, keeping its first ``freeze`` layers.
+        dropout: rate of a Dropout layer before a preset's final Dense layer (0: none).
     """
 
     preset: str = "gap"
@@ -62,6 +63,7 @@ class TrainConfig:
     sizes: list[int] | None = None
     init_model: str | None = None
     freeze: int = 0
+    dropout: float = 0.0
 
     def validate(self) -> None:
         if self.epochs < 1:
@@ -105,7 +107,7 @@ def _make_model(cfg: TrainConfig, input_shape: tuple[int, ...], several_sizes: b
                 f"preset {cfg.preset!r} is tied to one lattice size but the data holds several; use --preset gap "
                 "(or resnet), or pick one size with --L"
             )
-        model = build_preset(cfg.preset, input_shape, n_out=len(CLASSES), seed=cfg.seed)
+        model = build_preset(cfg.preset, input_shape, n_out=len(CLASSES), seed=cfg.seed, dropout=cfg.dropout)
     if model.output_shape != (len(CLASSES),):
         raise FieldnetError(f"the network ends in {model.output_shape} outputs; a phase classifier needs ({len(CLASSES)},)")
     return model

@@ -27,6 +27,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--patience", type=int, default=4, help="early stopping after N epochs without a better validation loss (0: off)")
     parser.add_argument("--exclude-T", action="append", default=[], metavar="LOW:HIGH",
                         help="keep a temperature window out of training, e.g. 2.0:2.5 (repeatable)")
+    parser.add_argument("--dropout", type=float, default=0.0, metavar="RATE",
+                        help="Dropout before the preset's last layer (for 'fieldnet analyze uncertainty'; default 0: none)")
     parser.add_argument("--no-augment", action="store_true", help="no symmetry augmentation")
     parser.add_argument("--init", metavar="MODEL", default=None, help="fine-tune: start from this trained model")
     parser.add_argument("--freeze", type=int, default=0, metavar="K", help="with --init: keep the first K layers fixed")
@@ -46,7 +48,7 @@ def run(args: argparse.Namespace) -> int:
         preset=args.preset, architecture=args.architecture, epochs=args.epochs, batch_size=args.batch_size,
         optimizer=args.optimizer, lr=lr, schedule=args.schedule, val_fraction=args.val_fraction,
         patience=args.patience, exclude_T=[parse_window(w) for w in args.exclude_T], augment=not args.no_augment,
-        seed=args.seed, sizes=args.L, init_model=args.init, freeze=args.freeze,
+        seed=args.seed, sizes=args.L, init_model=args.init, freeze=args.freeze, dropout=args.dropout,
     )
     args._resume_hint = f"rerun the same command with --resume (checkpoint: {args.output}.partial)"
     import sys

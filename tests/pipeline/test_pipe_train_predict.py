@@ -103,3 +103,15 @@ def test_pipe_divergence_keeps_the_last_good_checkpoint(ising_data, tmp_path, mo
     assert extra["epoch"] == 1 and opt_state
     assert all(np.all(np.isfinite(w)) for w in model.get_weights().values())
     assert len(model.history["loss"]) == 1 and np.isfinite(model.history["loss"][0])
+
+
+def test_pipe_preset_dropout_enables_mc_dropout():
+    from fieldnet.layers import Dropout
+    from fieldnet.presets import build_preset
+
+    model = build_preset("gap", (1, 8, 8), dropout=0.3, seed=1)
+    assert isinstance(model.layers[-2], Dropout) and model.layers[-2].rate == 0.3
+    x = np.sign(np.random.default_rng(0).standard_normal((6, 1, 8, 8))).astype(np.float32)
+    assert np.array_equal(model.predict_proba(x), model.predict_proba(x))
+    assert not np.array_equal(model.predict_proba(x, training=True), model.predict_proba(x, training=True))
+    assert not any(isinstance(layer, Dropout) for layer in build_preset("gap", (1, 8, 8)).layers)
