@@ -145,7 +145,7 @@ def test_flipped_bytes(valid, tmp_path, short_probe, data):
         damaged[position] ^= mask
     path = fresh_path(tmp_path)
     path.write_bytes(bytes(damaged))
-    only_fieldnet_errors(path)
+    assert only_fieldnet_errors(path) in ("refused", "loaded", "mixed")  # any other exception fails the test
 
 
 # -- structural corruptions, made with h5py as another tool (or a careless script) would --------
@@ -216,7 +216,7 @@ def test_structural_corruptions(valid, tmp_path, short_probe, changes):
                 apply_mutation(f, change)
     except (OSError, KeyError, ValueError, TypeError, RuntimeError):
         pass  # h5py refused this mutation half-way: whatever it left is a fine test input too
-    only_fieldnet_errors(path)
+    assert only_fieldnet_errors(path) in ("refused", "loaded", "mixed")  # any other exception fails the test
 
 
 # -- targeted cases -------------------------------------------------------------------------------

@@ -89,7 +89,7 @@ def test_flipped_bytes_in_model_files(valid, tmp_path, short_probe, flips):
         damaged[position % len(damaged)] ^= mask
     path = fresh_path(tmp_path)
     path.write_bytes(bytes(damaged))
-    load_and_run(path)
+    assert load_and_run(path) in ("refused", "loaded")  # any other exception fails the test
 
 
 json_values = st.recursive(
@@ -150,7 +150,7 @@ def test_mutated_architecture(valid, tmp_path, short_probe, mutations):
             except (ValueError, AssertionError):
                 break
         f.attrs["architecture"] = text
-    load_and_run(path)
+    assert load_and_run(path) in ("refused", "loaded")  # any other exception fails the test
 
 
 @FUZZ
@@ -177,7 +177,7 @@ def test_wrong_weights(valid, tmp_path, short_probe, name, action, array):
             values = weights[name][()]
             values.flat[0] = np.nan
             weights[name][...] = values
-    load_and_run(path)
+    assert load_and_run(path) in ("refused", "loaded")  # any other exception fails the test
 
 
 def test_nan_weights_are_refused(valid, tmp_path):
