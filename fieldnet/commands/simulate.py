@@ -34,8 +34,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--algorithm",
         default="auto",
-        help="update: auto, metropolis or wolff for ising2d (auto: Wolff for 0.85 Tc <= T <= 1.25 Tc with h = 0, "
-        "where it gives more independent samples per second, else Metropolis)",
+        help="update algorithm: auto or one of the model's (see 'fieldnet info --models'); auto picks, per "
+        "temperature, the update measured to give more independent samples per second (ising2d: Wolff for "
+        "0.85 Tc <= T <= 1.25 Tc with h = 0, multi-spin Metropolis elsewhere)",
     )
     parser.add_argument(
         "--param",
