@@ -117,3 +117,11 @@ def write_json(result: dict, path: str | os.PathLike) -> Path:
     with atomic_output(Path(path)) as tmp:
         tmp.write_text(json.dumps(clean(result), indent=2) + "\n")
     return Path(path)
+
+
+def reference_tc(ds: xr.Dataset) -> float:
+    """The data set's reference critical temperature (its ``Tc`` attribute), NaN when unknown."""
+    try:
+        return float(np.ravel(ds.attrs.get("Tc", np.nan))[0])
+    except (TypeError, ValueError, IndexError):
+        return float("nan")

@@ -47,3 +47,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     return int(args._analysis_module.run(args) or 0)
+
+
+def add_model_data_arguments(parser: argparse.ArgumentParser, verb: str, model_help: str = "") -> None:
+    """The arguments every model-and-data analysis shares: MODEL, DATA, -o OUTDIR, --L."""
+    parser.add_argument("model", metavar="MODEL", help=f"model file written by 'fieldnet train'{model_help}")
+    parser.add_argument("data", metavar="DATA", help="data file written by 'fieldnet simulate'")
+    parser.add_argument("-o", "--output", metavar="OUTDIR", default=None,
+                        help=f"output folder (default: <MODEL>_{verb} beside the model file)")
+    parser.add_argument("--L", type=int, default=None, help="lattice size to use (needed when DATA holds several)")
+
+
+def output_dir_for(args: argparse.Namespace, verb: str):
+    """The folder ``-o`` names, or ``<MODEL>_<verb>`` beside the model file; created."""
+    from pathlib import Path
+
+    from analysis.samples import output_folder
+
+    src = Path(args.model)
+    return output_folder(args.output if args.output else src.with_name(f"{src.stem}_{verb}"))

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from fieldnet.commands.analyze import add_model_data_arguments
+
 HELP = "penultimate-layer features of many configurations projected to 2D by PCA (and t-SNE), coloured by T"
 DESCRIPTION = (
     "Collect the features that feed MODEL's final Dense layer for configurations at every temperature, "
@@ -13,30 +15,25 @@ DESCRIPTION = (
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("model", metavar="MODEL", help="model file written by 'fieldnet train'")
-    parser.add_argument("data", metavar="DATA", help="data file written by 'fieldnet simulate'")
-    parser.add_argument("-o", "--output", metavar="OUTDIR", default=None,
-                        help="output folder (default: <MODEL>_embedding beside the model file)")
-    parser.add_argument("--L", type=int, default=None, help="lattice size to use (needed when DATA holds several)")
+    add_model_data_arguments(parser, "embedding")
     parser.add_argument("--per-T", type=int, default=100, dest="per_T", help="configurations per temperature (default 100)")
     parser.add_argument("--no-tsne", action="store_true", help="PCA only")
     parser.add_argument("--seed", type=int, default=0, help="seed of the choice of configurations and of t-SNE")
 
 
 def run(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
     import numpy as np
 
     from analysis.embedding import embedding, penultimate_index, plot_embedding
     from analysis.samples import (
         check_model_fits,
         load_configurations,
-        output_folder,
         per_temperature_subset,
+        reference_tc,
         write_json,
         write_netcdf,
     )
+    from fieldnet.commands.analyze import output_dir_for
     from fieldnet.modelfile import load_model
 
     model = load_model(args.model)
@@ -44,12 +41,8 @@ def run(args: argparse.Namespace) -> int:
     ds = per_temperature_subset(load_configurations(args.data, args.L), args.per_T, args.seed)
     check_model_fits(model, ds)
     emb = embedding(model, ds, seed=args.seed, use_tsne=not args.no_tsne)
-    try:
-        tc = float(np.ravel(ds.attrs.get("Tc", np.nan))[0])
-    except (TypeError, ValueError):
-        tc = float("nan")
-    src = Path(args.model)
-    outdir = output_folder(args.output if args.output else src.with_name(src.stem + "_embedding"))
+    tc = reference_tc(ds)
+    outdir = output_dir_for(args, "embedding")
     write_netcdf(emb.assign_attrs(fieldnet_format="embedding", model=str(args.model), data=str(args.data)),
                  outdir / "embedding.nc")
     T = emb["temperature"].values

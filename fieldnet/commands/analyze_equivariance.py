@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from fieldnet.commands.analyze import add_model_data_arguments
+
 HELP = "per-layer equivariance errors under lattice translations, the square's point group and spin flip"
 DESCRIPTION = (
     "For every layer of MODEL and every lattice translation a, the relative error "
@@ -15,11 +17,7 @@ DESCRIPTION = (
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("model", metavar="MODEL", help="model file written by 'fieldnet train'")
-    parser.add_argument("data", metavar="DATA", help="data file written by 'fieldnet simulate'")
-    parser.add_argument("-o", "--output", metavar="OUTDIR", default=None,
-                        help="output folder (default: <MODEL>_equivariance beside the model file)")
-    parser.add_argument("--L", type=int, default=None, help="lattice size to use (needed when DATA holds several)")
+    add_model_data_arguments(parser, "equivariance")
     parser.add_argument("--per-T", type=int, default=2, dest="per_T",
                         help="configurations per temperature (default 2; the errors are identities, few suffice)")
     parser.add_argument("--shift-step", type=int, default=1, dest="shift_step",
@@ -28,8 +26,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
     from analysis.equivariance import (
         equivariance_report,
         format_table,
@@ -40,11 +36,11 @@ def run(args: argparse.Namespace) -> int:
     from analysis.samples import (
         check_model_fits,
         load_configurations,
-        output_folder,
         per_temperature_subset,
         write_json,
         write_netcdf,
     )
+    from fieldnet.commands.analyze import output_dir_for
     from fieldnet.errors import FieldnetError
     from fieldnet.modelfile import load_model
 
@@ -59,8 +55,7 @@ def run(args: argparse.Namespace) -> int:
     shifts = [(ay, ax) for ay in range(0, L, args.shift_step) for ax in range(0, L, args.shift_step)]
     report = equivariance_report(model, x, shifts=shifts)
     rows = summary_table(report)
-    src = Path(args.model)
-    outdir = output_folder(args.output if args.output else src.with_name(src.stem + "_equivariance"))
+    outdir = output_dir_for(args, "equivariance")
     write_netcdf(report.assign_attrs(fieldnet_format="equivariance", model=str(args.model), data=str(args.data)),
                  outdir / "equivariance.nc")
     write_json({"model": str(args.model), "data": str(args.data), "L": L, "n_samples": int(x.shape[0]),

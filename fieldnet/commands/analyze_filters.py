@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from fieldnet.commands.analyze import add_model_data_arguments
+
 HELP = "first-layer filters vs physics kernels, activation maps at low/critical/high T, dead filters"
 DESCRIPTION = (
     "Draw the first convolution's filters, compare each with the nearest-neighbour sum, Laplacian, uniform "
@@ -14,11 +16,7 @@ DESCRIPTION = (
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("model", metavar="MODEL", help="model file written by 'fieldnet train'")
-    parser.add_argument("data", metavar="DATA", help="data file written by 'fieldnet simulate'")
-    parser.add_argument("-o", "--output", metavar="OUTDIR", default=None,
-                        help="output folder (default: <MODEL>_filters beside the model file)")
-    parser.add_argument("--L", type=int, default=None, help="lattice size to use (needed when DATA holds several)")
+    add_model_data_arguments(parser, "filters")
     parser.add_argument("--per-T", type=int, default=50, dest="per_T",
                         help="configurations per temperature searched for dead filters (default 50)")
     parser.add_argument("--channels", type=int, default=4, help="channels shown per layer in the activation maps (default 4)")
@@ -26,8 +24,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
     import numpy as np
     import xarray as xr
 
@@ -42,12 +38,12 @@ def run(args: argparse.Namespace) -> int:
     from analysis.samples import (
         check_model_fits,
         load_configurations,
-        output_folder,
         per_temperature_subset,
         representative_temperatures,
         write_json,
         write_netcdf,
     )
+    from fieldnet.commands.analyze import output_dir_for
     from fieldnet.errors import FieldnetError
     from fieldnet.modelfile import load_model
 
@@ -68,8 +64,7 @@ def run(args: argparse.Namespace) -> int:
     chosen = {}
     for name, t in representative_temperatures(ds).items():
         chosen[name] = (t, x[np.flatnonzero(T == t)[:1]])
-    src = Path(args.model)
-    outdir = output_folder(args.output if args.output else src.with_name(src.stem + "_filters"))
+    outdir = output_dir_for(args, "filters")
     result_ds = xr.Dataset(
         {"filter_weights": (("filter", "in_channel", "ky", "kx"), kernels), "similarity": sim,
          "dead": dead.rename(layer="spatial_layer")},

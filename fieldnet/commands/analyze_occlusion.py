@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from fieldnet.commands.analyze import add_model_data_arguments
+
 HELP = "where the classifier looks: periodic occlusion maps of p(ordered), gradient saliency, Grad-CAM"
 DESCRIPTION = (
     "For configurations across the temperature range: slide a periodic occluding patch over each and map "
@@ -13,11 +15,7 @@ DESCRIPTION = (
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("model", metavar="MODEL", help="model file written by 'fieldnet train'")
-    parser.add_argument("data", metavar="DATA", help="data file written by 'fieldnet simulate'")
-    parser.add_argument("-o", "--output", metavar="OUTDIR", default=None,
-                        help="output folder (default: <MODEL>_occlusion beside the model file)")
-    parser.add_argument("--L", type=int, default=None, help="lattice size to use (needed when DATA holds several)")
+    add_model_data_arguments(parser, "occlusion")
     parser.add_argument("--patch", type=int, default=3, help="occluding patch side in sites (default 3)")
     parser.add_argument("--value", type=float, default=0.0, help="value written into the patch (default 0: no spin)")
     parser.add_argument("--temperatures", type=int, default=5,
@@ -26,19 +24,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
     import numpy as np
 
     from analysis.saliency import plot_saliency, saliency_maps
     from analysis.samples import (
         check_model_fits,
         load_configurations,
-        output_folder,
         per_temperature_subset,
         write_json,
         write_netcdf,
     )
+    from fieldnet.commands.analyze import output_dir_for
     from fieldnet.errors import FieldnetError
     from fieldnet.modelfile import load_model
 
@@ -53,8 +49,7 @@ def run(args: argparse.Namespace) -> int:
     if x.ndim != 4:
         raise FieldnetError(f"'analyze occlusion' needs 2D lattices (sample, channel, L, L), got {x.shape}")
     maps = saliency_maps(model, ds, patch=args.patch, value=args.value)
-    src = Path(args.model)
-    outdir = output_folder(args.output if args.output else src.with_name(src.stem + "_occlusion"))
+    outdir = output_dir_for(args, "occlusion")
     write_netcdf(maps.assign_attrs(fieldnet_format="saliency", model=str(args.model), data=str(args.data)),
                  outdir / "saliency.nc")
     rows = [{"temperature": float(t), "p_ordered": float(p), "max_abs_occlusion_change": float(np.abs(o).max()),

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from fieldnet.commands.analyze import add_model_data_arguments
+
 HELP = "Monte Carlo dropout: predictive mean and spread of p(ordered) against T"
 DESCRIPTION = (
     "Run MODEL many times with its Dropout layers sampling masks (everything else in evaluation mode) on "
@@ -14,30 +16,25 @@ DESCRIPTION = (
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("model", metavar="MODEL", help="model file written by 'fieldnet train' (with Dropout)")
-    parser.add_argument("data", metavar="DATA", help="data file written by 'fieldnet simulate'")
-    parser.add_argument("-o", "--output", metavar="OUTDIR", default=None,
-                        help="output folder (default: <MODEL>_uncertainty beside the model file)")
-    parser.add_argument("--L", type=int, default=None, help="lattice size to use (needed when DATA holds several)")
+    add_model_data_arguments(parser, "uncertainty", " (with Dropout)")
     parser.add_argument("--passes", type=int, default=30, help="stochastic forward passes (default 30)")
     parser.add_argument("--per-T", type=int, default=50, dest="per_T", help="configurations per temperature (default 50)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the dropout masks and the choice of configurations")
 
 
 def run(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
     import numpy as np
 
     from analysis.samples import (
         check_model_fits,
         load_configurations,
-        output_folder,
         per_temperature_subset,
+        reference_tc,
         write_json,
         write_netcdf,
     )
     from analysis.uncertainty import dropout_layers, mc_dropout, plot_uncertainty
+    from fieldnet.commands.analyze import output_dir_for
     from fieldnet.modelfile import load_model
 
     model = load_model(args.model)
@@ -45,12 +42,8 @@ def run(args: argparse.Namespace) -> int:
     ds = per_temperature_subset(load_configurations(args.data, args.L), args.per_T, args.seed)
     check_model_fits(model, ds)
     result = mc_dropout(model, ds, n_passes=args.passes, seed=args.seed)
-    try:
-        tc = float(np.ravel(ds.attrs.get("Tc", np.nan))[0])
-    except (TypeError, ValueError):
-        tc = float("nan")
-    src = Path(args.model)
-    outdir = output_folder(args.output if args.output else src.with_name(src.stem + "_uncertainty"))
+    tc = reference_tc(ds)
+    outdir = output_dir_for(args, "uncertainty")
     write_netcdf(result.assign_attrs(fieldnet_format="uncertainty", model=str(args.model), data=str(args.data),
                                      Tc_reference=tc), outdir / "uncertainty.nc")
     peak = float(result["temperature"].values[int(np.argmax(result["mc_std"].values))])
