@@ -331,7 +331,7 @@ def plot_collapse(collapse: xr.Dataset, *, path=None, title: str | None = None):
 
     fig, ax = plots.figure()
     colors = plots.series_colors(collapse.sizes["L"])
-    for color, L in zip(colors, collapse["L"].values):
+    for color, L in zip(colors, collapse["L"].values, strict=True):
         c = collapse.sel(L=L)
         ok = np.isfinite(c.p_ordered.values)
         ax.errorbar(c.x.values[ok], c.p_ordered.values[ok], yerr=c.stderr.values[ok], color=color, marker="o",
@@ -370,7 +370,7 @@ def plot_tc_vs_L(tc_L: xr.Dataset, fit: xr.Dataset, *, tc_reference: float | Non
     x = L ** (-1.0 / nu)
     ax.errorbar(x, tc_L.Tc.values, yerr=tc_L.Tc_err.values, marker="o", linestyle="none", color="tab:blue",
                 label=r"$T_c(L)$ (crossings, bootstrap errors)")
-    for xi, yi, Li in zip(x, tc_L.Tc.values, L):
+    for xi, yi, Li in zip(x, tc_L.Tc.values, L, strict=True):
         ax.annotate(f"L={int(Li)}", (xi, yi), textcoords="offset points", xytext=(6, 4), fontsize=8)
     xx = np.linspace(0.0, x.max() * 1.05, 100)
     nu_txt = "fixed" if fit.attrs.get("nu_fixed") else f"± {float(fit.nu_err):.2f}"

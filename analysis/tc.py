@@ -150,7 +150,7 @@ def ordered_probability_curve(pred: xr.Dataset) -> xr.DataArray:
     for i, (_, p, T) in enumerate(groups):
         temps, chunks = _per_temperature(p, T)
         j = np.searchsorted(all_T, temps)
-        for jj, c in zip(j, chunks):
+        for jj, c in zip(j, chunks, strict=True):
             mean[i, jj] = c.mean()
             err[i, jj] = c.std(ddof=1) / np.sqrt(c.size) if c.size > 1 else np.nan
             count[i, jj] = c.size
@@ -188,7 +188,7 @@ def isotonic_fit(y: np.ndarray, w: np.ndarray | None = None, increasing: bool = 
     vals: list[float] = []
     wts: list[float] = []
     sizes: list[int] = []
-    for yi, wi in zip(sign * y, w):
+    for yi, wi in zip(sign * y, w, strict=True):
         vals.append(yi)
         wts.append(wi)
         sizes.append(1)
@@ -334,7 +334,7 @@ def tc_crossing(pred: xr.Dataset, n_bootstrap: int = 1000, seed: int = 0) -> xr.
         rows.append((L, tc, err, p16, p84, n_cross, n_bootstrap - good.size, resolved))
     if not rows:
         raise FieldnetError("the predictions hold no finite probabilities")
-    cols = list(zip(*rows))
+    cols = list(zip(*rows, strict=True))
     units = {"units": "J/k_B"}
     return xr.Dataset(
         {
@@ -445,7 +445,7 @@ def plot_ordered_probability(
     fig, ax = plots.figure()
     colors = plots.series_colors(curve.sizes["L"])
     T = curve["temperature"].values
-    for color, L in zip(colors, curve["L"].values):
+    for color, L in zip(colors, curve["L"].values, strict=True):
         c = curve.sel(L=L)
         ok = np.isfinite(c.values)
         err = c["stderr"].values[ok] if "stderr" in c.coords else None

@@ -59,7 +59,13 @@ def run(args: argparse.Namespace) -> int:
         raise FieldnetError(f"{src}: no such file; give a data file written by 'fieldnet simulate'")
     import numpy as np
 
-    from analysis.confusion import confusion_curve, load_configurations, mlp_trainer, peak_estimate, plot_confusion
+    from analysis.confusion import (
+        confusion_curve,
+        load_configurations,
+        mlp_trainer,
+        peak_estimate,
+        plot_confusion,
+    )
     from fieldnet.atomic import atomic_output
 
     ds = load_configurations(src, args.L)

@@ -14,7 +14,10 @@ from fieldnet.errors import FieldnetError
 T_STAR = 2.1
 
 
-def planted_configs(L=8, temps=np.linspace(1.0, 3.0, 11), n=40, t_star=T_STAR, m0=0.7, seed=0):
+PLANTED_TEMPERATURES = np.linspace(1.0, 3.0, 11)
+
+
+def planted_configs(L=8, temps=PLANTED_TEMPERATURES, n=40, t_star=T_STAR, m0=0.7, seed=0):
     """Spins i.i.d. with mean +-m0 (random sign per sample) below t_star and 0 above: the phase is
     visible only through |m|, and configurations within one phase do not depend on T."""
     rng = np.random.default_rng(seed)
