@@ -470,11 +470,15 @@ def analyze_tc(
     result = {
         "predictions": str(pred.attrs.get("source_path", "")) or None,
         "Tc_reference": num(ref),
+        "n_networks": int(tc_L.attrs["n_networks"]),
         "Tc_L": [
             {
                 "L": int(L),
                 "Tc": num(tc_L.Tc.sel(L=L)),
                 "Tc_err": num(tc_L.Tc_err.sel(L=L)),
+                "Tc_err_samples": num(tc_L.Tc_err_samples.sel(L=L)),
+                "Tc_err_networks": num(tc_L.Tc_err_networks.sel(L=L)),
+                **({"Tc_network": [num(v) for v in tc_L.Tc_network.sel(L=L).values]} if "Tc_network" in tc_L else {}),
                 "Tc_p16": num(tc_L.Tc_p16.sel(L=L)),
                 "Tc_p84": num(tc_L.Tc_p84.sel(L=L)),
                 "n_crossings": int(tc_L.n_crossings.sel(L=L)),

@@ -19,9 +19,19 @@ crosses 1/2; the isotonic fit is the least-squares non-increasing (or non-decrea
 the overall trend) curve, so its crossing locates the centre of the transition region
 irrespective of local wiggles.  The number of raw crossings is reported as ``n_crossings``.
 
-Errors: bootstrap over samples.  Each replica resamples, with replacement, the samples within
-each temperature, recomputes m(T) and the crossing (the same rule as above); the standard
-deviation and the 16/84 percentiles of the replicas are reported.
+Errors: two independent sources, added in quadrature.
+
+* *Samples* (the finite Monte Carlo data): a bootstrap.  Each replica resamples, with
+  replacement, the samples within each temperature, recomputes m(T) and the crossing (the same
+  rule as above); the standard deviation and the 16/84 percentiles of the replicas are reported.
+* *Training* (the network is one draw from what its random initialisation, shuffling and
+  augmentation can give): measured when the predictions come from an ensemble of K networks
+  (``member_probability (network, sample, class)``, see :mod:`fieldnet.predictions`).  Then m(T)
+  is the ensemble mean, each network's own crossing Tc_k(L) is found by the same rule, and the
+  error of the ensemble's crossing is std_k(Tc_k) / sqrt(K).  For the 2D Ising model with the
+  r1 network this is the larger of the two (a single network's crossing moves by ~0.01 J/k_B
+  from seed to seed, 3-4 times the sample bootstrap's error at 200 samples per temperature), so
+  a single network's error bar understates the real uncertainty: train several.
 """
 
 from __future__ import annotations
@@ -65,7 +75,7 @@ def load_predictions(path: str | os.PathLike) -> xr.Dataset:
     if not os.path.exists(path):
         raise DataFileError(f"{path}: no such file; give a predictions file written by 'fieldnet predict'")
     try:
-        pred = xr.open_dataset(path, engine="h5netcdf").load()
+        pred = xr.open_dataset(path, engine="h5netcdf", phony_dims="sort").load()
     except Exception as exc:  # h5py/h5netcdf raise a variety of types for foreign files
         raise DataFileError(
             f"{path} is not a readable netCDF/HDF5 file ({type(exc).__name__}); "
@@ -113,15 +123,32 @@ def _per_temperature(p: np.ndarray, T: np.ndarray) -> tuple[np.ndarray, list[np.
     return temps, [p[T == t] for t in temps]
 
 
+def _member_p_ordered(pred: xr.Dataset) -> np.ndarray | None:
+    """Each network's p(ordered), shape (K, N), for an ensemble's predictions; None otherwise."""
+    if "member_probability" not in pred.variables:
+        return None
+    members = pred["member_probability"].sel({"class": ORDERED}).astype(np.float64)
+    return members.transpose("network", "sample").values
+
+
+def n_networks(pred: xr.Dataset) -> int:
+    """How many networks the predictions come from (1 without ``member_probability``)."""
+    return int(pred.sizes.get("network", 1)) if "member_probability" in pred.variables else 1
+
+
 def _split_by_L(pred: xr.Dataset):
+    """Per lattice size: ``(L, p (n,), T (n,), members (K, n) or None)`` for the finite samples."""
     p_all = _p_ordered(pred).values
     T_all = np.asarray(pred["temperature"].values, dtype=np.float64)
+    members = _member_p_ordered(pred)
     # L may also be a scalar coordinate (a single lattice size)
     L_all = np.broadcast_to(np.asarray(pred["L"].values).astype(int), T_all.shape)
     ok = np.isfinite(p_all) & np.isfinite(T_all)
+    if members is not None:
+        ok &= np.all(np.isfinite(members), axis=0)
     for L in np.unique(L_all[ok]):
         sel = ok & (L_all == L)
-        yield int(L), p_all[sel], T_all[sel]
+        yield int(L), p_all[sel], T_all[sel], None if members is None else members[:, sel]
 
 
 # -- the curve -------------------------------------------------------------------------------
@@ -136,24 +163,29 @@ def ordered_probability_curve(pred: xr.Dataset) -> xr.DataArray:
     Returns:
         DataArray ``p_ordered (L, temperature)`` (dimensionless, in [0, 1]; ``temperature`` in
         J/k_B, the union of all L's temperatures, NaN where an L has no samples), with the
-        non-index coordinates ``stderr (L, temperature)`` (standard error of the mean,
-        std/sqrt(n)) and ``count (L, temperature)`` (samples averaged).
+        non-index coordinates ``stderr (L, temperature)`` (standard error of the mean:
+        std/sqrt(n) over samples; for an ensemble of K networks, combined in quadrature with the
+        networks' spread std_k(m_k)/sqrt(K)) and ``count (L, temperature)`` (samples averaged).
+        Attribute ``n_networks``.
     """
     groups = list(_split_by_L(pred))
     if not groups:
         raise FieldnetError("the predictions hold no finite probabilities")
-    all_T = np.unique(np.concatenate([T for _, _, T in groups]))
-    Ls = [L for L, _, _ in groups]
+    all_T = np.unique(np.concatenate([g[2] for g in groups]))
+    Ls = [g[0] for g in groups]
     mean = np.full((len(Ls), all_T.size), np.nan)
     err = np.full_like(mean, np.nan)
     count = np.zeros(mean.shape, dtype=np.int64)
-    for i, (_, p, T) in enumerate(groups):
+    for i, (_, p, T, members) in enumerate(groups):
         temps, chunks = _per_temperature(p, T)
         j = np.searchsorted(all_T, temps)
-        for jj, c in zip(j, chunks, strict=True):
+        for jj, t, c in zip(j, temps, chunks, strict=True):
             mean[i, jj] = c.mean()
             err[i, jj] = c.std(ddof=1) / np.sqrt(c.size) if c.size > 1 else np.nan
             count[i, jj] = c.size
+            if members is not None and members.shape[0] > 1:
+                m_k = members[:, T == t].mean(axis=1)
+                err[i, jj] = np.hypot(err[i, jj], m_k.std(ddof=1) / np.sqrt(m_k.size))
     return xr.DataArray(
         mean,
         dims=("L", "temperature"),
@@ -164,7 +196,7 @@ def ordered_probability_curve(pred: xr.Dataset) -> xr.DataArray:
             "count": (("L", "temperature"), count),
         },
         name="p_ordered",
-        attrs={"long_name": "mean probability of the ordered phase", "units": "1"},
+        attrs={"long_name": "mean probability of the ordered phase", "units": "1", "n_networks": n_networks(pred)},
     )
 
 
@@ -274,28 +306,35 @@ def select_crossing(
 
 
 def tc_crossing(pred: xr.Dataset, n_bootstrap: int = 1000, seed: int = 0) -> xr.Dataset:
-    """Tc(L): where the temperature-averaged p(ordered) crosses 1/2, with bootstrap errors.
+    """Tc(L): where the temperature-averaged p(ordered) crosses 1/2, with errors from the samples
+    (bootstrap) and, for an ensemble, from the training (the networks' spread).
 
     Args:
-        pred: predictions data set (N samples; see module docstring).
+        pred: predictions data set (N samples; see module docstring), optionally with the
+            ensemble's ``member_probability (network, sample, class)``.
         n_bootstrap: bootstrap replicas (resampling samples within each temperature); 0 skips
-            the bootstrap (errors NaN).
+            the bootstrap (sample errors NaN).
         seed: seed of the bootstrap's random generator.
 
     Returns:
         Dataset indexed by ``L`` (int), all temperatures in J/k_B:
-        ``Tc (L)`` the crossing of the full data; ``Tc_err (L)`` bootstrap standard deviation;
-        ``Tc_p16, Tc_p84 (L)`` bootstrap percentiles; ``n_crossings (L)`` raw crossings of the
-        mean curve; ``bootstrap_failures (L)`` replicas without a crossing (left out).
-        Attributes: ``Tc_reference``, ``n_bootstrap``, ``seed``, ``method``.
+        ``Tc (L)`` the crossing of the full (ensemble-mean) data; ``Tc_err (L)`` its standard
+        error, ``Tc_err_samples`` and ``Tc_err_networks`` in quadrature (the latter 0 for a
+        single network: not measured); ``Tc_err_samples (L)`` the bootstrap standard deviation;
+        ``Tc_err_networks (L)`` std_k(Tc_k) / sqrt(K); ``Tc_network (L, network)`` each
+        network's own crossing (ensembles only); ``Tc_p16, Tc_p84 (L)`` bootstrap percentiles;
+        ``n_crossings (L)`` raw crossings of the mean curve; ``bootstrap_failures (L)`` replicas
+        without a crossing (left out); ``resolved (L)``.
+        Attributes: ``Tc_reference``, ``n_bootstrap``, ``n_networks``, ``seed``, ``method``.
 
     Raises:
         FieldnetError: for an L whose mean curve never crosses 1/2 (the message gives the range
             of p(ordered) seen, which says whether the temperature grid misses the transition).
     """
     rng = np.random.default_rng(seed)
-    rows = []
-    for L, p, T in _split_by_L(pred):
+    K = n_networks(pred)
+    rows, per_network = [], []
+    for L, p, T, members in _split_by_L(pred):
         temps, chunks = _per_temperature(p, T)
         if temps.size < 2:
             raise FieldnetError(f"L={L} has predictions at a single temperature; a crossing needs several")
@@ -319,9 +358,14 @@ def tc_crossing(pred: xr.Dataset, n_bootstrap: int = 1000, seed: int = 0) -> xr.
                 boots[b] = select_crossing(temps, mb[b], w, eps)[0]
         good = boots[np.isfinite(boots)]
         if good.size >= 2:
-            err, p16, p84 = float(good.std(ddof=1)), *np.percentile(good, [16, 84])
+            err_samples, p16, p84 = float(good.std(ddof=1)), *np.percentile(good, [16, 84])
         else:
-            err = p16 = p84 = float("nan")
+            err_samples = p16 = p84 = float("nan")
+        tc_k = _network_crossings(temps, T, members, w, eps)
+        per_network.append(tc_k)
+        found = tc_k[np.isfinite(tc_k)]
+        err_networks = float(found.std(ddof=1) / np.sqrt(found.size)) if found.size >= 2 else 0.0
+        err = float(np.hypot(err_samples, err_networks)) if np.isfinite(err_samples) else (err_networks or np.nan)
         # a crossing between two saturated points (all samples 0 on one side, all 1 on the
         # other) is only known to lie in that interval: the bootstrap cannot see that, so the
         # error is at least the interval's uniform-distribution width, dT/sqrt(12)
@@ -331,31 +375,55 @@ def tc_crossing(pred: xr.Dataset, n_bootstrap: int = 1000, seed: int = 0) -> xr.
         if not resolved:
             width = (temps[i] - temps[i - 1]) / np.sqrt(12.0)
             err = width if not np.isfinite(err) else max(err, width)
-        rows.append((L, tc, err, p16, p84, n_cross, n_bootstrap - good.size, resolved))
+        rows.append((L, tc, err, err_samples, err_networks, p16, p84, n_cross, n_bootstrap - good.size, resolved))
     if not rows:
         raise FieldnetError("the predictions hold no finite probabilities")
     cols = list(zip(*rows, strict=True))
     units = {"units": "J/k_B"}
+    data = {
+        "Tc": ("L", np.asarray(cols[1]), {**units, "long_name": "crossing temperature Tc(L)"}),
+        "Tc_err": ("L", np.asarray(cols[2]), {**units, "long_name": "standard error of Tc(L): samples and training"}),
+        "Tc_err_samples": ("L", np.asarray(cols[3]), {**units, "long_name": "bootstrap standard deviation over samples"}),
+        "Tc_err_networks": ("L", np.asarray(cols[4]), {
+            **units, "long_name": "standard error from the networks' spread, std(Tc_network)/sqrt(K); 0: one network"}),
+        "Tc_p16": ("L", np.asarray(cols[5]), units),
+        "Tc_p84": ("L", np.asarray(cols[6]), units),
+        "n_crossings": ("L", np.asarray(cols[7], dtype=np.int32)),
+        "bootstrap_failures": ("L", np.asarray(cols[8], dtype=np.int32)),
+        "resolved": ("L", np.asarray(cols[9], dtype=np.int8), {
+            "long_name": "1 when a point next to the crossing has 0 < p < 1; 0: the grid jumps "
+            "from all-ordered to all-disordered and Tc_err is the interval width / sqrt(12)"}),
+    }
+    coords = {"L": np.asarray(cols[0], dtype=np.int32)}
+    if K > 1:
+        data["Tc_network"] = (("L", "network"), np.stack(per_network), {
+            **units, "long_name": "crossing of each network of the ensemble (NaN: that network's curve never crosses)"})
+        coords["network"] = np.arange(K, dtype=np.int32)
     return xr.Dataset(
-        {
-            "Tc": ("L", np.asarray(cols[1]), {**units, "long_name": "crossing temperature Tc(L)"}),
-            "Tc_err": ("L", np.asarray(cols[2]), {**units, "long_name": "bootstrap standard deviation of Tc(L)"}),
-            "Tc_p16": ("L", np.asarray(cols[3]), units),
-            "Tc_p84": ("L", np.asarray(cols[4]), units),
-            "n_crossings": ("L", np.asarray(cols[5], dtype=np.int32)),
-            "bootstrap_failures": ("L", np.asarray(cols[6], dtype=np.int32)),
-            "resolved": ("L", np.asarray(cols[7], dtype=np.int8), {
-                "long_name": "1 when a point next to the crossing has 0 < p < 1; 0: the grid jumps "
-                "from all-ordered to all-disordered and Tc_err is the interval width / sqrt(12)"}),
-        },
-        coords={"L": np.asarray(cols[0], dtype=np.int32)},
+        data,
+        coords=coords,
         attrs={
             "Tc_reference": reference_tc(pred),
             "n_bootstrap": int(n_bootstrap),
+            "n_networks": K,
             "seed": int(seed),
-            "method": "crossing of mean p(ordered) with 1/2, logit-linear interpolation; bootstrap over samples",
+            "method": "crossing of mean p(ordered) with 1/2, local logistic fit; bootstrap over samples"
+            + (f", in quadrature with the spread of {K} networks' crossings" if K > 1 else ""),
         },
     )
+
+
+def _network_crossings(temps: np.ndarray, T: np.ndarray, members: np.ndarray | None, w: np.ndarray,
+                       eps: np.ndarray) -> np.ndarray:
+    """Each network's crossing Tc_k, shape (K,) (NaN where its curve never crosses); empty for
+    predictions without ensemble members."""
+    if members is None:
+        return np.empty(0)
+    out = np.full(members.shape[0], np.nan)
+    for k, pk in enumerate(members):
+        m_k = np.array([pk[T == t].mean() for t in temps])
+        out[k] = select_crossing(temps, m_k, w, eps)[0]
+    return out
 
 
 # -- synthetic predictions (tests, demonstrations) -------------------------------------------
@@ -370,6 +438,8 @@ def synthetic_predictions(
     nu: float = 1.0,
     a: float = 0.3,
     width: float = 0.5,
+    n_networks: int = 1,
+    network_spread: float = 0.0,
     seed: int = 0,
 ) -> xr.Dataset:
     """A predictions data set with a known transition, in the ``fieldnet predict`` layout.
@@ -378,16 +448,25 @@ def synthetic_predictions(
     P(T, L) = 1 / (1 + exp((T - Tc(L)) L^(1/nu) / width)), Tc(L) = tc + a L^(-1/nu), so Tc(L) is
     exactly where the expected curve crosses 1/2 and the sample mean has binomial noise.
 
+    An ensemble (``n_networks`` > 1, or ``network_spread`` > 0) imitates networks trained with
+    different seeds: network k sees the same samples (one uniform u per sample, p_k = [u < P_k])
+    but its curve is centred at Tc(L) + delta_k, delta_k ~ Normal(0, ``network_spread``) drawn
+    per (network, L); ``member_probability`` holds the p_k and ``probability`` their mean.  The
+    population's crossing -- what the estimator should cover -- is still Tc(L).
+
     Args:
         L: lattice sizes.
         temperatures: grid in J/k_B (default 24 points over 1.6..3.0).
         n_per_T: samples per (L, T).
         tc, nu, a, width: the planted scaling form (tc, a, width in J/k_B).
+        n_networks: networks in the ensemble (1: no ``member_probability``).
+        network_spread: standard deviation of a network's crossing shift, J/k_B.
         seed: random seed.
 
     Returns:
         Dataset ``probability (sample, class)`` float32 with coordinates ``temperature``,
-        ``L``, ``label`` on ``sample``; attrs ``fieldnet_format="predictions"``, ``Tc_reference=tc``.
+        ``L``, ``label`` on ``sample`` (and ``member_probability (network, sample, class)`` for
+        an ensemble); attrs ``fieldnet_format="predictions"``, ``Tc_reference=tc``.
     """
     from scipy.special import expit
 
@@ -395,16 +474,17 @@ def synthetic_predictions(
     temps = np.linspace(1.6, 3.0, 24) if temperatures is None else np.asarray(temperatures, dtype=np.float64)
     T_s, L_s, p_s = [], [], []
     for size in L:
-        tcL = tc + a * size ** (-1.0 / nu)
-        P = expit(-(temps - tcL) * size ** (1.0 / nu) / width)
-        draws = rng.random((temps.size, n_per_T)) < P[:, None]
+        tcL = tc + a * size ** (-1.0 / nu) + network_spread * rng.standard_normal(n_networks)
+        P = expit(-(temps[None, :] - tcL[:, None]) * size ** (1.0 / nu) / width)  # (network, T)
+        u = rng.random((temps.size, n_per_T))
+        draws = u[None, :, :] < P[:, :, None]  # (network, T, sample)
         T_s.append(np.repeat(temps, n_per_T))
         L_s.append(np.full(temps.size * n_per_T, size))
-        p_s.append(draws.reshape(-1).astype(np.float32))
-    T_all, L_all, p_ord = np.concatenate(T_s), np.concatenate(L_s), np.concatenate(p_s)
-    prob = np.stack([1.0 - p_ord, p_ord], axis=1).astype(np.float32)
-    return xr.Dataset(
-        {"probability": (("sample", "class"), prob)},
+        p_s.append(draws.reshape(n_networks, -1).astype(np.float32))
+    T_all, L_all, p_members = np.concatenate(T_s), np.concatenate(L_s), np.concatenate(p_s, axis=1)
+    members = np.stack([1.0 - p_members, p_members], axis=2).astype(np.float32)  # (network, sample, class)
+    ds = xr.Dataset(
+        {"probability": (("sample", "class"), members.mean(axis=0).astype(np.float32))},
         coords={
             "class": ["disordered", "ordered"],
             "temperature": ("sample", T_all, {"units": "J/k_B"}),
@@ -413,6 +493,11 @@ def synthetic_predictions(
         },
         attrs={"fieldnet_format": "predictions", "Tc_reference": float(tc), "model": "synthetic", "data": "synthetic"},
     )
+    if n_networks > 1:
+        ds["member_probability"] = (("network", "sample", "class"), members)
+        ds = ds.assign_coords(network=np.arange(n_networks, dtype=np.int32))
+        ds.attrs["n_networks"] = n_networks
+    return ds
 
 
 # -- figure ----------------------------------------------------------------------------------

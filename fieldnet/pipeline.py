@@ -25,7 +25,7 @@ from fieldnet.errors import FieldnetError
 
 SECTIONS = {
     "simulate": {"model", "params", "L", "T", "samples", "algorithm", "seed", "lattice"},
-    "train": {"preset", "per_size", "architecture", "epochs", "batch_size", "optimizer", "lr", "schedule", "val_fraction",
+    "train": {"preset", "per_size", "ensemble", "architecture", "epochs", "batch_size", "optimizer", "lr", "schedule", "val_fraction",
               "patience", "exclude_T", "augment", "seed"},
     "analysis": {"bootstrap", "collapse_bootstrap", "nu", "confusion_repeats"},
 }
@@ -66,7 +66,11 @@ def load_config(path: str | os.PathLike | None) -> PipelineConfig:
             if section == "simulate" and "model" in values and values["model"] != base["simulate"]["model"]:
                 base["simulate"]["params"] = {}  # the default couplings belong to the default model
             base[section].update(values)
-    return PipelineConfig(**{k: dict(base.get(k, {})) for k in SECTIONS})
+    config = PipelineConfig(**{k: dict(base.get(k, {})) for k in SECTIONS})
+    # settings used only in later stages are checked now, before minutes of simulation
+    _ensemble_size(config.train.get("ensemble", 1))
+    _nu_setting(config.analysis.get("nu", "exact"), config.simulate)
+    return config
 
 
 def _temperatures(spec) -> list[float]:
@@ -85,8 +89,10 @@ def run_pipeline(config: PipelineConfig, outdir: str | os.PathLike, *, resume: b
     if out.exists() and any(out.iterdir()) and not (resume or overwrite):
         raise FieldnetError(f"{out} already holds a pipeline run; pass --resume to continue it or --overwrite to start afresh")
     if overwrite and out.exists():
-        for name in ("data.h5", "model.h5", "predictions.nc", "summary.json"):
-            (out / name).unlink(missing_ok=True)
+        # every stage's output and partial file (the per-L and ensemble models too)
+        stale = [out / name for name in ("data.h5", "data.h5.partial", "predictions.nc", "summary.json")]
+        for path in stale + sorted(out.glob("model*.h5")) + sorted(out.glob("model*.h5*.partial")):
+            path.unlink(missing_ok=True)
     out.mkdir(parents=True, exist_ok=True)
     timings: dict[str, float] = {}
     sim = config.simulate
@@ -129,7 +135,7 @@ def _supervised(config, out: Path, data: Path, index, timings, progress, log) ->
     from analysis.tc import load_predictions
     from fieldnet.batches import parse_window
     from fieldnet.modelfile import load_model
-    from fieldnet.predictions import predict_dataset, write_predictions
+    from fieldnet.predictions import predict_ensemble, write_predictions
     from fieldnet.presets import SIZE_AGNOSTIC
     from fieldnet.training import TrainConfig, train
 
@@ -138,20 +144,23 @@ def _supervised(config, out: Path, data: Path, index, timings, progress, log) ->
     sizes = [lat.L for lat in index.lattices]
     # one network per L (Carrasquilla-Melko), or one size-agnostic network for every L
     per_size = bool(tr.get("per_size", preset not in SIZE_AGNOSTIC and not tr.get("architecture")))
-    targets = {L: out / f"model_L{L}.h5" for L in sizes} if per_size else {None: out / "model.h5"}
+    n_networks = _ensemble_size(tr.get("ensemble", 1))
+    targets = ensemble_model_paths(out, sizes if per_size else [None], n_networks)
+    seed = int(tr.get("seed", 0))
     t0 = time.perf_counter()
-    for L, model_path in targets.items():
+    for (L, k), model_path in targets.items():
         if model_path.exists():
             log(f"[2/4] train: {model_path} exists, skipped")
             continue
         what = f"L={L}" if L is not None else f"L={sizes}"
-        log(f"[2/4] train {preset} on {what} for {tr.get('epochs')} epochs, excluding T in {tr.get('exclude_T')}")
+        member = f" (network {k + 1} of {n_networks}, seed {seed + k})" if n_networks > 1 else ""
+        log(f"[2/4] train {preset} on {what}{member} for {tr.get('epochs')} epochs, excluding T in {tr.get('exclude_T')}")
         cfg = TrainConfig(
             preset=preset, architecture=tr.get("architecture"), epochs=int(tr.get("epochs", 8)),
             batch_size=int(tr.get("batch_size", 64)), optimizer=tr.get("optimizer", "sgd"), lr=float(tr.get("lr", 0.01)),
             schedule=tr.get("schedule", "cosine"), val_fraction=float(tr.get("val_fraction", 0.1)),
             patience=int(tr.get("patience", 4)), exclude_T=[parse_window(w) for w in tr.get("exclude_T", [])],
-            augment=bool(tr.get("augment", True)), seed=int(tr.get("seed", 0)), sizes=None if L is None else [L],
+            augment=bool(tr.get("augment", True)), seed=seed + k, sizes=None if L is None else [L],
         )
         train(data, model_path, cfg, resume=True, progress=progress, command="fieldnet pipeline",
               log=lambda line: log("      " + line))
@@ -162,12 +171,15 @@ def _supervised(config, out: Path, data: Path, index, timings, progress, log) ->
     if not pred_path.exists():
         import xarray as xr
 
-        log("[3/4] predict every configuration")
+        log("[3/4] predict every configuration" + (f" with each of the {n_networks} networks" if n_networks > 1 else ""))
         parts = []
-        for L, model_path in targets.items():
-            model = load_model(model_path)
-            model.attrs["source_path"] = str(model_path)
-            parts.append(predict_dataset(model, data, sizes=None if L is None else [L]))
+        for L in (sizes if per_size else [None]):
+            models = []
+            for k in range(n_networks):
+                model = load_model(targets[L, k])
+                model.attrs["source_path"] = str(targets[L, k])
+                models.append(model)
+            parts.append(predict_ensemble(models, data, sizes=None if L is None else [L]))
         pred = parts[0] if len(parts) == 1 else xr.concat(parts, "sample", combine_attrs="override")
         write_predictions(pred, pred_path)
     else:
@@ -182,11 +194,32 @@ def _supervised(config, out: Path, data: Path, index, timings, progress, log) ->
     result = analyze_tc(pred, out / "tc", nu=_nu_setting(an.get("nu", "exact"), config.simulate), n_bootstrap=int(an.get("bootstrap", 400)),
                         collapse_bootstrap=int(an.get("collapse_bootstrap", 50)), seed=0, figures=True)
     timings["analysis"] = time.perf_counter() - t0
-    models = {L: load_model(p) for L, p in targets.items()}
-    histories = {("all" if L is None else f"L={L}"): m.history for L, m in models.items()}
-    return {"method": "supervised", "tc": result, "training": histories, "per_size": per_size,
+    models = {key: load_model(p) for key, p in targets.items()}
+
+    def name(L, k):
+        return ("all" if L is None else f"L={L}") + (f" net {k + 1}" if n_networks > 1 else "")
+
+    histories = {name(L, k): m.history for (L, k), m in models.items()}
+    return {"method": "supervised", "tc": result, "training": histories, "per_size": per_size, "n_networks": n_networks,
             "model_summary": next(iter(models.values())).summary(), "Tc_reference": result.get("Tc_reference"),
             "nu_reference": _nu_setting("exact", config.simulate)}
+
+
+def ensemble_model_paths(out: Path, sizes: list, n_networks: int) -> dict[tuple, Path]:
+    """The model files of the training stage, keyed by (L, network): ``model_L16.h5`` (one network
+    per L), ``model.h5`` (one for every L, key L = None); with an ensemble ``model_L16_net2.h5``."""
+    paths = {}
+    for L in sizes:
+        stem = "model" if L is None else f"model_L{L}"
+        for k in range(n_networks):
+            paths[L, k] = out / (f"{stem}.h5" if n_networks == 1 else f"{stem}_net{k + 1}.h5")
+    return paths
+
+
+def _ensemble_size(value) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise FieldnetError(f"[train] ensemble must be a whole number of networks >= 1, got {value!r}")
+    return value
 
 
 #: correlation-length exponents known exactly or to high precision (for the Tc(L) extrapolation)

@@ -3,7 +3,10 @@
 Layout (``fieldnet_format = "predictions"``): dimensions ``sample`` and ``class``;
 ``probability (sample, class)`` float32 with ``class = ["disordered", "ordered"]``; coordinates on
 ``sample``: ``temperature`` (J/k_B), ``L``, ``label`` (the data file's, -1 unknown).  Samples of
-every lattice size are concatenated along ``sample``, so in a notebook::
+every lattice size are concatenated along ``sample``.  An *ensemble* of K networks (the same
+architecture trained with K seeds) adds ``member_probability (network, sample, class)``, each
+network's own output, and ``probability`` is then their mean; the analysis uses the members'
+spread as the error that comes from training (:func:`analysis.tc.tc_crossing`).  In a notebook::
 
     pred = xr.open_dataset("pred.nc", engine="h5netcdf")
     pred.probability.sel({"class": "ordered"}).groupby("temperature").mean()
@@ -81,6 +84,43 @@ def predict_dataset(model, data: str | os.PathLike, *, sizes: list[int] | None =
     )
 
 
+def predict_ensemble(models: list, data: str | os.PathLike, *, sizes: list[int] | None = None, batch_size: int = 256,
+                     progress: bool = False):
+    """Class probabilities of K networks on every sample of ``data``, and their mean.
+
+    Args:
+        models: K >= 1 trained models that accept the same configurations (typically one
+            architecture trained with K seeds).
+        data, sizes, batch_size, progress: as :func:`predict_dataset`.
+
+    Returns:
+        xarray.Dataset in the predictions layout with ``probability (sample, class)`` the mean
+        over the networks and, for K >= 2, ``member_probability (network, sample, class)``
+        (float32) and the attribute ``n_networks = K``.  With K = 1 it is exactly
+        :func:`predict_dataset`'s output.
+    """
+    if not models:
+        raise FieldnetError("an ensemble prediction needs at least one model")
+    parts = [predict_dataset(m, data, sizes=sizes, batch_size=batch_size, progress=progress) for m in models]
+    if len(parts) == 1:
+        return parts[0]
+    first = parts[0]
+    for part in parts[1:]:  # streaming without shuffling visits the samples in file order
+        if not (np.array_equal(part["temperature"].values, first["temperature"].values)
+                and np.array_equal(part["L"].values, first["L"].values)):
+            raise FieldnetError("the ensemble's networks saw different samples; give models for the same lattice sizes")
+    members = np.stack([p["probability"].values for p in parts]).astype(np.float32)
+    ens = first.copy()
+    ens["probability"] = (("sample", "class"), members.mean(axis=0, dtype=np.float64).astype(np.float32),
+                          {"long_name": "predicted class probability, mean over the ensemble's networks", "units": "1"})
+    ens["member_probability"] = (("network", "sample", "class"), members,
+                                 {"long_name": "class probability predicted by each network of the ensemble", "units": "1"})
+    ens = ens.assign_coords(network=np.arange(len(parts), dtype=np.int32))
+    ens.attrs["n_networks"] = len(parts)
+    ens.attrs["model_file"] = ";".join(str(p.attrs.get("model_file", "")) for p in parts)
+    return ens
+
+
 def _data_tc(index) -> float:
     for g in index.attrs.get("groups", {}).values():
         try:
@@ -118,7 +158,7 @@ def open_predictions(path: str | os.PathLike):
     try:
         # predictions are small (a few numbers a sample): read them now, so a damaged chunk is
         # reported here and not later inside a user's computation
-        pred = xr.open_dataset(p, engine="h5netcdf").load()
+        pred = xr.open_dataset(p, engine="h5netcdf", phony_dims="sort").load()
     except Exception as exc:  # h5netcdf raises many types for foreign files
         raise DataFileError(f"{p} is not a readable netCDF file ({type(exc).__name__}); give the output of 'fieldnet predict'") from None
     fmt = pred.attrs.get("fieldnet_format")
@@ -134,4 +174,10 @@ def open_predictions(path: str | os.PathLike):
     prob = pred["probability"].values
     if not np.all(np.isfinite(prob)):
         raise DataFileError(f"{p}: probabilities contain NaN or inf; the file is damaged")
+    if "member_probability" in pred.variables:
+        members = pred["member_probability"]
+        if members.dims != ("network", "sample", "class") or members.shape[1:] != prob.shape \
+                or not np.all(np.isfinite(members.values)):
+            raise DataFileError(f"{p}: member_probability does not have the ensemble layout (network, sample, class) "
+                                "with finite values; the file is damaged")
     return pred

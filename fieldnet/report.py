@@ -120,7 +120,9 @@ def write_report(out: Path, summary: dict, *, data: Path) -> None:
     ref = summary.get("Tc_reference")
     if summary["method"] == "supervised":
         value, err, source = best_estimate(tc)
-        plot_training(summary["training"], out / "training.png")
+        # an ensemble's networks differ only in their seed: the first network of each stands for it
+        shown = {name: h for name, h in summary["training"].items() if " net " not in name or name.endswith(" net 1")}
+        plot_training(shown, out / "training.png")
     else:
         value, err, source = tc.get("Tc_inf"), tc.get("Tc_inf_err"), "learning by confusion (peak of the W curve)"
     plot_gallery(data, out / "gallery.png")
@@ -150,8 +152,19 @@ def write_report(out: Path, summary: dict, *, data: Path) -> None:
         col = tc.get("collapse", {})
         if col.get("Tc") is not None:
             lines.append(f"| Tc (data collapse) | {_fmt(col['Tc'], col.get('Tc_err'))} | {_fmt(ref)} |")
-        lines += ["", "| L | Tc(L) |", "|---|---|"]
-        lines += [f"| {row['L']} | {_fmt(row['Tc'], row['Tc_err'])} |" for row in tc["Tc_L"]]
+        K = int(summary.get("n_networks", 1))
+        if K > 1:
+            lines += ["", f"Tc(L) is the crossing of the mean of {K} networks (seeds {summary['config']['train'].get('seed', 0)}"
+                          f"..{summary['config']['train'].get('seed', 0) + K - 1}); its error combines the bootstrap over "
+                          "samples with the networks' spread, std/sqrt(K).", "",
+                      "| L | Tc(L) | error from samples | error from training |", "|---|---|---|---|"]
+            lines += [f"| {row['L']} | {_fmt(row['Tc'], row['Tc_err'])} | {_fmt(row.get('Tc_err_samples'))} | "
+                      f"{_fmt(row.get('Tc_err_networks'))} |" for row in tc["Tc_L"]]
+        else:
+            lines += ["", "| L | Tc(L) |", "|---|---|"]
+            lines += [f"| {row['L']} | {_fmt(row['Tc'], row['Tc_err'])} |" for row in tc["Tc_L"]]
+            lines += ["", "One network per entry: the error bars are over samples only and leave out how much the "
+                          "crossing moves from one training seed to the next; `[train] ensemble = 4` measures that."]
     if "Tc_relative_deviation" in summary:
         covered = "covers" if summary["Tc_reference_covered"] else "does not cover"
         lines += ["", f"Deviation from the reference: {100 * summary['Tc_relative_deviation']:+.2f}% "

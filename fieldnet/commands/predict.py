@@ -1,4 +1,5 @@
-"""`fieldnet predict MODEL DATA -o PRED.nc`: per-sample class probabilities."""
+"""`fieldnet predict MODEL [MODEL ...] DATA -o PRED.nc`: per-sample class probabilities (of one
+network, or of an ensemble and its mean)."""
 
 from __future__ import annotations
 
@@ -6,12 +7,16 @@ import argparse
 
 DESCRIPTION = (
     "Per-sample probabilities of the disordered and ordered phases for every configuration of a "
-    "data file, with temperature, L and label as coordinates, in a netCDF file that xarray opens."
+    "data file, with temperature, L and label as coordinates, in a netCDF file that xarray opens. "
+    "Several MODELs (one architecture trained with several --seed values) form an ensemble: the file "
+    "holds each network's probabilities and their mean, and 'fieldnet analyze tc' adds the networks' "
+    "spread to the error of Tc(L)."
 )
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("model", metavar="MODEL", help="model file written by 'fieldnet train'")
+    parser.add_argument("model", metavar="MODEL", nargs="+",
+                        help="model file written by 'fieldnet train'; several form an ensemble")
     parser.add_argument("data", metavar="DATA", help="data file written by 'fieldnet simulate'")
     parser.add_argument("-o", "--output", default="predictions.nc", help="netCDF file to write (default: predictions.nc)")
     parser.add_argument("--L", type=int, nargs="+", default=None, help="lattice sizes to predict (default: all)")
@@ -27,15 +32,19 @@ def run(args: argparse.Namespace) -> int:
     from fieldnet.atomic import check_output_path
     from fieldnet.errors import FieldnetError
     from fieldnet.modelfile import load_model
-    from fieldnet.predictions import predict_dataset, write_predictions
+    from fieldnet.predictions import predict_ensemble, write_predictions
 
     if args.batch_size < 1:
         raise FieldnetError(f"--batch-size must be positive, got {args.batch_size}")
     out = check_output_path(args.output, overwrite=args.overwrite)
-    model = load_model(args.model)
-    model.attrs["source_path"] = str(args.model)
-    pred = predict_dataset(model, args.data, sizes=args.L, batch_size=args.batch_size,
-                           progress=not args.quiet and sys.stderr.isatty())
+    models = []
+    for path in args.model:
+        model = load_model(path)
+        model.attrs["source_path"] = str(path)
+        models.append(model)
+    pred = predict_ensemble(models, args.data, sizes=args.L, batch_size=args.batch_size,
+                            progress=not args.quiet and sys.stderr.isatty())
     write_predictions(pred, out)
-    print(f"wrote {out}: {pred.sizes['sample']} samples, L = {sorted(set(pred.L.values.tolist()))}")
+    networks = f", an ensemble of {len(models)} networks" if len(models) > 1 else ""
+    print(f"wrote {out}: {pred.sizes['sample']} samples, L = {sorted(set(pred.L.values.tolist()))}{networks}")
     return 0

@@ -50,6 +50,51 @@ def test_bootstrap_errors_are_calibrated_over_seeds():
     assert 0.4 < np.std(np.array(est)) / np.mean(errs) < 2.0
 
 
+def _pulls(n_networks: int, spread: float = 0.02, replicas: int = 30):
+    pulls, err_net = [], []
+    for s in range(replicas):
+        pred = synthetic_predictions((16,), np.linspace(2.0, 2.6, 13), 200, n_networks=n_networks,
+                                     network_spread=spread, seed=500 + s)
+        r = tc_crossing(pred, n_bootstrap=60, seed=s)
+        pulls.append((float(r.Tc[0]) - _planted(pred)[0]) / float(r.Tc_err[0]))
+        err_net.append(float(r.Tc_err_networks[0]))
+    return np.array(pulls), np.array(err_net)
+
+
+def test_ensemble_error_includes_the_networks_spread():
+    """Networks whose crossings scatter by 0.02 (as seeds do for r1): one network's sample-only error
+    bar is several times too small; an ensemble of 6 measures the spread and its error is calibrated."""
+    single, net1 = _pulls(1)
+    assert np.all(net1 == 0.0)
+    assert np.std(single) > 3.0, np.std(single)  # the understatement that the ensemble repairs
+    ensemble, net6 = _pulls(6)
+    assert 0.7 < np.std(ensemble) < 1.6, np.std(ensemble)
+    assert np.mean(np.abs(ensemble) < 1.0) > 0.5
+    # std of 6 crossings / sqrt(6), each shifted by Normal(0, 0.02) (+ a little sample noise)
+    assert 0.6 < np.mean(net6) / (0.02 / np.sqrt(6)) < 1.4, np.mean(net6)
+
+
+def test_ensemble_layout_per_network_crossings_and_curve_errors():
+    pred = synthetic_predictions((8, 16), np.linspace(1.9, 2.7, 17), 100, n_networks=3, network_spread=0.05, seed=4)
+    assert pred.member_probability.dims == ("network", "sample", "class")
+    np.testing.assert_allclose(pred.probability.values, pred.member_probability.mean("network").values, atol=1e-6)
+    r = tc_crossing(pred, n_bootstrap=40, seed=0)
+    assert r.Tc_network.dims == ("L", "network") and r.attrs["n_networks"] == 3
+    for L in (8, 16):  # each network's crossing is the estimator applied to that network alone
+        alone = pred.assign(probability=pred.member_probability.isel(network=1)).drop_vars("member_probability")
+        alone = alone.drop_dims("network") if "network" in alone.dims else alone
+        assert float(r.Tc_network.sel(L=L, network=1)) == pytest.approx(float(tc_crossing(alone, 0).Tc.sel(L=L)))
+        expected = np.std(r.Tc_network.sel(L=L).values, ddof=1) / np.sqrt(3)
+        assert float(r.Tc_err_networks.sel(L=L)) == pytest.approx(expected)
+        assert float(r.Tc_err.sel(L=L)) == pytest.approx(np.hypot(expected, float(r.Tc_err_samples.sel(L=L))))
+    # the curve's error bars grow by the networks' spread
+    single = pred.drop_vars("member_probability").drop_dims("network")
+    wide, narrow = ordered_probability_curve(pred), ordered_probability_curve(single)
+    assert wide.attrs["n_networks"] == 3 and narrow.attrs["n_networks"] == 1
+    assert np.nanmax(wide.stderr.values - narrow.stderr.values) > 0.01
+    assert np.all(wide.stderr.values >= narrow.stderr.values - 1e-12)
+
+
 def test_noisy_logistic_outputs():
     """Continuous per-sample outputs (logistic curve with noise in the logit) cross at the centre."""
     rng = np.random.default_rng(7)

@@ -19,6 +19,7 @@ seed = 2
 
 [train]
 epochs = 3
+ensemble = 2
 exclude_T = ["2.2:2.3"]
 
 [analysis]
@@ -39,7 +40,7 @@ def test_pipe_pipeline_writes_the_report_and_resumes(run_cli, tmp_path):
     res = run_cli("pipeline", cfg, "-o", "rep", "-q")
     assert res.returncode == 0, res.stderr
     rep = tmp_path / "rep"
-    for name in ("data.h5", "model_L6.h5", "model_L8.h5", "predictions.nc", "summary.json", "report.md",
+    for name in ("data.h5", "model_L6_net1.h5", "model_L6_net2.h5", "model_L8_net1.h5", "model_L8_net2.h5", "predictions.nc", "summary.json", "report.md",
                  "training.png", "gallery.png", "tc/p_ordered.png", "tc/collapse.png", "tc/tc.json"):
         assert (rep / name).is_file(), name
     summary = json.loads((rep / "summary.json").read_text())
@@ -47,6 +48,10 @@ def test_pipe_pipeline_writes_the_report_and_resumes(run_cli, tmp_path):
     assert all(abs(row["Tc"] - 2.269185) < 0.3 for row in summary["tc"]["Tc_L"])
     assert summary["Tc"] is not None and summary["Tc_err"] > 0
     assert summary["Tc_reference"] == summary["tc"]["Tc_reference"]
+    # an ensemble of two networks per L: their spread is part of each Tc(L) error
+    assert summary["n_networks"] == 2 and set(summary["training"]) == {"L=6 net 1", "L=6 net 2", "L=8 net 1", "L=8 net 2"}
+    assert all(row["Tc_err_networks"] > 0 and len(row["Tc_network"]) == 2 for row in summary["tc"]["Tc_L"])
+    assert "error from training" in (rep / "report.md").read_text()
     assert "Tc" in (rep / "report.md").read_text() and "![tc/p_ordered.png]" in (rep / "report.md").read_text()
     # the folder holds a run: refused without --resume; --resume skips the finished stages
     res = run_cli("pipeline", cfg, "-o", "rep")
@@ -57,6 +62,9 @@ def test_pipe_pipeline_writes_the_report_and_resumes(run_cli, tmp_path):
     bad.write_text("[train]\nepoch = 3\n")
     res = run_cli("pipeline", bad, "-o", "rep2")
     assert res.returncode == 2 and "unknown key" in res.stderr and not (tmp_path / "rep2").exists()
+    bad.write_text("[train]\nensemble = 0\n")
+    res = run_cli("pipeline", bad, "-o", "rep2")
+    assert res.returncode == 2 and "ensemble" in res.stderr and not (tmp_path / "rep2").exists()
 
 
 def write_unlabelled(path: Path, L: int = 8) -> None:

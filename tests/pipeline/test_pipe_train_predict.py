@@ -38,6 +38,31 @@ def test_pipe_train_predict_classifies_held_out_temperatures(ising_data, run_cli
     assert abs(tc - ONSAGER) < 0.15
 
 
+def test_pipe_predict_with_an_ensemble_of_seeds(ising_data, run_cli, tmp_path):
+    """`predict M1 M2 DATA`: each network's probabilities and their mean; `analyze tc` adds the spread."""
+    models = []
+    for seed in (1, 2):
+        models.append(tmp_path / f"m{seed}.h5")
+        res = run_cli("train", ising_data, "-o", models[-1], "--L", "8", "--preset", "r1", "--epochs", "2",
+                      "--seed", str(seed), "--exclude-T", "2.1:2.5", "-q")
+        assert res.returncode == 0, res.stderr
+    pred_path = tmp_path / "ens.nc"
+    res = run_cli("predict", *models, ising_data, "--L", "8", "-o", pred_path, "-q")
+    assert res.returncode == 0 and "ensemble of 2 networks" in res.stdout, res.stderr
+    pred = xr.open_dataset(pred_path, engine="h5netcdf").load()
+    assert pred.member_probability.dims == ("network", "sample", "class") and pred.sizes["network"] == 2
+    np.testing.assert_allclose(pred.probability.values, pred.member_probability.mean("network").values, atol=1e-6)
+    single = tmp_path / "single.nc"
+    assert run_cli("predict", models[1], ising_data, "--L", "8", "-o", single, "-q").returncode == 0
+    np.testing.assert_array_equal(xr.open_dataset(single, engine="h5netcdf").probability.values,
+                                  pred.member_probability.isel(network=1).values)
+    res = run_cli("analyze", "tc", pred_path, "-o", tmp_path / "tc", "--bootstrap", "30", "--no-figures")
+    assert res.returncode == 0, res.stderr
+    row = json.loads((tmp_path / "tc" / "tc.json").read_text())["Tc_L"][0]
+    assert len(row["Tc_network"]) == 2 and row["Tc_err_networks"] > 0
+    assert row["Tc_err"] == pytest.approx(np.hypot(row["Tc_err_samples"], row["Tc_err_networks"]))
+
+
 def test_pipe_train_bad_inputs_get_one_line(ising_data, run_cli, tmp_path):
     res = run_cli("train", ising_data, "-o", tmp_path / "m.h5", "--exclude-T", "1.0:2.2")
     assert res.returncode == 2 and "no ordered" in res.stderr and "Traceback" not in res.stderr
