@@ -3,7 +3,8 @@
 Two independent estimates:
 
 * :func:`fit_tc_infinite` fits the crossings, Tc(L) = Tc + a L^(-1/nu), by weighted least
-  squares with the bootstrap errors of Tc(L) (nu fixed, or free when there are >= 3 sizes).
+  squares with the errors of Tc(L) (the bootstrap over samples, and for an ensemble of networks
+  their spread; nu fixed, or free when there are >= 3 sizes).
 * :func:`data_collapse` finds (Tc, nu) such that the curves p(T, L) plotted against
   x = (T - Tc) L^(1/nu) fall on one curve, scored by the Houdayer-Hartmann quality function S
   (PRB 70, 014418 (2004)) and minimised with Nelder-Mead.
@@ -369,7 +370,8 @@ def plot_tc_vs_L(tc_L: xr.Dataset, fit: xr.Dataset, *, tc_reference: float | Non
     L = tc_L["L"].values.astype(float)
     x = L ** (-1.0 / nu)
     ax.errorbar(x, tc_L.Tc.values, yerr=tc_L.Tc_err.values, marker="o", linestyle="none", color="tab:blue",
-                label=r"$T_c(L)$ (crossings, bootstrap errors)")
+                label=r"$T_c(L)$ (crossings, bootstrap errors)" if tc_L.attrs.get("n_networks", 1) == 1
+                else rf"$T_c(L)$ ({tc_L.attrs['n_networks']} networks; errors: samples and training)")
     for xi, yi, Li in zip(x, tc_L.Tc.values, L, strict=True):
         ax.annotate(f"L={int(Li)}", (xi, yi), textcoords="offset points", xytext=(6, 4), fontsize=8)
     xx = np.linspace(0.0, x.max() * 1.05, 100)

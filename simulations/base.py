@@ -70,6 +70,20 @@ class LatticeModel:
         """Exact or reference Tc (units of J/k_B) used for labels, or None where unknown."""
         return None
 
+    def reference_temperature(self) -> float | None:
+        """The temperature (J/k_B) where the model's transition lies, for choosing a grid: the
+        exact Tc where known, else a literature value (e.g. the XY model's T_KT), else None."""
+        return self.critical_temperature()
+
+    def default_temperatures(self, n: int = 16) -> str:
+        """A temperature range ``start:stop:n`` (J/k_B) around the transition, 0.66..1.41 of
+        :meth:`reference_temperature` (for the 2D Ising model 1.5:3.2, both phases well inside);
+        1.5:3.2 when the model has no known transition temperature."""
+        t = self.reference_temperature()
+        if t is None or not t > 0:
+            return f"1.5:3.2:{n}"
+        return f"{0.66 * t:.2f}:{1.41 * t:.2f}:{n}"
+
     def label(self, temperature: float) -> int:
         """1 ordered (T < Tc), 0 disordered, -1 when Tc is unknown."""
         tc = self.critical_temperature()

@@ -361,6 +361,10 @@ class XY(LatticeModel):
         """None: the BKT transition has no local order parameter; labels are -1 (see T_KT)."""
         return None
 
+    def reference_temperature(self) -> float | None:
+        """T_KT = 0.8929 J of the ferromagnet (no label, but the grid belongs around it)."""
+        return T_KT * self.J if self.J > 0 else None
+
     def attrs(self) -> dict[str, Any]:
         return {
             "model": self.name,

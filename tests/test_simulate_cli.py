@@ -148,3 +148,18 @@ def test_defaults_and_field_and_params(run_cli, tmp_path):
     with h5py.File(tmp_path / "ising2d.h5") as f:  # default output name
         assert f["L4"].attrs["h"] == 0.2 and np.all(f["L4/label"][:] == -1)
         assert list(f["L4"].attrs["algorithm_per_temperature"]) == ["metropolis"] * 3
+
+
+def test_default_temperatures_surround_each_models_transition(run_cli, tmp_path):
+    """Without --T the grid is 0.66..1.41 of the model's transition temperature: both phases for any model."""
+    from simulations.registry import get_model
+
+    assert get_model("ising2d").default_temperatures() == "1.50:3.20:16"
+    assert get_model("xy").default_temperatures() == "0.59:1.26:16"  # around T_KT = 0.893, though unlabelled
+    assert get_model("ising2d", h=0.1).default_temperatures() == "1.5:3.2:16"  # no transition in a field
+    res = run_cli("simulate", "--model", "potts", "--param", "q=3", "--L", "4", "--samples", "2", "-q", "-o", "p.h5")
+    assert res.returncode == 0, res.stderr
+    with h5py.File(tmp_path / "p.h5") as f:
+        T, label, tc = f["L4/temperature"][:], f["L4/label"][:], float(np.ravel(f["L4"].attrs["Tc"])[0])
+    assert T.size == 16 * 2 and T.min() == pytest.approx(0.66 * tc, abs=0.01) and T.max() == pytest.approx(1.41 * tc, abs=0.01)
+    assert set(label.tolist()) == {0, 1}

@@ -7,7 +7,8 @@ import argparse
 HELP = "Tc(L) from the p(ordered)=1/2 crossing with bootstrap errors, Tc(inf) and nu by finite-size scaling"
 DESCRIPTION = (
     "Estimate the critical temperature from 'fieldnet predict' output: Tc(L) where the mean probability "
-    "of the ordered phase crosses 1/2 (bootstrap errors over samples), the extrapolation "
+    "of the ordered phase crosses 1/2 (bootstrap errors over samples; for the predictions of an ensemble, "
+    "'fieldnet predict M1 M2 ... DATA', combined with the networks' spread), the extrapolation "
     "Tc(L) = Tc + a L^(-1/nu), and a data collapse of p(T, L) against (T - Tc) L^(1/nu). "
     "Writes tc.json, tc.nc and PNG figures into OUTDIR."
 )

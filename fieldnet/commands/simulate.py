@@ -16,8 +16,6 @@ DESCRIPTION = (
     "With no arguments: 2D Ising, L=16, 16 temperatures 1.5..3.2, 100 samples each, -> ising2d.h5."
 )
 
-DEFAULT_T = "1.5:3.2:16"
-
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", default="ising2d", help="lattice model (default: ising2d); see 'fieldnet info --models'")
@@ -25,9 +23,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--T",
         nargs="+",
-        default=[DEFAULT_T],
+        default=None,
         metavar="T",
-        help=f"temperatures in J/k_B: a value, a list 1.5,2.0 or an inclusive range start:stop:num (default: {DEFAULT_T})",
+        help="temperatures in J/k_B: a value, a list 1.5,2.0 or an inclusive range start:stop:num (default: 16 "
+        "temperatures from 0.66 to 1.41 times the model's transition temperature, e.g. ising2d 1.5:3.2:16, "
+        "ising3d 2.98:6.36:16, potts q=3 0.66:1.40:16, xy 0.59:1.26:16; 1.5:3.2:16 when none is known)",
     )
     parser.add_argument("--samples", type=int, default=100, help="configurations per temperature and size (default: 100)")
     parser.add_argument("--seed", type=int, default=0, help="random seed; the same seed gives the same file (default: 0)")
@@ -63,12 +63,14 @@ def campaign_arguments(args: argparse.Namespace) -> dict:
 
     from fieldnet.errors import FieldnetError
     from simulations.grids import parse_params, parse_sizes, parse_temperatures
+    from simulations.registry import get_model
 
     params = parse_params(args.param)
     if args.lattice is not None:
         if "lattice" in params and params["lattice"] != args.lattice:
             raise FieldnetError("--lattice and --param lattice=... disagree; give one of them")
         params["lattice"] = args.lattice
+    temperatures = args.T if args.T is not None else [get_model(args.model, **params).default_temperatures()]
     if args.resume and args.overwrite:
         raise FieldnetError("give either --resume (continue the partial file) or --overwrite (start afresh), not both")
     output = args.output or f"{args.model}.h5"
@@ -76,7 +78,7 @@ def campaign_arguments(args: argparse.Namespace) -> dict:
         "model": args.model,
         "params": params,
         "sizes": parse_sizes(args.L),
-        "temperatures": parse_temperatures(args.T),
+        "temperatures": parse_temperatures(temperatures),
         "n_samples": args.samples,
         "algorithm": args.algorithm,
         "seed": args.seed,
