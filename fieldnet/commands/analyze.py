@@ -49,20 +49,95 @@ def run(args: argparse.Namespace) -> int:
     return int(args._analysis_module.run(args) or 0)
 
 
+# -- arguments the sub-verbs share ------------------------------------------------------------
+
+
+def add_data_argument(parser: argparse.ArgumentParser, note: str = "") -> None:
+    """The positional DATA: a ``fieldnet simulate`` file (``note`` is appended to the help)."""
+    parser.add_argument("data", metavar="DATA", help=f"data file written by 'fieldnet simulate'{note}")
+
+
+def add_size_argument(parser: argparse.ArgumentParser,
+                      help: str = "lattice size to use (needed when DATA holds several)") -> None:
+    """``--L``: the one lattice size of DATA to analyse (default None)."""
+    parser.add_argument("--L", type=int, default=None, help=help)
+
+
+def add_output_argument(parser: argparse.ArgumentParser, verb: str, source: str = "MODEL",
+                        beside: str = "the model file") -> None:
+    """``-o/--output OUTDIR``; by default ``<SOURCE>_<verb>`` beside the input named ``source``."""
+    parser.add_argument("-o", "--output", metavar="OUTDIR", default=None,
+                        help=f"output folder (default: <{source}>_{verb} beside {beside})")
+
+
+def add_per_T_argument(parser: argparse.ArgumentParser, default: int, help: str | None = None) -> None:
+    """``--per-T`` (stored as ``per_T``): configurations drawn per temperature."""
+    parser.add_argument("--per-T", type=int, default=default, dest="per_T",
+                        help=help or f"configurations per temperature (default {default})")
+
+
 def add_model_data_arguments(parser: argparse.ArgumentParser, verb: str, model_help: str = "") -> None:
     """The arguments every model-and-data analysis shares: MODEL, DATA, -o OUTDIR, --L."""
     parser.add_argument("model", metavar="MODEL", help=f"model file written by 'fieldnet train'{model_help}")
-    parser.add_argument("data", metavar="DATA", help="data file written by 'fieldnet simulate'")
-    parser.add_argument("-o", "--output", metavar="OUTDIR", default=None,
-                        help=f"output folder (default: <MODEL>_{verb} beside the model file)")
-    parser.add_argument("--L", type=int, default=None, help="lattice size to use (needed when DATA holds several)")
+    add_data_argument(parser)
+    add_output_argument(parser, verb)
+    add_size_argument(parser)
 
 
-def output_dir_for(args: argparse.Namespace, verb: str):
-    """The folder ``-o`` names, or ``<MODEL>_<verb>`` beside the model file; created."""
+# -- what their run() shares ------------------------------------------------------------------
+
+
+def output_dir_for(args: argparse.Namespace, verb: str, source: str = "model", create: bool = True):
+    """The folder ``-o`` names, or ``<stem>_<verb>`` beside the input file ``args.<source>``.
+
+    With ``create`` the folder is made (:func:`analysis.samples.output_folder`); without it only
+    checked not to be an existing file.  Either way a one-line error when it is.
+    """
     from pathlib import Path
 
-    from analysis.samples import output_folder
+    from fieldnet.errors import FieldnetError
 
-    src = Path(args.model)
-    return output_folder(args.output if args.output else src.with_name(f"{src.stem}_{verb}"))
+    src = Path(getattr(args, source))
+    out = Path(args.output) if args.output else src.with_name(f"{src.stem}_{verb}")
+    if create:
+        from analysis.samples import output_folder
+
+        return output_folder(out)
+    if out.exists() and not out.is_dir():
+        raise FieldnetError(f"output {out} exists and is not a folder; choose another -o")
+    return out
+
+
+def model_and_samples(args: argparse.Namespace, per_T: int, check=None, pick=None):
+    """MODEL, at most ``per_T`` configurations of DATA per temperature, and those as the model's input.
+
+    Args:
+        args: parsed arguments with ``model``, ``data``, ``L`` and ``seed``.
+        per_T: configurations per temperature, drawn with ``args.seed``.
+        check: called with the model before DATA is read (fail early on an unfit model).
+        pick: called with DATA's configurations before the draw, returns the ones to draw from.
+
+    Returns:
+        ``(model, ds, x)``: x the float32 (N, C, *spatial) configurations the model was checked on.
+    """
+    from analysis.samples import check_model_fits, load_configurations, per_temperature_subset
+    from fieldnet.modelfile import load_model
+
+    model = load_model(args.model)
+    if check is not None:
+        check(model)
+    ds = load_configurations(args.data, args.L)
+    if pick is not None:
+        ds = pick(ds)
+    ds = per_temperature_subset(ds, per_T, args.seed)
+    return model, ds, check_model_fits(model, ds)
+
+
+def provenance(args: argparse.Namespace) -> dict[str, str]:
+    """``{"model": MODEL, "data": DATA}`` as strings, for the attributes and JSON of a result."""
+    return {"model": str(args.model), "data": str(args.data)}
+
+
+def print_written(*paths) -> None:
+    """The closing line of every analysis: ``wrote A, B, ...``."""
+    print("wrote " + ", ".join(str(p) for p in paths))

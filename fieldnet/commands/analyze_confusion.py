@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from fieldnet.commands.analyze import add_data_argument, add_output_argument, add_size_argument
+
 HELP = "learning by confusion (van Nieuwenburg et al. 2017): Tc from the W-shaped accuracy curve, no labels needed"
 DESCRIPTION = (
     "For each proposed critical temperature T', label samples with T < T' ordered, train a fresh small "
@@ -26,12 +28,11 @@ def _grid(text: str):
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("data", metavar="DATA", help="data file written by 'fieldnet simulate'")
-    parser.add_argument("--L", type=int, default=None, help="lattice size to use (needed when DATA holds several)")
+    add_data_argument(parser)
+    add_size_argument(parser)
     parser.add_argument("--T-grid", dest="T_grid", type=_grid, default=None, metavar="START:STOP:COUNT",
                         help="proposed critical temperatures (J/k_B); default: midpoints between the data temperatures")
-    parser.add_argument("-o", "--output", metavar="OUTDIR", default=None,
-                        help="output folder (default: <DATA>_confusion beside the data file)")
+    add_output_argument(parser, "confusion", source="DATA", beside="the data file")
     parser.add_argument("--features", choices=("config", "summary"), default="config",
                         help="network input: the flattened configuration (default) or per-channel |mean| and "
                              "nearest-neighbour products (cheap for large L)")
@@ -66,7 +67,9 @@ def run(args: argparse.Namespace) -> int:
         peak_estimate,
         plot_confusion,
     )
+    from analysis.samples import reference_tc
     from fieldnet.atomic import atomic_output
+    from fieldnet.commands.analyze import output_dir_for, print_written
 
     ds = load_configurations(src, args.L)
     grid = None if args.T_grid is None else np.linspace(*args.T_grid)
@@ -86,14 +89,8 @@ def run(args: argparse.Namespace) -> int:
     except FieldnetError as exc:  # the curve is still worth writing and looking at
         tc = err = float("nan")
         peak_error = str(exc)
-    try:
-        ref = float(np.ravel(ds.attrs.get("Tc", np.nan))[0])
-    except (TypeError, ValueError):
-        ref = float("nan")
-    outdir = Path(args.output) if args.output else src.with_name(src.stem + "_confusion")
-    if outdir.exists() and not outdir.is_dir():
-        raise FieldnetError(f"output {outdir} exists and is not a folder; choose another -o")
-    outdir.mkdir(parents=True, exist_ok=True)
+    ref = reference_tc(ds)
+    outdir = output_dir_for(args, "confusion", source="data")
 
     def num(x):
         return float(x) if np.isfinite(x) else None
@@ -128,5 +125,5 @@ def run(args: argparse.Namespace) -> int:
         if np.isfinite(ref):
             line += f"; reference {ref:.4f}, deviation {tc - ref:+.4f}"
         print(line)
-    print(f"wrote {outdir / 'confusion.json'}, {outdir / 'confusion.nc'}, {outdir / 'confusion.png'}")
+    print_written(outdir / "confusion.json", outdir / "confusion.nc", outdir / "confusion.png")
     return 0

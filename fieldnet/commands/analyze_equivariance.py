@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from fieldnet.commands.analyze import add_model_data_arguments
+from fieldnet.commands.analyze import add_model_data_arguments, add_per_T_argument
 
 HELP = "per-layer equivariance errors under lattice translations, the square's point group and spin flip"
 DESCRIPTION = (
@@ -18,8 +18,8 @@ DESCRIPTION = (
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_model_data_arguments(parser, "equivariance")
-    parser.add_argument("--per-T", type=int, default=2, dest="per_T",
-                        help="configurations per temperature (default 2; the errors are identities, few suffice)")
+    add_per_T_argument(parser, 2,
+                       help="configurations per temperature (default 2; the errors are identities, few suffice)")
     parser.add_argument("--shift-step", type=int, default=1, dest="shift_step",
                         help="analyse translations by multiples of this many sites in each direction (default 1: all)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the choice of configurations (default 0)")
@@ -33,22 +33,18 @@ def run(args: argparse.Namespace) -> int:
         plot_translation_maps,
         summary_table,
     )
-    from analysis.samples import (
-        check_model_fits,
-        load_configurations,
-        per_temperature_subset,
-        write_json,
-        write_netcdf,
+    from analysis.samples import write_json, write_netcdf
+    from fieldnet.commands.analyze import (
+        model_and_samples,
+        output_dir_for,
+        print_written,
+        provenance,
     )
-    from fieldnet.commands.analyze import output_dir_for
     from fieldnet.errors import FieldnetError
-    from fieldnet.modelfile import load_model
 
     if args.shift_step < 1:
         raise FieldnetError(f"--shift-step must be at least 1, got {args.shift_step}")
-    model = load_model(args.model)
-    ds = per_temperature_subset(load_configurations(args.data, args.L), args.per_T, args.seed)
-    x = check_model_fits(model, ds)
+    model, _, x = model_and_samples(args, args.per_T)
     if x.ndim != 4 or x.shape[-1] != x.shape[-2]:
         raise FieldnetError(f"equivariance needs square 2D lattices (sample, channel, L, L), got {x.shape}")
     L = x.shape[-1]
@@ -56,12 +52,12 @@ def run(args: argparse.Namespace) -> int:
     report = equivariance_report(model, x, shifts=shifts)
     rows = summary_table(report)
     outdir = output_dir_for(args, "equivariance")
-    write_netcdf(report.assign_attrs(fieldnet_format="equivariance", model=str(args.model), data=str(args.data)),
+    write_netcdf(report.assign_attrs(fieldnet_format="equivariance", **provenance(args)),
                  outdir / "equivariance.nc")
-    write_json({"model": str(args.model), "data": str(args.data), "L": L, "n_samples": int(x.shape[0]),
+    write_json({**provenance(args), "L": L, "n_samples": int(x.shape[0]),
                 "table": rows}, outdir / "equivariance.json")
     figs = [plot_translation_maps(report, outdir / "translation_error.png"),
             plot_symmetry_table(report, outdir / "symmetry_error.png")]
     print(format_table(rows))
-    print("wrote " + ", ".join(str(p) for p in [outdir / "equivariance.nc", outdir / "equivariance.json", *figs]))
+    print_written(outdir / "equivariance.nc", outdir / "equivariance.json", *figs)
     return 0

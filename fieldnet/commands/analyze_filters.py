@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from fieldnet.commands.analyze import add_model_data_arguments
+from fieldnet.commands.analyze import add_model_data_arguments, add_per_T_argument
 
 HELP = "first-layer filters vs physics kernels, activation maps at low/critical/high T, dead filters"
 DESCRIPTION = (
@@ -17,8 +17,8 @@ DESCRIPTION = (
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_model_data_arguments(parser, "filters")
-    parser.add_argument("--per-T", type=int, default=50, dest="per_T",
-                        help="configurations per temperature searched for dead filters (default 50)")
+    add_per_T_argument(parser, 50,
+                       help="configurations per temperature searched for dead filters (default 50)")
     parser.add_argument("--channels", type=int, default=4, help="channels shown per layer in the activation maps (default 4)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the choice of configurations (default 0)")
 
@@ -35,23 +35,18 @@ def run(args: argparse.Namespace) -> int:
         plot_filter_grid,
         plot_similarity,
     )
-    from analysis.samples import (
-        check_model_fits,
-        load_configurations,
-        per_temperature_subset,
-        representative_temperatures,
-        write_json,
-        write_netcdf,
+    from analysis.samples import representative_temperatures, write_json, write_netcdf
+    from fieldnet.commands.analyze import (
+        model_and_samples,
+        output_dir_for,
+        print_written,
+        provenance,
     )
-    from fieldnet.commands.analyze import output_dir_for
     from fieldnet.errors import FieldnetError
-    from fieldnet.modelfile import load_model
 
     if args.channels < 1:
         raise FieldnetError(f"--channels must be at least 1, got {args.channels}")
-    model = load_model(args.model)
-    ds = per_temperature_subset(load_configurations(args.data, args.L), args.per_T, args.seed)
-    x = check_model_fits(model, ds)
+    model, ds, x = model_and_samples(args, args.per_T)
     if x.ndim != 4:
         raise FieldnetError(f"'analyze filters' needs 2D lattices (sample, channel, L, L), got {x.shape}")
     index, conv = first_conv(model)
@@ -68,13 +63,13 @@ def run(args: argparse.Namespace) -> int:
     result_ds = xr.Dataset(
         {"filter_weights": (("filter", "in_channel", "ky", "kx"), kernels), "similarity": sim,
          "dead": dead.rename(layer="spatial_layer")},
-        attrs={"fieldnet_format": "filters", "model": str(args.model), "data": str(args.data), "conv_layer": index},
+        attrs={"fieldnet_format": "filters", **provenance(args), "conv_layer": index},
     )
     write_netcdf(result_ds.reset_coords(["best_kernel"]).assign(best_kernel=lambda d: d.best_kernel.astype(str)),
                  outdir / "filters.nc")
     dead_list = {str(lab): [int(c) for c in np.flatnonzero(dead.sel(layer=lab).values)] for lab in dead["layer"].values}
     result = {
-        "model": str(args.model), "data": str(args.data), "first_conv_layer": index,
+        **provenance(args), "first_conv_layer": index,
         "filters": [{"filter": int(f), "best_kernel": str(sim["best_kernel"].values[f]),
                      "similarity": {str(k): sim.values[f, j] for j, k in enumerate(sim["kernel"].values)}}
                     for f in range(kernels.shape[0])],
@@ -92,5 +87,5 @@ def run(args: argparse.Namespace) -> int:
     n_dead = sum(len(v) for v in dead_list.values())
     print(f"dead filters (zero on all {x.shape[0]} configurations): "
           + (", ".join(f"{k}: {v}" for k, v in dead_list.items() if v) if n_dead else "none"))
-    print("wrote " + ", ".join(str(p) for p in [outdir / "filters.nc", outdir / "filters.json", *figs]))
+    print_written(outdir / "filters.nc", outdir / "filters.json", *figs)
     return 0

@@ -27,40 +27,39 @@ def run(args: argparse.Namespace) -> int:
     import numpy as np
 
     from analysis.saliency import plot_saliency, saliency_maps
-    from analysis.samples import (
-        check_model_fits,
-        load_configurations,
-        per_temperature_subset,
-        write_json,
-        write_netcdf,
+    from analysis.samples import write_json, write_netcdf
+    from fieldnet.commands.analyze import (
+        model_and_samples,
+        output_dir_for,
+        print_written,
+        provenance,
     )
-    from fieldnet.commands.analyze import output_dir_for
     from fieldnet.errors import FieldnetError
-    from fieldnet.modelfile import load_model
 
     if args.temperatures < 1:
         raise FieldnetError(f"--temperatures must be at least 1, got {args.temperatures}")
-    model = load_model(args.model)
-    ds = load_configurations(args.data, args.L)
-    temps = np.unique(ds["temperature"].values)
-    picked = temps[np.unique(np.round(np.linspace(0, temps.size - 1, min(args.temperatures, temps.size))).astype(int))]
-    ds = per_temperature_subset(ds.isel(sample=np.isin(ds["temperature"].values, picked)), 1, args.seed)
-    x = check_model_fits(model, ds)
+
+    def spread(ds):  # the configurations at args.temperatures temperatures spread over the range
+        temps = np.unique(ds["temperature"].values)
+        picked = temps[np.unique(np.round(np.linspace(0, temps.size - 1, min(args.temperatures, temps.size))).astype(int))]
+        return ds.isel(sample=np.isin(ds["temperature"].values, picked))
+
+    model, ds, x = model_and_samples(args, 1, pick=spread)
     if x.ndim != 4:
         raise FieldnetError(f"'analyze occlusion' needs 2D lattices (sample, channel, L, L), got {x.shape}")
     maps = saliency_maps(model, ds, patch=args.patch, value=args.value)
     outdir = output_dir_for(args, "occlusion")
-    write_netcdf(maps.assign_attrs(fieldnet_format="saliency", model=str(args.model), data=str(args.data)),
+    write_netcdf(maps.assign_attrs(fieldnet_format="saliency", **provenance(args)),
                  outdir / "saliency.nc")
     rows = [{"temperature": float(t), "p_ordered": float(p), "max_abs_occlusion_change": float(np.abs(o).max()),
              "mean_abs_saliency": float(np.abs(s).mean())}
             for t, p, o, s in zip(maps["temperature"].values, maps["p_ordered"].values, maps["occlusion"].values,
                                   maps["saliency"].values, strict=True)]
-    write_json({"model": str(args.model), "data": str(args.data), "patch": args.patch, "value": args.value,
+    write_json({**provenance(args), "patch": args.patch, "value": args.value,
                 "configurations": rows}, outdir / "saliency.json")
     fig = plot_saliency(maps, outdir / "saliency.png")
     for r in rows:
         print(f"T = {r['temperature']:.4g}: p(ordered) = {r['p_ordered']:.3f}, largest occlusion change "
               f"{r['max_abs_occlusion_change']:.3f}, mean |dp/ds| {r['mean_abs_saliency']:.2e}")
-    print(f"wrote {outdir / 'saliency.nc'}, {outdir / 'saliency.json'}, {fig}")
+    print_written(outdir / "saliency.nc", outdir / "saliency.json", fig)
     return 0

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from fieldnet.commands.analyze import add_data_argument, add_output_argument, add_size_argument
+
 HELP = "RG coarse-graining (majority rule, max pool): flow of |m|, energy, Binder cumulant; T -> T' map"
 DESCRIPTION = (
     "Coarse-grain the configurations of DATA repeatedly with b x b blocks, by majority rule (random "
@@ -15,10 +17,9 @@ DESCRIPTION = (
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("data", metavar="DATA", help="data file written by 'fieldnet simulate' (2D spins)")
-    parser.add_argument("-o", "--output", metavar="OUTDIR", default=None,
-                        help="output folder (default: <DATA>_rg beside the data file)")
-    parser.add_argument("--L", type=int, default=None, help="lattice size to coarse-grain (default: the largest)")
+    add_data_argument(parser, " (2D spins)")
+    add_output_argument(parser, "rg", source="DATA", beside="the data file")
+    add_size_argument(parser, help="lattice size to coarse-grain (default: the largest)")
     parser.add_argument("--block", type=int, default=2, help="block size b (default 2)")
     parser.add_argument("--steps", type=int, default=None, help="coarse-graining steps (default: down to 2 x 2)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the majority rule's tie breaks (default 0)")
@@ -37,7 +38,8 @@ def run(args: argparse.Namespace) -> int:
         rg_flow,
         unstable_temperature,
     )
-    from analysis.samples import load_configurations, output_folder, write_json, write_netcdf
+    from analysis.samples import load_configurations, reference_tc, write_json, write_netcdf
+    from fieldnet.commands.analyze import output_dir_for, print_written
     from fieldnet.dataset import lattice_sizes
 
     src = Path(args.data)
@@ -47,11 +49,8 @@ def run(args: argparse.Namespace) -> int:
     flow = rg_flow(ds, b=args.block, steps=args.steps, seed=args.seed)
     direct = {int(Lk): load_configurations(src, int(Lk)) for Lk in flow["L_step"].values[1:] if int(Lk) in sizes}
     t_eff = effective_temperature(flow, direct)
-    try:
-        tc_ref = float(np.ravel(ds.attrs.get("Tc", np.nan))[0])
-    except (TypeError, ValueError):
-        tc_ref = float("nan")
-    outdir = output_folder(args.output if args.output else src.with_name(src.stem + "_rg"))
+    tc_ref = reference_tc(ds)
+    outdir = output_dir_for(args, "rg", source="data")
     result_ds = flow.assign(T_eff=t_eff).assign_attrs(fieldnet_format="rg", data=str(src), Tc_reference=tc_ref)
     write_netcdf(result_ds, outdir / "rg.nc")
     unstable = {m: unstable_temperature(flow, m) for m in flow["rule"].values}
@@ -80,5 +79,5 @@ def run(args: argparse.Namespace) -> int:
             print(f"  {m}: effective temperature map T' = T at T = {t:.4f} J/k_B (unstable fixed point)")
     if not direct:
         print("  no direct data at L/b in the file: no effective temperature map (simulate L/b too to get it)")
-    print("wrote " + ", ".join(str(p) for p in written))
+    print_written(*written)
     return 0

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from fieldnet.commands.analyze import add_output_argument
+
 HELP = "Tc(L) from the p(ordered)=1/2 crossing with bootstrap errors, Tc(inf) and nu by finite-size scaling"
 DESCRIPTION = (
     "Estimate the critical temperature from 'fieldnet predict' output: Tc(L) where the mean probability "
@@ -16,8 +18,7 @@ DESCRIPTION = (
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("predictions", metavar="PRED.nc", help="predictions file written by 'fieldnet predict'")
-    parser.add_argument("-o", "--output", metavar="OUTDIR", default=None,
-                        help="output folder (default: <PRED>_tc beside the predictions file)")
+    add_output_argument(parser, "tc", source="PRED", beside="the predictions file")
     parser.add_argument("--nu", type=float, default=None, metavar="NU",
                         help="fix nu in the Tc(L) extrapolation (e.g. 1 for the 2D Ising model); default: fitted")
     parser.add_argument("--bootstrap", type=int, default=1000, metavar="N", help="bootstrap replicas for Tc(L) (default 1000)")
@@ -28,8 +29,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
+    from fieldnet.commands.analyze import output_dir_for
     from fieldnet.errors import FieldnetError
 
     if args.bootstrap < 0 or args.collapse_bootstrap < 0:
@@ -41,10 +41,7 @@ def run(args: argparse.Namespace) -> int:
 
     pred = load_predictions(args.predictions)
     pred.attrs["source_path"] = str(args.predictions)
-    src = Path(args.predictions)
-    outdir = Path(args.output) if args.output else src.with_name(src.stem + "_tc")
-    if outdir.exists() and not outdir.is_dir():
-        raise FieldnetError(f"output {outdir} exists and is not a folder; choose another -o")
+    outdir = output_dir_for(args, "tc", source="predictions", create=False)
     result = analyze_tc(pred, outdir, nu=args.nu, n_bootstrap=args.bootstrap,
                         collapse_bootstrap=args.collapse_bootstrap, seed=args.seed, figures=not args.no_figures)
     print(format_tc_table(result))
