@@ -19,6 +19,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 import xarray as xr
 
+from analysis import samples
 from fieldnet.errors import FieldnetError
 
 #: train_fn(x_train (n, d) float32, y_train (n,) int {0,1}, x_test (m, d) float32, seed) -> (m,) predicted class
@@ -30,16 +31,7 @@ TrainFn = Callable[[np.ndarray, np.ndarray, np.ndarray, int], np.ndarray]
 
 def load_configurations(data: str | os.PathLike | xr.Dataset, L: int | None = None) -> xr.Dataset:
     """The ``config`` and ``temperature`` of one lattice size of a ``fieldnet simulate`` file (in memory)."""
-    if isinstance(data, xr.Dataset):
-        ds = data
-    else:
-        from fieldnet.dataset import open_dataset
-
-        ds = open_dataset(data, L)
-    missing = [n for n in ("config", "temperature") if n not in ds.variables]
-    if missing:
-        raise FieldnetError(f"the data set lacks {', '.join(missing)}; give a file written by 'fieldnet simulate'")
-    return ds[["config", "temperature"]].load()
+    return samples.load_configurations(data, L, optional=())
 
 
 def features(config: np.ndarray, kind: str = "config") -> np.ndarray:

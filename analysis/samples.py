@@ -19,12 +19,18 @@ ORDERED_INDEX = 1
 """Column of p(ordered) in ``Sequential.predict_proba`` (classes ["disordered", "ordered"])."""
 
 
-def load_configurations(data: str | os.PathLike | xr.Dataset, L: int | None = None) -> xr.Dataset:
+OPTIONAL_VARIABLES = ("energy", "magnetization", "label")
+"""Per-sample variables :func:`load_configurations` keeps besides ``config`` and ``temperature``."""
+
+
+def load_configurations(data: str | os.PathLike | xr.Dataset, L: int | None = None,
+                        optional: tuple[str, ...] = OPTIONAL_VARIABLES) -> xr.Dataset:
     """``config (sample, channel, y, x)`` and ``temperature (sample)`` of one lattice size, in memory.
 
     Args:
         data: a ``fieldnet simulate`` file or an already opened data set.
         L: lattice size (needed when the file holds several).
+        optional: further variables kept when the data set has them.
     """
     if isinstance(data, xr.Dataset):
         ds = data
@@ -35,7 +41,7 @@ def load_configurations(data: str | os.PathLike | xr.Dataset, L: int | None = No
     missing = [n for n in ("config", "temperature") if n not in ds.variables]
     if missing:
         raise FieldnetError(f"the data set lacks {', '.join(missing)}; give a file written by 'fieldnet simulate'")
-    keep = ["config", "temperature"] + [n for n in ("energy", "magnetization", "label") if n in ds.variables]
+    keep = ["config", "temperature"] + [n for n in optional if n in ds.variables]
     return ds[keep].load()
 
 
@@ -55,10 +61,7 @@ def per_temperature_subset(ds: xr.Dataset, per_T: int, seed: int = 0) -> xr.Data
 def representative_temperatures(ds: xr.Dataset) -> dict[str, float]:
     """The lowest, the critical (closest to the file's Tc attribute, else the median) and the highest T."""
     temps = np.unique(np.asarray(ds["temperature"].values))
-    try:
-        tc = float(np.ravel(ds.attrs.get("Tc", np.nan))[0])
-    except (TypeError, ValueError):
-        tc = float("nan")
+    tc = reference_tc(ds)
     mid = temps[np.argmin(np.abs(temps - tc))] if np.isfinite(tc) else temps[temps.size // 2]
     return {"low": float(temps[0]), "critical": float(mid), "high": float(temps[-1])}
 
