@@ -53,3 +53,11 @@ def ising_data(tmp_path_factory):
     out = tmp_path_factory.mktemp("ising-data") / "ising.h5"
     run_campaign("ising2d", {}, [8, 12], ISING_TEMPERATURES, 64, seed=3, output=out, progress=False)
     return out
+
+
+@pytest.fixture
+def short_probe(monkeypatch):
+    """A hang found by a corrupted file should cost seconds, not the probe's default 20 s."""
+    from fieldnet import hdf5probe
+
+    monkeypatch.setattr(hdf5probe, "DEFAULT_TIMEOUT", 5.0)

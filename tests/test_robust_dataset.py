@@ -7,7 +7,6 @@ replaced variables (wrong dtype, wrong shape), NaN/inf values, renamed groups, p
 
 from __future__ import annotations
 
-import os
 import pickle
 import struct
 from pathlib import Path
@@ -15,7 +14,8 @@ from pathlib import Path
 import h5py
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from fuzzing import FUZZ, FileBytes, flip_bytes, fresh_path, write_fresh
+from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
@@ -30,13 +30,6 @@ from fieldnet.dataset import (
 )
 from fieldnet.errors import DataFileError, FieldnetError
 
-EXAMPLES = int(os.environ.get("FIELDNET_FUZZ_EXAMPLES", "25"))
-FUZZ = settings(
-    max_examples=EXAMPLES,
-    deadline=None,
-    derandomize=EXAMPLES <= 100,  # CI runs the same examples every time
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-)
 TEMPS = np.array([1.5, 3.0])
 SIZES = (4, 6)
 VARIABLES = ("config", "temperature", "label", "energy", "magnetization", "temperature_grid", "completed", "channel")
@@ -72,16 +65,6 @@ def load_everything(path: Path) -> None:
             assert ds["label"].dims == ("sample",) and ds["label"].dtype.kind in "iu"
 
 
-def fresh_path(folder: Path) -> Path:
-    """A new file name for every example: xarray caches open files by name, and a rewritten
-    file under a cached name would be read through the stale handle."""
-    fresh_path.count += 1
-    return folder / f"case{fresh_path.count}.h5"
-
-
-fresh_path.count = 0
-
-
 def stream_everything(path: Path) -> None:
     """What training and prediction do: index the file, then stream every sample in batches."""
     index = read_index(path)
@@ -107,32 +90,18 @@ def only_fieldnet_errors(path: Path) -> str:
     return outcomes[0] if len(set(outcomes)) == 1 else "mixed"
 
 
-class FileBytes(bytes):
-    """The bytes of a valid file, with a short repr (hypothesis prints failing examples)."""
-
-    def __repr__(self) -> str:
-        return f"<valid data file, {len(self)} bytes>"
-
-
 @pytest.fixture(scope="module")
 def valid(tmp_path_factory) -> FileBytes:
     path = write_valid_file(tmp_path_factory.mktemp("valid") / "d.h5")
     assert only_fieldnet_errors(path) == "loaded"
-    return FileBytes(path.read_bytes())
-
-
-@pytest.fixture
-def short_probe(monkeypatch):
-    # a hang found by a corruption should cost seconds, not the default 20 s
-    monkeypatch.setattr(hdf5probe, "DEFAULT_TIMEOUT", 5.0)
+    return FileBytes(path.read_bytes(), "data file")
 
 
 @FUZZ
 @given(data=st.data())
 def test_truncated_files(valid, tmp_path, short_probe, data):
     keep = data.draw(st.integers(0, len(valid) - 1), label="bytes kept")
-    path = fresh_path(tmp_path)
-    path.write_bytes(valid[:keep])
+    path = write_fresh(tmp_path, valid[:keep])
     assert only_fieldnet_errors(path) == "refused"  # a cut file is never complete
 
 
@@ -140,11 +109,7 @@ def test_truncated_files(valid, tmp_path, short_probe, data):
 @given(data=st.data())
 def test_flipped_bytes(valid, tmp_path, short_probe, data):
     flips = data.draw(st.lists(st.tuples(st.integers(0, len(valid) - 1), st.integers(1, 255)), min_size=1, max_size=12))
-    damaged = bytearray(valid)
-    for position, mask in flips:
-        damaged[position] ^= mask
-    path = fresh_path(tmp_path)
-    path.write_bytes(bytes(damaged))
+    path = write_fresh(tmp_path, flip_bytes(valid, flips))
     assert only_fieldnet_errors(path) in ("refused", "loaded", "mixed")  # any other exception fails the test
 
 

@@ -6,48 +6,27 @@ impossible shapes, wrong types), wrong/missing/NaN weights; and a crafted file n
 from __future__ import annotations
 
 import json
-import os
 import pickle
 from pathlib import Path
 
 import h5py
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from fuzzing import BYTE_FLIPS, FUZZ, FileBytes, flip_bytes, fresh_path, write_fresh
+from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from fieldnet import hdf5probe
 from fieldnet.errors import DataFileError, FieldnetError
 from fieldnet.layers import Conv2d, Dense, Flatten, MaxPool2d
 from fieldnet.model import Sequential
 from fieldnet.modelfile import load_model, save_model
 
-EXAMPLES = int(os.environ.get("FIELDNET_FUZZ_EXAMPLES", "25"))
-FUZZ = settings(
-    max_examples=EXAMPLES,
-    deadline=None,
-    derandomize=EXAMPLES <= 100,
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-)
 INPUT_SHAPE = (1, 8, 8)
-
-
-class FileBytes(bytes):
-    def __repr__(self) -> str:
-        return f"<valid model file, {len(self)} bytes>"
 
 
 def make_model() -> Sequential:
     return Sequential([Conv2d(2, 3, activation="relu"), MaxPool2d(2), Flatten(), Dense(2)], input_shape=INPUT_SHAPE, seed=0)
-
-
-def fresh_path(folder: Path) -> Path:
-    fresh_path.count += 1
-    return folder / f"model{fresh_path.count}.h5"
-
-
-fresh_path.count = 0
 
 
 def load_and_run(path: Path) -> str:
@@ -65,30 +44,20 @@ def load_and_run(path: Path) -> str:
 def valid(tmp_path_factory) -> FileBytes:
     path = save_model(make_model(), tmp_path_factory.mktemp("model") / "m.h5")
     assert load_and_run(path) == "loaded"
-    return FileBytes(path.read_bytes())
-
-
-@pytest.fixture
-def short_probe(monkeypatch):
-    monkeypatch.setattr(hdf5probe, "DEFAULT_TIMEOUT", 5.0)
+    return FileBytes(path.read_bytes(), "model file")
 
 
 @FUZZ
 @given(data=st.data())
 def test_truncated_model_files(valid, tmp_path, short_probe, data):
-    path = fresh_path(tmp_path)
-    path.write_bytes(valid[: data.draw(st.integers(0, len(valid) - 1))])
+    path = write_fresh(tmp_path, valid[: data.draw(st.integers(0, len(valid) - 1))])
     assert load_and_run(path) == "refused"
 
 
 @FUZZ
-@given(flips=st.lists(st.tuples(st.integers(0, 10**9), st.integers(1, 255)), min_size=1, max_size=12))
+@given(flips=BYTE_FLIPS)
 def test_flipped_bytes_in_model_files(valid, tmp_path, short_probe, flips):
-    damaged = bytearray(valid)
-    for position, mask in flips:
-        damaged[position % len(damaged)] ^= mask
-    path = fresh_path(tmp_path)
-    path.write_bytes(bytes(damaged))
+    path = write_fresh(tmp_path, flip_bytes(valid, flips))
     assert load_and_run(path) in ("refused", "loaded")  # any other exception fails the test
 
 

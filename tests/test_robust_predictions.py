@@ -4,44 +4,22 @@ return something that still works (finite probabilities; a network that runs).""
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import h5py
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from fuzzing import BYTE_FLIPS, FUZZ, FileBytes, flip_bytes, fresh_path, write_fresh
+from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 from test_robust_dataset import write_valid_file
 
-from fieldnet import hdf5probe
 from fieldnet.architecture import load_architecture
 from fieldnet.errors import FieldnetError
 from fieldnet.layers import Conv2d, Dense, GlobalAvgPool
 from fieldnet.model import Sequential
 from fieldnet.predictions import open_predictions, predict_dataset, write_predictions
-
-EXAMPLES = int(os.environ.get("FIELDNET_FUZZ_EXAMPLES", "25"))
-FUZZ = settings(
-    max_examples=EXAMPLES,
-    deadline=None,
-    derandomize=EXAMPLES <= 100,
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-)
-
-
-class FileBytes(bytes):
-    def __repr__(self) -> str:
-        return f"<valid file, {len(self)} bytes>"
-
-
-def fresh_path(folder: Path, suffix: str = ".nc") -> Path:
-    fresh_path.count += 1
-    return folder / f"case{fresh_path.count}{suffix}"
-
-
-fresh_path.count = 0
 
 
 @pytest.fixture(scope="module")
@@ -51,12 +29,7 @@ def valid(tmp_path_factory) -> FileBytes:
     model = Sequential([Conv2d(2, 3, activation="relu"), GlobalAvgPool(), Dense(2)], input_shape=(1, 4, 4), seed=0)
     path = write_predictions(predict_dataset(model, data, sizes=[4, 6]), folder / "p.nc")
     assert open_or_refuse(path) == "loaded"
-    return FileBytes(path.read_bytes())
-
-
-@pytest.fixture
-def short_probe(monkeypatch):
-    monkeypatch.setattr(hdf5probe, "DEFAULT_TIMEOUT", 5.0)
+    return FileBytes(path.read_bytes(), "predictions file")
 
 
 def open_or_refuse(path: Path) -> str:
@@ -75,19 +48,14 @@ def open_or_refuse(path: Path) -> str:
 @FUZZ
 @given(data=st.data())
 def test_truncated_predictions(valid, tmp_path, short_probe, data):
-    path = fresh_path(tmp_path)
-    path.write_bytes(valid[: data.draw(st.integers(0, len(valid) - 1))])
+    path = write_fresh(tmp_path, valid[: data.draw(st.integers(0, len(valid) - 1))], ".nc")
     assert open_or_refuse(path) == "refused"
 
 
 @FUZZ
-@given(flips=st.lists(st.tuples(st.integers(0, 10**9), st.integers(1, 255)), min_size=1, max_size=12))
+@given(flips=BYTE_FLIPS)
 def test_flipped_bytes_in_predictions(valid, tmp_path, short_probe, flips):
-    damaged = bytearray(valid)
-    for position, mask in flips:
-        damaged[position % len(damaged)] ^= mask
-    path = fresh_path(tmp_path)
-    path.write_bytes(bytes(damaged))
+    path = write_fresh(tmp_path, flip_bytes(valid, flips), ".nc")
     assert open_or_refuse(path) in ("refused", "loaded")  # any other exception fails the test
 
 
@@ -98,7 +66,7 @@ def test_flipped_bytes_in_predictions(valid, tmp_path, short_probe, flips):
     array=hnp.arrays(dtype=st.sampled_from([np.float32, np.float64, np.int8]), shape=hnp.array_shapes(min_dims=0, max_dims=3, max_side=6)),
 )
 def test_structural_corruptions_of_predictions(valid, tmp_path, short_probe, name, action, array):
-    path = fresh_path(tmp_path)
+    path = fresh_path(tmp_path, ".nc")
     path.write_bytes(valid)
     try:
         with h5py.File(path, "r+") as f:
