@@ -16,6 +16,7 @@ from scipy.signal import correlate2d
 
 from fieldnet.errors import ShapeError
 from fieldnet.layers.conv import Conv1d, Conv2d, Conv3d
+from tests.engine.gradcheck import numeric_grad
 
 CONV = {1: Conv1d, 2: Conv2d, 3: Conv3d}
 
@@ -52,20 +53,6 @@ def make_layer(nd, out_ch, k, stride, padding, bias, in_shape, seed=0, dtype=np.
     for key in layer.params:
         layer.params[key] = rng.standard_normal(layer.params[key].shape).astype(dtype)
     return layer
-
-
-def numeric_grad(f, a, eps=1e-6):
-    g = np.zeros_like(a)
-    flat, gflat = a.reshape(-1), g.reshape(-1)
-    for i in range(flat.size):
-        old = flat[i]
-        flat[i] = old + eps
-        fp = f()
-        flat[i] = old - eps
-        fm = f()
-        flat[i] = old
-        gflat[i] = (fp - fm) / (2 * eps)
-    return g
 
 
 SPATIAL = {1: (7,), 2: (5, 6), 3: (4, 5, 3)}

@@ -17,21 +17,7 @@ from fieldnet.layers.pooling import (
     MaxPool2d,
     MaxPool3d,
 )
-
-
-def numeric_grad(f, a, eps=1e-6):
-    g = np.zeros_like(a)
-    flat, gflat = a.reshape(-1), g.reshape(-1)
-    for i in range(flat.size):
-        old = flat[i]
-        flat[i] = old + eps
-        fp = f()
-        flat[i] = old - eps
-        fm = f()
-        flat[i] = old
-        gflat[i] = (fp - fm) / (2 * eps)
-    return g
-
+from tests.engine.gradcheck import numeric_grad
 
 POOL_CASES = [
     (MaxPool2d, 2, None, (2, 6, 6)),
