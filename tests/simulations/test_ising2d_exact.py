@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from scipy.stats import chisquare
 
 from simulations.exact import (
     boltzmann_probabilities,
@@ -17,39 +16,11 @@ from simulations.exact import (
     yang_magnetization,
 )
 from simulations.ising2d import Ising2D, acceptance_classes
+from tests.simulations.model_checks import energy_histogram_pvalue, every_other_round
 
 
 def _replicas(algorithm, n_samples):
     return Ising2D().sweeper(algorithm, n_samples)[1]
-
-
-def _every_other_round(values, n_replicas):
-    """Samples of rounds 0, 2, 4, ...: 4 tau_int apart within a replica, so that the chi-square
-    law (independent samples) holds; consecutive rounds are only 2 tau_int apart."""
-    rounds = len(values) // n_replicas
-    return np.asarray(values)[: rounds * n_replicas].reshape(rounds, n_replicas)[::2].reshape(-1)
-
-
-def _energy_histogram_pvalue(energy_per_site, L, J, h, T):
-    levels, degeneracy = ising2d_energy_levels(L, J, h)
-    expected_p = boltzmann_probabilities(levels, degeneracy, T)
-    energies = np.round(np.asarray(energy_per_site, dtype=np.float64) * L * L, 6)
-    index = np.searchsorted(levels, energies)
-    assert np.allclose(levels[index], energies, atol=1e-4), "a sampled energy is not an exact level"
-    observed = np.bincount(index, minlength=len(levels)).astype(np.float64)
-    expected = expected_p * len(energies)
-    # merge sparse levels (expected < 5) into their neighbour so the chi-square law holds
-    obs_bins, exp_bins, acc_o, acc_e = [], [], 0.0, 0.0
-    for o, e in zip(observed, expected, strict=True):
-        acc_o += o
-        acc_e += e
-        if acc_e >= 5:
-            obs_bins.append(acc_o)
-            exp_bins.append(acc_e)
-            acc_o = acc_e = 0.0
-    obs_bins[-1] += acc_o
-    exp_bins[-1] += acc_e
-    return chisquare(obs_bins, exp_bins).pvalue
 
 
 CASES = [
@@ -74,8 +45,9 @@ def test_energy_distribution_matches_exact_enumeration(L, J, h, T, algorithm):
     result = model.simulate_point(L, T, 6000, algorithm=algorithm, seed=11, key=(L, 0))
     assert result.algorithm == algorithm
     assert result.configs.shape == (6000, 1, L, L) and result.configs.dtype == np.int8
-    energy = _every_other_round(result.observables["energy"], _replicas(algorithm, 6000))
-    assert _energy_histogram_pvalue(energy, L, J, h, T) > 1e-3
+    energy = every_other_round(result.observables["energy"], _replicas(algorithm, 6000))
+    levels, degeneracy = ising2d_energy_levels(L, J, h)
+    assert energy_histogram_pvalue(np.asarray(energy, dtype=np.float64) * L * L, levels, degeneracy, T) > 1e-3
 
 
 def test_observables_are_those_of_the_stored_configurations():
