@@ -30,6 +30,17 @@ class _Activation(Layer):
             raise RuntimeError(f"{self.label}: backward called before forward")
 
 
+class _AlphaActivation(_Activation):
+    """An activation with one float parameter ``alpha``, stored in its config beside the name."""
+
+    def __init__(self, alpha: float, name: str | None = None) -> None:
+        super().__init__(name=name)
+        self.alpha = float(alpha)
+
+    def get_config(self) -> dict[str, Any]:
+        return {"name": self.name, "alpha": self.alpha}
+
+
 @register_layer
 class ReLU(_Activation):
     """max(0, x)."""
@@ -45,7 +56,7 @@ class ReLU(_Activation):
 
 
 @register_layer
-class LeakyReLU(_Activation):
+class LeakyReLU(_AlphaActivation):
     """x for x > 0, alpha * x otherwise.
 
     Args:
@@ -53,11 +64,7 @@ class LeakyReLU(_Activation):
     """
 
     def __init__(self, alpha: float = 0.01, name: str | None = None) -> None:
-        super().__init__(name=name)
-        self.alpha = float(alpha)
-
-    def get_config(self) -> dict[str, Any]:
-        return {"name": self.name, "alpha": self.alpha}
+        super().__init__(alpha, name=name)
 
     def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
         x = _work(x)
@@ -101,7 +108,7 @@ class Sigmoid(_Activation):
 
 
 @register_layer
-class ELU(_Activation):
+class ELU(_AlphaActivation):
     """x for x > 0, alpha (exp(x) - 1) otherwise.
 
     Args:
@@ -109,11 +116,7 @@ class ELU(_Activation):
     """
 
     def __init__(self, alpha: float = 1.0, name: str | None = None) -> None:
-        super().__init__(name=name)
-        self.alpha = float(alpha)
-
-    def get_config(self) -> dict[str, Any]:
-        return {"name": self.name, "alpha": self.alpha}
+        super().__init__(alpha, name=name)
 
     def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
         x = _work(x)

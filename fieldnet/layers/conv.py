@@ -82,6 +82,16 @@ def reuse_or_empty(store: dict[str, np.ndarray], key: str, shape: tuple[int, ...
     return buf
 
 
+def per_sample_shape(input_shape: tuple[int, ...], ndim: int, label: str) -> tuple[int, ...]:
+    """``input_shape`` as ints, checked to be (channels, ``ndim`` spatial axes); ShapeError otherwise."""
+    input_shape = tuple(int(s) for s in input_shape)
+    if len(input_shape) != ndim + 1:
+        raise ShapeError(
+            f"{label}: expects per-sample input (channels, {ndim} spatial axes), got shape {input_shape}"
+        )
+    return input_shape
+
+
 def _he_normal(shape: tuple[int, ...], fan_in: int, rng: np.random.Generator) -> np.ndarray:
     try:
         from fieldnet.initializers import he_normal
@@ -160,12 +170,7 @@ class _ConvNd(Layer):
         return geometry
 
     def output_shape(self, input_shape: tuple[int, ...]) -> tuple[int, ...]:
-        input_shape = tuple(int(s) for s in input_shape)
-        if len(input_shape) != self.ndim + 1:
-            raise ShapeError(
-                f"{self.label}: expects per-sample input (channels, {self.ndim} spatial axes), "
-                f"got shape {input_shape}"
-            )
+        input_shape = per_sample_shape(input_shape, self.ndim, self.label)
         channels = self.in_channels if self.in_channels is not None else (
             self.params["kernel"].shape[1] if "kernel" in self.params else None
         )

@@ -15,7 +15,14 @@ import numpy as np
 from fieldnet.errors import ShapeError
 from fieldnet.kernels.pool import pool_backward, pool_forward
 from fieldnet.layers.base import Layer, conv_output_size, register_layer
-from fieldnet.layers.conv import _as_tuple, _jsonable, _to5d, _work_dtype, reuse_or_empty
+from fieldnet.layers.conv import (
+    _as_tuple,
+    _jsonable,
+    _to5d,
+    _work_dtype,
+    per_sample_shape,
+    reuse_or_empty,
+)
 
 
 class _PoolNd(Layer):
@@ -44,12 +51,7 @@ class _PoolNd(Layer):
         return int(max(self._s))
 
     def output_shape(self, input_shape: tuple[int, ...]) -> tuple[int, ...]:
-        input_shape = tuple(int(s) for s in input_shape)
-        if len(input_shape) != self.ndim + 1:
-            raise ShapeError(
-                f"{self.label}: expects per-sample input (channels, {self.ndim} spatial axes), "
-                f"got shape {input_shape}"
-            )
+        input_shape = per_sample_shape(input_shape, self.ndim, self.label)
         spatial = tuple(
             conv_output_size(size, k, s, 0, layer=f"{self.label} (input {input_shape})")
             for size, k, s in zip(input_shape[1:], self._k, self._s, strict=True)
