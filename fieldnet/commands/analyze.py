@@ -1,8 +1,11 @@
 """`fieldnet analyze WHAT ...`: one sub-verb a module, ``fieldnet/commands/analyze_<what>.py``.
 
 Each sub-verb module provides ``HELP`` (one line), ``add_arguments(parser)`` and ``run(args)``,
-imports only the standard library at module level, and writes PNG figures plus netCDF or JSON
-numbers into its output folder.
+imports only the standard library and this module at module level, and writes PNG figures plus
+netCDF or JSON numbers into its output folder.  What several sub-verbs share is here, so each
+declares only its own options: the ``add_*_argument`` helpers (MODEL, DATA, --L, -o, --per-T,
+--seed) and the steps of ``run`` (:func:`model_and_samples`, :func:`output_dir_for`,
+:func:`provenance`, :func:`print_written`).
 """
 
 from __future__ import annotations
@@ -76,6 +79,12 @@ def add_per_T_argument(parser: argparse.ArgumentParser, default: int, help: str 
                         help=help or f"configurations per temperature (default {default})")
 
 
+def add_seed_argument(parser: argparse.ArgumentParser,
+                      help: str = "seed of the choice of configurations (default 0)") -> None:
+    """``--seed`` (default 0)."""
+    parser.add_argument("--seed", type=int, default=0, help=help)
+
+
 def add_model_data_arguments(parser: argparse.ArgumentParser, verb: str, model_help: str = "") -> None:
     """The arguments every model-and-data analysis shares: MODEL, DATA, -o OUTDIR, --L."""
     parser.add_argument("model", metavar="MODEL", help=f"model file written by 'fieldnet train'{model_help}")
@@ -106,6 +115,22 @@ def output_dir_for(args: argparse.Namespace, verb: str, source: str = "model", c
     if out.exists() and not out.is_dir():
         raise FieldnetError(f"output {out} exists and is not a folder; choose another -o")
     return out
+
+
+def require_at_least_one(value: int, option: str) -> None:
+    """A one-line error unless the count ``value`` given as ``option`` is at least 1."""
+    if value < 1:
+        from fieldnet.errors import FieldnetError
+
+        raise FieldnetError(f"{option} must be at least 1, got {value}")
+
+
+def require_2d(x, verb: str) -> None:
+    """A one-line error unless ``x`` holds 2D lattices (sample, channel, L, L)."""
+    if x.ndim != 4:
+        from fieldnet.errors import FieldnetError
+
+        raise FieldnetError(f"'analyze {verb}' needs 2D lattices (sample, channel, L, L), got {x.shape}")
 
 
 def model_and_samples(args: argparse.Namespace, per_T: int, check=None, pick=None):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from fieldnet.commands.analyze import add_data_argument, add_output_argument, add_size_argument
+from fieldnet.commands import analyze
 
 HELP = "learning by confusion (van Nieuwenburg et al. 2017): Tc from the W-shaped accuracy curve, no labels needed"
 DESCRIPTION = (
@@ -28,11 +28,11 @@ def _grid(text: str):
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    add_data_argument(parser)
-    add_size_argument(parser)
+    analyze.add_data_argument(parser)
+    analyze.add_size_argument(parser)
     parser.add_argument("--T-grid", dest="T_grid", type=_grid, default=None, metavar="START:STOP:COUNT",
                         help="proposed critical temperatures (J/k_B); default: midpoints between the data temperatures")
-    add_output_argument(parser, "confusion", source="DATA", beside="the data file")
+    analyze.add_output_argument(parser, "confusion", source="DATA", beside="the data file")
     parser.add_argument("--features", choices=("config", "summary"), default="config",
                         help="network input: the flattened configuration (default) or per-channel |mean| and "
                              "nearest-neighbour products (cheap for large L)")
@@ -69,7 +69,6 @@ def run(args: argparse.Namespace) -> int:
     )
     from analysis.samples import reference_tc
     from fieldnet.atomic import atomic_output
-    from fieldnet.commands.analyze import output_dir_for, print_written
 
     ds = load_configurations(src, args.L)
     grid = None if args.T_grid is None else np.linspace(*args.T_grid)
@@ -90,7 +89,7 @@ def run(args: argparse.Namespace) -> int:
         tc = err = float("nan")
         peak_error = str(exc)
     ref = reference_tc(ds)
-    outdir = output_dir_for(args, "confusion", source="data")
+    outdir = analyze.output_dir_for(args, "confusion", source="data")
 
     def num(x):
         return float(x) if np.isfinite(x) else None
@@ -125,5 +124,5 @@ def run(args: argparse.Namespace) -> int:
         if np.isfinite(ref):
             line += f"; reference {ref:.4f}, deviation {tc - ref:+.4f}"
         print(line)
-    print_written(outdir / "confusion.json", outdir / "confusion.nc", outdir / "confusion.png")
+    analyze.print_written(outdir / "confusion.json", outdir / "confusion.nc", outdir / "confusion.png")
     return 0

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from fieldnet.commands.analyze import add_model_data_arguments, add_per_T_argument
+from fieldnet.commands import analyze
 
 HELP = "per-layer equivariance errors under lattice translations, the square's point group and spin flip"
 DESCRIPTION = (
@@ -17,12 +17,12 @@ DESCRIPTION = (
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    add_model_data_arguments(parser, "equivariance")
-    add_per_T_argument(parser, 2,
-                       help="configurations per temperature (default 2; the errors are identities, few suffice)")
+    analyze.add_model_data_arguments(parser, "equivariance")
+    analyze.add_per_T_argument(parser, 2,
+                               help="configurations per temperature (default 2; the errors are identities, few suffice)")
     parser.add_argument("--shift-step", type=int, default=1, dest="shift_step",
                         help="analyse translations by multiples of this many sites in each direction (default 1: all)")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the choice of configurations (default 0)")
+    analyze.add_seed_argument(parser)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -34,30 +34,23 @@ def run(args: argparse.Namespace) -> int:
         summary_table,
     )
     from analysis.samples import write_json, write_netcdf
-    from fieldnet.commands.analyze import (
-        model_and_samples,
-        output_dir_for,
-        print_written,
-        provenance,
-    )
     from fieldnet.errors import FieldnetError
 
-    if args.shift_step < 1:
-        raise FieldnetError(f"--shift-step must be at least 1, got {args.shift_step}")
-    model, _, x = model_and_samples(args, args.per_T)
+    analyze.require_at_least_one(args.shift_step, "--shift-step")
+    model, _, x = analyze.model_and_samples(args, args.per_T)
     if x.ndim != 4 or x.shape[-1] != x.shape[-2]:
         raise FieldnetError(f"equivariance needs square 2D lattices (sample, channel, L, L), got {x.shape}")
     L = x.shape[-1]
     shifts = [(ay, ax) for ay in range(0, L, args.shift_step) for ax in range(0, L, args.shift_step)]
     report = equivariance_report(model, x, shifts=shifts)
     rows = summary_table(report)
-    outdir = output_dir_for(args, "equivariance")
-    write_netcdf(report.assign_attrs(fieldnet_format="equivariance", **provenance(args)),
+    outdir = analyze.output_dir_for(args, "equivariance")
+    write_netcdf(report.assign_attrs(fieldnet_format="equivariance", **analyze.provenance(args)),
                  outdir / "equivariance.nc")
-    write_json({**provenance(args), "L": L, "n_samples": int(x.shape[0]),
+    write_json({**analyze.provenance(args), "L": L, "n_samples": int(x.shape[0]),
                 "table": rows}, outdir / "equivariance.json")
     figs = [plot_translation_maps(report, outdir / "translation_error.png"),
             plot_symmetry_table(report, outdir / "symmetry_error.png")]
     print(format_table(rows))
-    print_written(outdir / "equivariance.nc", outdir / "equivariance.json", *figs)
+    analyze.print_written(outdir / "equivariance.nc", outdir / "equivariance.json", *figs)
     return 0

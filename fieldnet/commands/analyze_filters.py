@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from fieldnet.commands.analyze import add_model_data_arguments, add_per_T_argument
+from fieldnet.commands import analyze
 
 HELP = "first-layer filters vs physics kernels, activation maps at low/critical/high T, dead filters"
 DESCRIPTION = (
@@ -16,11 +16,11 @@ DESCRIPTION = (
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    add_model_data_arguments(parser, "filters")
-    add_per_T_argument(parser, 50,
-                       help="configurations per temperature searched for dead filters (default 50)")
+    analyze.add_model_data_arguments(parser, "filters")
+    analyze.add_per_T_argument(parser, 50,
+                               help="configurations per temperature searched for dead filters (default 50)")
     parser.add_argument("--channels", type=int, default=4, help="channels shown per layer in the activation maps (default 4)")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the choice of configurations (default 0)")
+    analyze.add_seed_argument(parser)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -36,19 +36,11 @@ def run(args: argparse.Namespace) -> int:
         plot_similarity,
     )
     from analysis.samples import representative_temperatures, write_json, write_netcdf
-    from fieldnet.commands.analyze import (
-        model_and_samples,
-        output_dir_for,
-        print_written,
-        provenance,
-    )
     from fieldnet.errors import FieldnetError
 
-    if args.channels < 1:
-        raise FieldnetError(f"--channels must be at least 1, got {args.channels}")
-    model, ds, x = model_and_samples(args, args.per_T)
-    if x.ndim != 4:
-        raise FieldnetError(f"'analyze filters' needs 2D lattices (sample, channel, L, L), got {x.shape}")
+    analyze.require_at_least_one(args.channels, "--channels")
+    model, ds, x = analyze.model_and_samples(args, args.per_T)
+    analyze.require_2d(x, "filters")
     index, conv = first_conv(model)
     kernels = np.asarray(conv.params["kernel"])
     if kernels.ndim != 4 or kernels.shape[-1] != kernels.shape[-2]:
@@ -59,17 +51,17 @@ def run(args: argparse.Namespace) -> int:
     chosen = {}
     for name, t in representative_temperatures(ds).items():
         chosen[name] = (t, x[np.flatnonzero(T == t)[:1]])
-    outdir = output_dir_for(args, "filters")
+    outdir = analyze.output_dir_for(args, "filters")
     result_ds = xr.Dataset(
         {"filter_weights": (("filter", "in_channel", "ky", "kx"), kernels), "similarity": sim,
          "dead": dead.rename(layer="spatial_layer")},
-        attrs={"fieldnet_format": "filters", **provenance(args), "conv_layer": index},
+        attrs={"fieldnet_format": "filters", **analyze.provenance(args), "conv_layer": index},
     )
     write_netcdf(result_ds.reset_coords(["best_kernel"]).assign(best_kernel=lambda d: d.best_kernel.astype(str)),
                  outdir / "filters.nc")
     dead_list = {str(lab): [int(c) for c in np.flatnonzero(dead.sel(layer=lab).values)] for lab in dead["layer"].values}
     result = {
-        **provenance(args), "first_conv_layer": index,
+        **analyze.provenance(args), "first_conv_layer": index,
         "filters": [{"filter": int(f), "best_kernel": str(sim["best_kernel"].values[f]),
                      "similarity": {str(k): sim.values[f, j] for j, k in enumerate(sim["kernel"].values)}}
                     for f in range(kernels.shape[0])],
@@ -87,5 +79,5 @@ def run(args: argparse.Namespace) -> int:
     n_dead = sum(len(v) for v in dead_list.values())
     print(f"dead filters (zero on all {x.shape[0]} configurations): "
           + (", ".join(f"{k}: {v}" for k, v in dead_list.items() if v) if n_dead else "none"))
-    print_written(outdir / "filters.nc", outdir / "filters.json", *figs)
+    analyze.print_written(outdir / "filters.nc", outdir / "filters.json", *figs)
     return 0

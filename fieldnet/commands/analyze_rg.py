@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from fieldnet.commands.analyze import add_data_argument, add_output_argument, add_size_argument
+from fieldnet.commands import analyze
 
 HELP = "RG coarse-graining (majority rule, max pool): flow of |m|, energy, Binder cumulant; T -> T' map"
 DESCRIPTION = (
@@ -17,9 +17,9 @@ DESCRIPTION = (
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    add_data_argument(parser, " (2D spins)")
-    add_output_argument(parser, "rg", source="DATA", beside="the data file")
-    add_size_argument(parser, help="lattice size to coarse-grain (default: the largest)")
+    analyze.add_data_argument(parser, " (2D spins)")
+    analyze.add_output_argument(parser, "rg", source="DATA", beside="the data file")
+    analyze.add_size_argument(parser, help="lattice size to coarse-grain (default: the largest)")
     parser.add_argument("--block", type=int, default=2, help="block size b (default 2)")
     parser.add_argument("--steps", type=int, default=None, help="coarse-graining steps (default: down to 2 x 2)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the majority rule's tie breaks (default 0)")
@@ -39,7 +39,6 @@ def run(args: argparse.Namespace) -> int:
         unstable_temperature,
     )
     from analysis.samples import load_configurations, reference_tc, write_json, write_netcdf
-    from fieldnet.commands.analyze import output_dir_for, print_written
     from fieldnet.dataset import lattice_sizes
 
     src = Path(args.data)
@@ -50,7 +49,7 @@ def run(args: argparse.Namespace) -> int:
     direct = {int(Lk): load_configurations(src, int(Lk)) for Lk in flow["L_step"].values[1:] if int(Lk) in sizes}
     t_eff = effective_temperature(flow, direct)
     tc_ref = reference_tc(ds)
-    outdir = output_dir_for(args, "rg", source="data")
+    outdir = analyze.output_dir_for(args, "rg", source="data")
     result_ds = flow.assign(T_eff=t_eff).assign_attrs(fieldnet_format="rg", data=str(src), Tc_reference=tc_ref)
     write_netcdf(result_ds, outdir / "rg.nc")
     unstable = {m: unstable_temperature(flow, m) for m in flow["rule"].values}
@@ -79,5 +78,5 @@ def run(args: argparse.Namespace) -> int:
             print(f"  {m}: effective temperature map T' = T at T = {t:.4f} J/k_B (unstable fixed point)")
     if not direct:
         print("  no direct data at L/b in the file: no effective temperature map (simulate L/b too to get it)")
-    print_written(*written)
+    analyze.print_written(*written)
     return 0

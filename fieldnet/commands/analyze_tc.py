@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from fieldnet.commands.analyze import add_output_argument
+from fieldnet.commands import analyze
 
 HELP = "Tc(L) from the p(ordered)=1/2 crossing with bootstrap errors, Tc(inf) and nu by finite-size scaling"
 DESCRIPTION = (
@@ -18,7 +18,7 @@ DESCRIPTION = (
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("predictions", metavar="PRED.nc", help="predictions file written by 'fieldnet predict'")
-    add_output_argument(parser, "tc", source="PRED", beside="the predictions file")
+    analyze.add_output_argument(parser, "tc", source="PRED", beside="the predictions file")
     parser.add_argument("--nu", type=float, default=None, metavar="NU",
                         help="fix nu in the Tc(L) extrapolation (e.g. 1 for the 2D Ising model); default: fitted")
     parser.add_argument("--bootstrap", type=int, default=1000, metavar="N", help="bootstrap replicas for Tc(L) (default 1000)")
@@ -29,7 +29,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from fieldnet.commands.analyze import output_dir_for
     from fieldnet.errors import FieldnetError
 
     if args.bootstrap < 0 or args.collapse_bootstrap < 0:
@@ -41,7 +40,7 @@ def run(args: argparse.Namespace) -> int:
 
     pred = load_predictions(args.predictions)
     pred.attrs["source_path"] = str(args.predictions)
-    outdir = output_dir_for(args, "tc", source="predictions", create=False)
+    outdir = analyze.output_dir_for(args, "tc", source="predictions", create=False)
     result = analyze_tc(pred, outdir, nu=args.nu, n_bootstrap=args.bootstrap,
                         collapse_bootstrap=args.collapse_bootstrap, seed=args.seed, figures=not args.no_figures)
     print(format_tc_table(result))

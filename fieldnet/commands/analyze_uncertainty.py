@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from fieldnet.commands.analyze import add_model_data_arguments, add_per_T_argument
+from fieldnet.commands import analyze
 
 HELP = "Monte Carlo dropout: predictive mean and spread of p(ordered) against T"
 DESCRIPTION = (
@@ -16,9 +16,9 @@ DESCRIPTION = (
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    add_model_data_arguments(parser, "uncertainty", " (with Dropout)")
+    analyze.add_model_data_arguments(parser, "uncertainty", " (with Dropout)")
     parser.add_argument("--passes", type=int, default=30, help="stochastic forward passes (default 30)")
-    add_per_T_argument(parser, 50)
+    analyze.add_per_T_argument(parser, 50)
     parser.add_argument("--seed", type=int, default=0, help="seed of the dropout masks and the choice of configurations")
 
 
@@ -27,21 +27,15 @@ def run(args: argparse.Namespace) -> int:
 
     from analysis.samples import reference_tc, write_json, write_netcdf
     from analysis.uncertainty import dropout_layers, mc_dropout, plot_uncertainty
-    from fieldnet.commands.analyze import (
-        model_and_samples,
-        output_dir_for,
-        print_written,
-        provenance,
-    )
 
-    model, ds, _ = model_and_samples(args, args.per_T, check=dropout_layers)
+    model, ds, _ = analyze.model_and_samples(args, args.per_T, check=dropout_layers)
     result = mc_dropout(model, ds, n_passes=args.passes, seed=args.seed)
     tc = reference_tc(ds)
-    outdir = output_dir_for(args, "uncertainty")
-    write_netcdf(result.assign_attrs(fieldnet_format="uncertainty", **provenance(args), Tc_reference=tc),
+    outdir = analyze.output_dir_for(args, "uncertainty")
+    write_netcdf(result.assign_attrs(fieldnet_format="uncertainty", **analyze.provenance(args), Tc_reference=tc),
                  outdir / "uncertainty.nc")
     peak = float(result["temperature"].values[int(np.argmax(result["mc_std"].values))])
-    write_json({**provenance(args), "passes": args.passes, "seed": args.seed,
+    write_json({**analyze.provenance(args), "passes": args.passes, "seed": args.seed,
                 "temperature": result["temperature"].values, "mean": result["mean"].values,
                 "mc_std": result["mc_std"].values, "sample_std": result["sample_std"].values,
                 "deterministic": result["deterministic"].values, "T_max_uncertainty": peak, "Tc_reference": tc},
@@ -52,5 +46,5 @@ def run(args: argparse.Namespace) -> int:
         print(f"{t:8.4f} {result['mean'].values[i]:8.3f} {result['mc_std'].values[i]:8.3f} "
               f"{result['sample_std'].values[i]:10.3f} {result['deterministic'].values[i]:10.3f}")
     print(f"largest model uncertainty at T = {peak:.4f} J/k_B")
-    print_written(outdir / "uncertainty.nc", outdir / "uncertainty.json", fig)
+    analyze.print_written(outdir / "uncertainty.nc", outdir / "uncertainty.json", fig)
     return 0
