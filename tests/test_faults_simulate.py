@@ -8,13 +8,13 @@ import os
 import resource
 import signal
 import subprocess
-import time
 from pathlib import Path
 
 import h5py
 import numpy as np
 import pytest
 from conftest import cli_command
+from interrupted import start_and_wait
 from test_dist_campaign import assert_same_content
 
 from fieldnet.atomic import partial_path
@@ -40,18 +40,8 @@ def completed_points(partial: Path) -> int:
 
 
 def start_and_wait_for_points(out: Path, at_least: int = 2) -> subprocess.Popen:
-    proc = subprocess.Popen([*cli_command(), *CAMPAIGN, "-o", str(out)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=default_sigint)
-    deadline = time.monotonic() + 120
-    while completed_points(partial_path(out)) < at_least:
-        assert proc.poll() is None, f"the run ended before it could be interrupted: {proc.stderr.read()}"
-        assert time.monotonic() < deadline
-        time.sleep(0.01)
-    return proc
-
-
-def default_sigint() -> None:
-    """Undo an inherited 'SIGINT ignored' (a test run from a background shell) so Ctrl-C reaches the job."""
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    return start_and_wait([*cli_command(), *CAMPAIGN, "-o", str(out)],
+                          lambda: completed_points(partial_path(out)) >= at_least, 120, "the run")
 
 
 def resume(out: Path) -> subprocess.CompletedProcess:

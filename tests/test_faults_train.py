@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import signal
 import subprocess
-import time
 from pathlib import Path
 
 import h5py
 import numpy as np
 import pytest
 from conftest import cli_command
+from interrupted import start_and_wait
 
 from fieldnet.atomic import partial_path
 
@@ -63,18 +63,7 @@ def assert_same_model(a: Path, b: Path) -> None:
 
 def start_and_wait_for_checkpoint(data: Path, out: Path) -> subprocess.Popen:
     """Start training; return once the first epoch's checkpoint is on disk (the run is mid-way)."""
-    proc = subprocess.Popen(train_args(data, out), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=default_sigint)
-    deadline = time.monotonic() + 300
-    while not partial_path(out).exists():
-        assert proc.poll() is None, f"training ended before it could be interrupted: {proc.stderr.read()}"
-        assert time.monotonic() < deadline
-        time.sleep(0.01)
-    return proc
-
-
-def default_sigint() -> None:
-    """Undo an inherited 'SIGINT ignored' (a test run from a background shell) so Ctrl-C reaches the job."""
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    return start_and_wait(train_args(data, out), partial_path(out).exists, 300, "training")
 
 
 def resume(data: Path, out: Path) -> subprocess.CompletedProcess:
