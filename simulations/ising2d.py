@@ -46,14 +46,23 @@ from numba import njit, prange, uint64
 
 from fieldnet.errors import FieldnetError
 from simulations.base import LatticeModel, PointResult
+from simulations.multispin import (
+    ALL_LANES,
+    LANES,
+    classes_from_probabilities,
+    counter_bits,
+    flip_decisions,
+    lane_observables,
+    lane_totals,
+    popcount,
+    vertical_add,
+)
 from simulations.rng import next_double, next_u64, seeded_states
 from simulations.sampling import sample_point
 
 ONSAGER_TC = 2.0 / math.log(1.0 + math.sqrt(2.0))
 #: ``auto`` uses Wolff for AUTO_WOLFF_T_OVER_TC[0] <= T / Tc <= AUTO_WOLFF_T_OVER_TC[1] (h = 0)
 AUTO_WOLFF_T_OVER_TC = (0.85, 1.25)
-#: replicas (bits) per multi-spin word
-LANES = 64
 #: Wolff chains per temperature point (at most; fewer when fewer samples are asked for): few
 #: enough that burn-in and pilot, paid per chain, stay a small part of the work
 WOLFF_REPLICAS = 8
@@ -63,18 +72,6 @@ METROPOLIS_GROUPS = 2
 
 _ZERO = uint64(0)
 _ONE = uint64(1)
-_M1 = uint64(0x5555555555555555)
-_M2 = uint64(0x3333333333333333)
-_M4 = uint64(0x0F0F0F0F0F0F0F0F)
-_H01 = uint64(0x0101010101010101)
-
-
-@njit(inline="always", cache=True)
-def _popcount(x):
-    x = x - ((x >> uint64(1)) & _M1)
-    x = (x & _M2) + ((x >> uint64(2)) & _M2)
-    x = (x + (x >> uint64(4))) & _M4
-    return (x * _H01) >> uint64(56)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -95,37 +92,23 @@ def acceptance_classes(temperature: float, J: float, h: float) -> tuple[np.ndarr
         thresholds: (K,) uint64 floor(p * 2**32).
     """
     beta = 1.0 / temperature
-    classes: list[tuple[int, int, int]] = []
+    p = np.ones((5, 2))
     for a in range(5):
-        thr = []
         for s in (0, 1):
             dE = 2.0 * J * (2 * a - 4) + 2.0 * h * (2 * s - 1)
-            p = 1.0 if dE <= 0 else math.exp(-beta * dE)
-            thr.append(None if p >= 1.0 else min(int(p * 2.0**32), 2**32 - 1))
-        if thr[0] is not None and thr[0] == thr[1]:
-            classes.append((a, 2, thr[0]))
-        else:
-            classes.extend((a, s, t) for s, t in ((0, thr[0]), (1, thr[1])) if t is not None)
-    K = len(classes)
-    class_a = np.array([c[0] for c in classes], dtype=np.int64)
-    class_s = np.array([c[1] for c in classes], dtype=np.int64)
-    bits = np.zeros((32, max(K, 1)), dtype=np.uint64)
-    for k, (_, _, t) in enumerate(classes):
-        for j in range(32):
-            if (t >> (31 - j)) & 1:
-                bits[j, k] = np.uint64(0xFFFFFFFFFFFFFFFF)
-    thresholds = np.array([c[2] for c in classes], dtype=np.uint64)
-    return class_a, class_s, bits, thresholds
+            if dE > 0:
+                p[a, s] = math.exp(-beta * dE)
+    return classes_from_probabilities(p)
 
 
 @njit(inline="always", cache=True)
-def _flip_mask(w, n_up, n_down, n_left, n_right, class_a, class_s, bits, cm, rng, stream):
-    """Which of the 64 lanes of site word ``w`` flip (bit set = flip)."""
+def _aligned_bits(w, n_up, n_down, n_left, n_right):
+    """Bit slices (b0, b1, b2) of each lane's number of neighbours aligned with site word ``w``,
+    a = b0 + 2 b1 + 4 b2 = x1 + x2 + x3 + x4 (two half adders and a carry)."""
     x1 = ~(w ^ n_up)
     x2 = ~(w ^ n_down)
     x3 = ~(w ^ n_left)
     x4 = ~(w ^ n_right)
-    # bit-sliced a = x1 + x2 + x3 + x4 as (b2 b1 b0)
     t1 = x1 ^ x2
     c1 = x1 & x2
     t2 = x3 ^ x4
@@ -134,59 +117,17 @@ def _flip_mask(w, n_up, n_down, n_left, n_right, class_a, class_s, bits, cm, rng
     carry = t1 & t2
     b1 = c1 ^ c2 ^ carry
     b2 = c1 & c2
-    need = _ZERO
-    for k in range(class_a.shape[0]):
-        a = class_a[k]
-        if a == 0:
-            m = ~(b0 | b1 | b2)
-        elif a == 1:
-            m = b0 & ~b1
-        elif a == 2:
-            m = ~b0 & b1
-        elif a == 3:
-            m = b0 & b1
-        else:
-            m = b2
-        s = class_s[k]
-        if s == 0:
-            m &= ~w
-        elif s == 1:
-            m &= w
-        cm[k] = m
-        need |= m
-    # bit-serial comparison u < threshold per lane, most significant bit first
-    less = _ZERO
-    undecided = need
-    j = 0
-    while undecided != _ZERO and j < 32:
-        r = next_u64(rng, stream)
-        p = _ZERO
-        for k in range(class_a.shape[0]):
-            p |= cm[k] & bits[j, k]
-        less |= undecided & p & ~r
-        undecided &= ~(p ^ r)
-        j += 1
-    return ~need | less
+    return b0, b1, b2
 
 
 @njit(inline="always", cache=True)
-def _flip_mask_ferro(w, n_up, n_down, n_left, n_right, t3, t4, rng, stream):
-    """:func:`_flip_mask` specialised to J > 0, h = 0, where only a = 3 (threshold t3) and a = 4
-    (t4) need a random decision: the same decisions from the same random words, with the
-    threshold bits computed in registers instead of loaded from the class tables."""
-    x1 = ~(w ^ n_up)
-    x2 = ~(w ^ n_down)
-    x3 = ~(w ^ n_left)
-    x4 = ~(w ^ n_right)
-    t1 = x1 ^ x2
-    c1 = x1 & x2
-    t2 = x3 ^ x4
-    c2 = x3 & x4
-    b0 = t1 ^ t2
-    carry = t1 & t2
-    b1 = c1 ^ c2 ^ carry
+def _flip_mask_ferro(b0, b1, b2, t3, t4, rng, stream):
+    """:func:`simulations.multispin.flip_decisions` specialised to J > 0, h = 0, where only
+    a = 3 (threshold t3) and a = 4 (t4) need a random decision: the same decisions from the same
+    random words, with the threshold bits computed in registers instead of loaded from the class
+    tables."""
     m3 = b0 & b1
-    m4 = c1 & c2
+    m4 = b2
     need = m3 | m4
     less = _ZERO
     undecided = need
@@ -226,13 +167,13 @@ def _sweep_group(spins, g, rng, class_a, class_s, bits, cm):
                 xl = x - 1 if x > 0 else L - 1
                 xr = x + 1 if x < L - 1 else 0
                 w = spins[g, y, x]
+                b0, b1, b2 = _aligned_bits(w, spins[g, yu, x], spins[g, yd, x], spins[g, y, xl], spins[g, y, xr])
                 if ferro:
-                    f = _flip_mask_ferro(w, spins[g, yu, x], spins[g, yd, x], spins[g, y, xl], spins[g, y, xr], t3, t4, rng, row)
+                    f = _flip_mask_ferro(b0, b1, b2, t3, t4, rng, row)
                 else:
-                    f = _flip_mask(w, spins[g, yu, x], spins[g, yd, x], spins[g, y, xl], spins[g, y, xr],
-                                   class_a, class_s, bits, cm, rng, row)
+                    f = flip_decisions(w, b0, b1, b2, class_a, class_s, bits, cm, rng, row)
                 spins[g, y, x] = w ^ f
-                count += _popcount(f)
+                count += popcount(f)
     return count
 
 
@@ -261,17 +202,6 @@ def metropolis_sweeps(spins, rng, class_a, class_s, bits, n_sweeps, flips):  # p
 
 
 @njit(inline="always", cache=True)
-def _vertical_add(counter, w):
-    """Add the 64 lanes of ``w`` (0/1 each) to a bit-sliced counter (n_bits,) uint64."""
-    i = 0
-    while w != _ZERO:
-        t = counter[i] & w
-        counter[i] ^= w
-        w = t
-        i += 1
-
-
-@njit(inline="always", cache=True)
 def _count_group(spins, g, cu, cb, up, aligned):
     """Per-lane up spins and aligned bonds (right and down neighbours) of group g into
     ``up[64]`` and ``aligned[64]`` (int64), using bit-sliced counters ``cu``, ``cb``."""
@@ -283,25 +213,10 @@ def _count_group(spins, g, cu, cb, up, aligned):
         for x in range(L):
             xr = x + 1 if x < L - 1 else 0
             w = spins[g, y, x]
-            _vertical_add(cu, w)
-            _vertical_add(cb, ~(w ^ spins[g, y, xr]))
-            _vertical_add(cb, ~(w ^ spins[g, yd, x]))
-    for b in range(64):
-        nu = 0
-        nb = 0
-        for i in range(cu.shape[0]):
-            nu += int((cu[i] >> uint64(b)) & _ONE) << i
-            nb += int((cb[i] >> uint64(b)) & _ONE) << i
-        up[b] = nu
-        aligned[b] = nb
-
-
-@njit(cache=True)
-def _counter_bits(L):
-    n_bits = 1
-    while (1 << n_bits) <= 2 * L * L:
-        n_bits += 1
-    return n_bits
+            vertical_add(cu, w)
+            vertical_add(cb, ~(w ^ spins[g, y, xr]))
+            vertical_add(cb, ~(w ^ spins[g, yd, x]))
+    lane_totals(cu, cb, up, aligned)
 
 
 @njit(parallel=True, cache=True)
@@ -313,7 +228,7 @@ def multispin_counts(spins, up, aligned):  # pragma: no cover - compiled
         up, aligned: (G, 64) int64, overwritten.
     """
     G, L = spins.shape[0], spins.shape[1]
-    n_bits = _counter_bits(L)
+    n_bits = counter_bits(2 * L * L)
     for g in prange(G):
         cu = np.zeros(n_bits, dtype=np.uint64)
         cb = np.zeros(n_bits, dtype=np.uint64)
@@ -335,7 +250,7 @@ def metropolis_series(spins, rng, class_a, class_s, bits, J, h, energy, abs_m, f
     K = class_a.shape[0]
     N = L * L
     n_steps = energy.shape[1]
-    n_bits = _counter_bits(L)
+    n_bits = counter_bits(2 * L * L)
     for g in prange(G):
         cm = np.empty(max(K, 1), dtype=np.uint64)
         cu = np.zeros(n_bits, dtype=np.uint64)
@@ -381,7 +296,7 @@ def metropolis_draw(spins, sign, rng, class_a, class_s, bits, J, h, symmetric, t
     G, L = spins.shape[0], spins.shape[1]
     K = class_a.shape[0]
     N = L * L
-    n_bits = _counter_bits(L)
+    n_bits = counter_bits(2 * L * L)
     for g in prange(G):
         cm = np.empty(max(K, 1), dtype=np.uint64)
         cu = np.zeros(n_bits, dtype=np.uint64)
@@ -396,13 +311,7 @@ def metropolis_draw(spins, sign, rng, class_a, class_s, bits, J, h, symmetric, t
                 sign[g] ^= next_u64(rng, g * L)
             _unpack_group(spins, g, sign[g], configs, k)
             _count_group(spins, g, cu, cb, up, aligned)
-            for b in range(64):
-                n_up = up[b]
-                if (sign[g] >> uint64(b)) & _ONE:
-                    n_up = N - n_up
-                m = 2.0 * n_up - N
-                energy[k, 64 * g + b] = (-J * (2.0 * aligned[b] - 2.0 * N) - h * m) / N
-                magnetization[k, 64 * g + b] = m / N
+            lane_observables(up, aligned, sign[g], N, 2.0, J, h, energy, magnetization, k, 64 * g)
         flips[g] += count
 
 
@@ -446,10 +355,10 @@ class MultispinMetropolis:
         G = n_replicas // LANES
         # ordered start, aligned with the field (staggered for an antiferromagnet): below Tc it is
         # already near equilibrium, above Tc it melts within a few sweeps
-        spins = np.full((G, L, L), 0xFFFFFFFFFFFFFFFF if self.h >= 0 else 0, dtype=np.uint64)
+        spins = np.full((G, L, L), ALL_LANES if self.h >= 0 else 0, dtype=np.uint64)
         if self.J < 0:
             yy, xx = np.indices((L, L))
-            spins[:, (yy + xx) % 2 == 1] ^= np.uint64(0xFFFFFFFFFFFFFFFF)
+            spins[:, (yy + xx) % 2 == 1] ^= np.uint64(ALL_LANES)
         class_a, class_s, bits, _ = acceptance_classes(temperature, self.J, self.h)
         return {
             "spins": spins,

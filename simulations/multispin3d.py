@@ -21,10 +21,19 @@ from typing import Any
 import numpy as np
 from numba import njit, prange, uint64
 
-from simulations.ising2d import _popcount, _vertical_add
+from simulations.multispin import (
+    ALL_LANES,
+    LANES,
+    classes_from_probabilities,
+    counter_bits,
+    flip_decisions,
+    lane_observables,
+    lane_totals,
+    popcount,
+    vertical_add,
+)
 from simulations.rng import next_u64, seeded_states
 
-LANES = 64
 #: groups of 64 replicas per temperature point: two, so two cores each update a group
 GROUPS = 2
 NEIGHBOURS = 6
@@ -41,37 +50,26 @@ def acceptance_classes_cubic(temperature: float, J: float, h: float) -> tuple[np
         threshold_bits: (32, max(K, 1)) uint64, all ones where bit (31 - j) of floor(p 2**32)
             is set (row j is compared at step j).
     """
-    classes: list[tuple[int, int, int]] = []
+    p = np.ones((NEIGHBOURS + 1, 2))
     for a in range(NEIGHBOURS + 1):
-        thr = []
         for s in (0, 1):
             dE = 2.0 * J * (2 * a - NEIGHBOURS) + 2.0 * h * (2 * s - 1)
-            p = 1.0 if dE <= 0 else math.exp(-dE / temperature)
-            thr.append(None if p >= 1.0 else min(int(p * 2.0**32), 2**32 - 1))
-        if thr[0] is not None and thr[0] == thr[1]:
-            classes.append((a, 2, thr[0]))
-        else:
-            classes.extend((a, s, t) for s, t in ((0, thr[0]), (1, thr[1])) if t is not None)
-    bits = np.zeros((32, max(len(classes), 1)), dtype=np.uint64)
-    for k, (_, _, t) in enumerate(classes):
-        for j in range(32):
-            if (t >> (31 - j)) & 1:
-                bits[j, k] = np.uint64(0xFFFFFFFFFFFFFFFF)
-    class_a = np.array([c[0] for c in classes], dtype=np.int64)
-    class_s = np.array([c[1] for c in classes], dtype=np.int64)
+            if dE > 0:
+                p[a, s] = math.exp(-dE / temperature)
+    class_a, class_s, bits, _ = classes_from_probabilities(p)
     return class_a, class_s, bits
 
 
 @njit(inline="always", cache=True)
-def _flip_mask6(w, n1, n2, n3, n4, n5, n6, class_a, class_s, bits, cm, rng, stream):
-    """Which of the 64 lanes of site word ``w`` flip, given its six neighbour words."""
+def _aligned_bits6(w, n1, n2, n3, n4, n5, n6):
+    """Bit slices (b0, b1, b2) of each lane's number a = x1 + ... + x6 of neighbours aligned with
+    site word ``w``: two full adders, then the weight-2 carries."""
     x1 = ~(w ^ n1)
     x2 = ~(w ^ n2)
     x3 = ~(w ^ n3)
     x4 = ~(w ^ n4)
     x5 = ~(w ^ n5)
     x6 = ~(w ^ n6)
-    # a = x1 + ... + x6 bit-sliced as (b2 b1 b0): two full adders, then the weight-2 carries
     s1 = x1 ^ x2 ^ x3
     c1 = (x1 & x2) | (x3 & (x1 ^ x2))
     s2 = x4 ^ x5 ^ x6
@@ -80,30 +78,7 @@ def _flip_mask6(w, n1, n2, n3, n4, n5, n6, class_a, class_s, bits, cm, rng, stre
     k0 = s1 & s2
     b1 = c1 ^ c2 ^ k0
     b2 = (c1 & c2) | (k0 & (c1 ^ c2))
-    need = _ZERO
-    for k in range(class_a.shape[0]):
-        a = class_a[k]
-        m = (b0 if a & 1 else ~b0) & (b1 if a & 2 else ~b1) & (b2 if a & 4 else ~b2)
-        s = class_s[k]
-        if s == 0:
-            m &= ~w
-        elif s == 1:
-            m &= w
-        cm[k] = m
-        need |= m
-    # bit-serial comparison u < threshold per lane, most significant bit first
-    less = _ZERO
-    undecided = need
-    j = 0
-    while undecided != _ZERO and j < 32:
-        r = next_u64(rng, stream)
-        p = _ZERO
-        for k in range(class_a.shape[0]):
-            p |= cm[k] & bits[j, k]
-        less |= undecided & p & ~r
-        undecided &= ~(p ^ r)
-        j += 1
-    return ~need | less
+    return b0, b1, b2
 
 
 @njit(inline="always", cache=True)
@@ -125,10 +100,11 @@ def _sweep_group(spins, g, rng, class_a, class_s, bits, cm):
                     xl = x - 1 if x > 0 else L - 1
                     xr = x + 1 if x < L - 1 else 0
                     w = spins[g, z, y, x]
-                    f = _flip_mask6(w, spins[g, zu, y, x], spins[g, zd, y, x], spins[g, z, yu, x], spins[g, z, yd, x],
-                                    spins[g, z, y, xl], spins[g, z, y, xr], class_a, class_s, bits, cm, rng, stream)
+                    b0, b1, b2 = _aligned_bits6(w, spins[g, zu, y, x], spins[g, zd, y, x], spins[g, z, yu, x],
+                                                spins[g, z, yd, x], spins[g, z, y, xl], spins[g, z, y, xr])
+                    f = flip_decisions(w, b0, b1, b2, class_a, class_s, bits, cm, rng, stream)
                     spins[g, z, y, x] = w ^ f
-                    count += _popcount(f)
+                    count += popcount(f)
     return count
 
 
@@ -145,18 +121,11 @@ def _count_group(spins, g, cu, cb, up, aligned):
             for x in range(L):
                 xr = x + 1 if x < L - 1 else 0
                 w = spins[g, z, y, x]
-                _vertical_add(cu, w)
-                _vertical_add(cb, ~(w ^ spins[g, z, y, xr]))
-                _vertical_add(cb, ~(w ^ spins[g, z, yd, x]))
-                _vertical_add(cb, ~(w ^ spins[g, zd, y, x]))
-    for b in range(64):
-        nu = 0
-        nb = 0
-        for i in range(cu.shape[0]):
-            nu += int((cu[i] >> uint64(b)) & _ONE) << i
-            nb += int((cb[i] >> uint64(b)) & _ONE) << i
-        up[b] = nu
-        aligned[b] = nb
+                vertical_add(cu, w)
+                vertical_add(cb, ~(w ^ spins[g, z, y, xr]))
+                vertical_add(cb, ~(w ^ spins[g, z, yd, x]))
+                vertical_add(cb, ~(w ^ spins[g, zd, y, x]))
+    lane_totals(cu, cb, up, aligned)
 
 
 @njit(parallel=True, cache=True)
@@ -181,9 +150,7 @@ def multispin3d_run(spins, sign, rng, class_a, class_s, bits, J, h, symmetric, s
     K = class_a.shape[0]
     n_rounds = energy.shape[0]
     store = configs.shape[0] > 0
-    n_bits = 1
-    while (1 << n_bits) <= 3 * N:
-        n_bits += 1
+    n_bits = counter_bits(3 * N)
     for g in prange(G):
         cm = np.empty(max(K, 1), dtype=np.uint64)
         cu = np.zeros(n_bits, dtype=np.uint64)
@@ -197,12 +164,7 @@ def multispin3d_run(spins, sign, rng, class_a, class_s, bits, J, h, symmetric, s
             if symmetric:
                 sign[g] ^= next_u64(rng, g * L * L)
             _count_group(spins, g, cu, cb, up, aligned)
-            for b in range(64):
-                inverted = (sign[g] >> uint64(b)) & _ONE
-                n_up = N - up[b] if inverted else up[b]
-                m = 2.0 * n_up - N
-                energy[k, 64 * g + b] = (-J * (2.0 * aligned[b] - 3.0 * N) - h * m) / N
-                magnetization[k, 64 * g + b] = m / N
+            lane_observables(up, aligned, sign[g], N, 3.0, J, h, energy, magnetization, k, 64 * g)
             if store:
                 i = 0
                 for z in range(L):
@@ -228,10 +190,10 @@ class MultispinCubicMetropolis:
             raise ValueError(f"multi-spin Metropolis needs a multiple of {LANES} replicas, got {n_replicas}")
         G = n_replicas // LANES
         # ordered start along the field (staggered for an antiferromagnet)
-        spins = np.full((G, L, L, L), 0xFFFFFFFFFFFFFFFF if self.h >= 0 else 0, dtype=np.uint64)
+        spins = np.full((G, L, L, L), ALL_LANES if self.h >= 0 else 0, dtype=np.uint64)
         if self.J < 0:
             zz, yy, xx = np.indices((L, L, L))
-            spins[:, (zz + yy + xx) % 2 == 1] ^= np.uint64(0xFFFFFFFFFFFFFFFF)
+            spins[:, (zz + yy + xx) % 2 == 1] ^= np.uint64(ALL_LANES)
         class_a, class_s, bits = acceptance_classes_cubic(temperature, self.J, self.h)
         return {
             "L": L,

@@ -1,0 +1,160 @@
+"""Multi-spin coding shared by the square (:mod:`simulations.ising2d`) and simple cubic
+(:mod:`simulations.multispin3d`) Ising Metropolis kernels.
+
+64 independent replicas live in the 64 bits (lanes) of one uint64 per site (bit set = spin up).
+A site's class (s, a), its spin s and its number a of aligned neighbours (bit-sliced into three
+words b0, b1, b2 by the lattice's adder), fixes its flip probability p = min(1, exp(-dE / T)).
+Each lane gets its own Bernoulli decision: a uniform 32-bit number per lane is compared
+bit-serially with the class threshold floor(p 2**32), most significant bit first, one random
+word per bit position, stopping as soon as every lane that needs a decision is decided (about 7
+words a site instead of 64).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit, uint64
+
+from simulations.rng import next_u64
+
+#: replicas (bits) per multi-spin word
+LANES = 64
+ALL_LANES = 0xFFFFFFFFFFFFFFFF
+_ZERO = uint64(0)
+_ONE = uint64(1)
+_M1 = uint64(0x5555555555555555)
+_M2 = uint64(0x3333333333333333)
+_M4 = uint64(0x0F0F0F0F0F0F0F0F)
+_H01 = uint64(0x0101010101010101)
+
+
+def classes_from_probabilities(p: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The classes (s, a) that need a random decision and their bit-sliced thresholds.
+
+    Args:
+        p: (z + 1, 2) float flip probabilities min(1, exp(-dE / T)), p[a, s] for a site with
+            a aligned neighbours and spin s (0 down, 1 up).
+
+    Returns:
+        class_a: (K,) int64 aligned-neighbour count of each random class.
+        class_s: (K,) int64 0 = down spins only, 1 = up only, 2 = both (p independent of s).
+        threshold_bits: (32, max(K, 1)) uint64, all ones where bit (31 - j) of floor(p * 2**32)
+            is set: row j is compared at step j (most significant first).
+        thresholds: (K,) uint64 floor(p * 2**32).
+    """
+    classes: list[tuple[int, int, int]] = []
+    for a in range(p.shape[0]):
+        thr = [None if p[a, s] >= 1.0 else min(int(p[a, s] * 2.0**32), 2**32 - 1) for s in (0, 1)]
+        if thr[0] is not None and thr[0] == thr[1]:
+            classes.append((a, 2, thr[0]))
+        else:
+            classes.extend((a, s, t) for s, t in ((0, thr[0]), (1, thr[1])) if t is not None)
+    bits = np.zeros((32, max(len(classes), 1)), dtype=np.uint64)
+    for k, (_, _, t) in enumerate(classes):
+        for j in range(32):
+            if (t >> (31 - j)) & 1:
+                bits[j, k] = np.uint64(ALL_LANES)
+    class_a = np.array([c[0] for c in classes], dtype=np.int64)
+    class_s = np.array([c[1] for c in classes], dtype=np.int64)
+    thresholds = np.array([c[2] for c in classes], dtype=np.uint64)
+    return class_a, class_s, bits, thresholds
+
+
+@njit(inline="always", cache=True)
+def popcount(x):
+    """Set bits of the uint64 ``x``."""
+    x = x - ((x >> uint64(1)) & _M1)
+    x = (x & _M2) + ((x >> uint64(2)) & _M2)
+    x = (x + (x >> uint64(4))) & _M4
+    return (x * _H01) >> uint64(56)
+
+
+@njit(inline="always", cache=True)
+def flip_decisions(w, b0, b1, b2, class_a, class_s, bits, cm, rng, stream):
+    """Which of the 64 lanes of site word ``w`` flip (bit set = flip).
+
+    Args:
+        w: uint64 site word; b0, b1, b2: uint64 bit slices of each lane's aligned-neighbour
+            count a = b0 + 2 b1 + 4 b2.
+        class_a, class_s, bits: from :func:`classes_from_probabilities`.
+        cm: (max(K, 1),) uint64 scratch (the lanes of each class).
+        rng, stream: xoshiro256** states and the row that draws the random words.
+    """
+    need = _ZERO
+    for k in range(class_a.shape[0]):
+        a = class_a[k]
+        m = (b0 if a & 1 else ~b0) & (b1 if a & 2 else ~b1) & (b2 if a & 4 else ~b2)
+        s = class_s[k]
+        if s == 0:
+            m &= ~w
+        elif s == 1:
+            m &= w
+        cm[k] = m
+        need |= m
+    # bit-serial comparison u < threshold per lane, most significant bit first
+    less = _ZERO
+    undecided = need
+    j = 0
+    while undecided != _ZERO and j < 32:
+        r = next_u64(rng, stream)
+        p = _ZERO
+        for k in range(class_a.shape[0]):
+            p |= cm[k] & bits[j, k]
+        less |= undecided & p & ~r
+        undecided &= ~(p ^ r)
+        j += 1
+    return ~need | less
+
+
+@njit(cache=True)
+def counter_bits(max_count):
+    """Bits of a bit-sliced counter that holds every count up to ``max_count``."""
+    n_bits = 1
+    while (1 << n_bits) <= max_count:
+        n_bits += 1
+    return n_bits
+
+
+@njit(inline="always", cache=True)
+def vertical_add(counter, w):
+    """Add the 64 lanes of ``w`` (0/1 each) to a bit-sliced counter (n_bits,) uint64."""
+    i = 0
+    while w != _ZERO:
+        t = counter[i] & w
+        counter[i] ^= w
+        w = t
+        i += 1
+
+
+@njit(inline="always", cache=True)
+def lane_totals(cu, cb, up, aligned):
+    """Read the bit-sliced counters ``cu`` (up spins) and ``cb`` (aligned bonds), (n_bits,)
+    uint64 each, into the per-lane totals ``up[64]`` and ``aligned[64]`` (int64)."""
+    for b in range(64):
+        nu = 0
+        nb = 0
+        for i in range(cu.shape[0]):
+            nu += int((cu[i] >> uint64(b)) & _ONE) << i
+            nb += int((cb[i] >> uint64(b)) & _ONE) << i
+        up[b] = nu
+        aligned[b] = nb
+
+
+@njit(inline="always", cache=True)
+def lane_observables(up, aligned, sign_word, n_sites, half_z, J, h, energy, magnetization, k, first):
+    """Per-site energy and magnetisation of 64 lanes into ``energy[k, first + b]`` and
+    ``magnetization[k, first + b]``, b = 0..63.
+
+    Args:
+        up, aligned: (64,) int64 up spins and aligned bonds per lane (:func:`lane_totals`).
+        sign_word: uint64 lanes whose stored spins are inverted (the lazy global flip).
+        n_sites: sites N; half_z: bonds per site, z / 2, as a float; J, h: couplings.
+        energy, magnetization: (n_rounds, R) float64.
+    """
+    for b in range(64):
+        n_up = up[b]
+        if (sign_word >> uint64(b)) & _ONE:
+            n_up = n_sites - n_up
+        m = 2.0 * n_up - n_sites
+        energy[k, first + b] = (-J * (2.0 * aligned[b] - half_z * n_sites) - h * m) / n_sites
+        magnetization[k, first + b] = m / n_sites
