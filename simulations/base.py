@@ -15,6 +15,8 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from fieldnet.errors import FieldnetError
+
 
 @dataclass
 class PointResult:
@@ -38,7 +40,9 @@ class PointResult:
 
 class LatticeModel:
     """Base class of lattice models.  Subclasses set the class attributes and implement
-    :meth:`simulate_point`; constructor arguments are the couplings, each documented in a line.
+    :meth:`sweeper` (and :meth:`resolve_algorithm` where ``auto`` needs a rule), or
+    :meth:`simulate_point` itself; constructor arguments are the couplings, each documented in a
+    line.
     """
 
     #: name used by ``fieldnet simulate --model NAME``
@@ -96,6 +100,28 @@ class LatticeModel:
         tc = self.critical_temperature()
         return {"model": self.name, "Tc": float("nan") if tc is None else tc}
 
+    def near_tc(self, temperature: float, window: tuple[float, float]) -> bool:
+        """True when window[0] Tc <= ``temperature`` <= window[1] Tc; False without a Tc."""
+        tc = self.critical_temperature()
+        low, high = window
+        return tc is not None and low * tc <= temperature <= high * tc
+
+    def known_algorithm(self, algorithm: str) -> str:
+        """``algorithm`` when it is one of :attr:`algorithms`, else a FieldnetError naming them."""
+        if algorithm not in self.algorithms:
+            raise FieldnetError(f"model {self.name} has no algorithm {algorithm!r}; choose auto, {', '.join(self.algorithms)}")
+        return algorithm
+
+    def resolve_algorithm(self, algorithm: str, temperature: float) -> str:
+        """The update ``algorithm`` means at ``temperature``: "auto" is the first of
+        :attr:`algorithms` here (models with a measured rule override this)."""
+        return self.algorithms[0] if algorithm == "auto" else self.known_algorithm(algorithm)
+
+    def sweeper(self, algorithm: str, n_samples: int) -> tuple[Any, int]:
+        """The sweeper (:mod:`simulations.sampling`) of a resolved ``algorithm`` and its number of
+        replicas for a point of ``n_samples`` samples."""
+        raise NotImplementedError
+
     def simulate_point(
         self,
         L: int,
@@ -115,4 +141,9 @@ class LatticeModel:
             seed, key: seed the point's streams with ``seeded_states(seed, n, *key)``.
             progress: optional callable(n_done_samples) for progress bars.
         """
-        raise NotImplementedError
+        from simulations.sampling import sample_point  # sampling imports this module
+
+        resolved = self.resolve_algorithm(algorithm, temperature)
+        sweeper, n_replicas = self.sweeper(resolved, n_samples)
+        return sample_point(sweeper, L, temperature, n_samples, n_replicas=n_replicas, seed=seed, key=key,
+                            algorithm=resolved, progress=progress)

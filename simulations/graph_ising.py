@@ -34,14 +34,13 @@ import numpy as np
 from numba import njit, prange, uint64
 
 from fieldnet.errors import FieldnetError
-from simulations.base import LatticeModel, PointResult
+from simulations.base import LatticeModel
 from simulations.clusters import (
     add_probability_threshold,
     calibrated_clusters_per_sweep,
     grow_cluster,
 )
 from simulations.rng import next_double, next_u64, seeded_states
-from simulations.sampling import sample_point
 
 #: Wolff chains per temperature point (at most): few, so burn-in and pilot stay cheap
 WOLFF_REPLICAS = 8
@@ -313,24 +312,11 @@ class GraphIsingModel(LatticeModel):
     def resolve_algorithm(self, algorithm: str, temperature: float) -> str:
         """The update ``algorithm`` means at ``temperature`` ("auto": Wolff near Tc, else Metropolis)."""
         if algorithm == "auto":
-            tc = self.critical_temperature()
-            low, high = self.auto_wolff_window
-            if tc is not None and low * tc <= temperature <= high * tc:
-                return "wolff"
-            return "metropolis"
-        if algorithm not in self.algorithms:
-            raise FieldnetError(f"model {self.name} has no algorithm {algorithm!r}; choose auto, {', '.join(self.algorithms)}")
-        if algorithm == "wolff" and self.J <= 0.0:
+            return "wolff" if self.near_tc(temperature, self.auto_wolff_window) else "metropolis"
+        if self.known_algorithm(algorithm) == "wolff" and self.J <= 0.0:
             raise FieldnetError(f"Wolff clusters of {self.name} need a ferromagnetic J > 0; use --algorithm metropolis")
         return algorithm
 
     def sweeper(self, algorithm: str, n_samples: int) -> tuple[GraphIsing, int]:
         """The sweeper of a resolved ``algorithm`` and its number of replicas."""
         return GraphIsing(self.tables, self.ndim, self.J, self.h, algorithm), replicas_for(algorithm, n_samples)
-
-    def simulate_point(self, L: int, temperature: float, n_samples: int, *, algorithm: str, seed: int,
-                       key: tuple[int, ...], progress=None) -> PointResult:
-        resolved = self.resolve_algorithm(algorithm, temperature)
-        sweeper, n_replicas = self.sweeper(resolved, n_samples)
-        return sample_point(sweeper, L, temperature, n_samples, n_replicas=n_replicas, seed=seed, key=key,
-                            algorithm=resolved, progress=progress)

@@ -45,7 +45,7 @@ import numpy as np
 from numba import njit, prange, uint64
 
 from fieldnet.errors import FieldnetError
-from simulations.base import LatticeModel, PointResult
+from simulations.base import LatticeModel
 from simulations.multispin import (
     ALL_LANES,
     LANES,
@@ -58,7 +58,6 @@ from simulations.multispin import (
     vertical_add,
 )
 from simulations.rng import next_double, next_u64, seeded_states
-from simulations.sampling import sample_point
 
 ONSAGER_TC = 2.0 / math.log(1.0 + math.sqrt(2.0))
 #: ``auto`` uses Wolff for AUTO_WOLFF_T_OVER_TC[0] <= T / Tc <= AUTO_WOLFF_T_OVER_TC[1] (h = 0)
@@ -751,14 +750,8 @@ class Ising2D(LatticeModel):
     def resolve_algorithm(self, algorithm: str, temperature: float) -> str:
         """The update ``algorithm`` means at ``temperature`` ("auto" resolved; see module doc)."""
         if algorithm == "auto":
-            tc = self.critical_temperature()
-            low, high = AUTO_WOLFF_T_OVER_TC
-            if tc is not None and low * tc <= temperature <= high * tc:
-                return "wolff"
-            return "metropolis"
-        if algorithm not in self.algorithms:
-            raise FieldnetError(f"model {self.name} has no algorithm {algorithm!r}; choose auto, {', '.join(self.algorithms)}")
-        if algorithm == "wolff" and self.J == 0.0:
+            return "wolff" if self.near_tc(temperature, AUTO_WOLFF_T_OVER_TC) else "metropolis"
+        if self.known_algorithm(algorithm) == "wolff" and self.J == 0.0:
             raise FieldnetError("Wolff cluster updates need J != 0; use --algorithm metropolis")
         return algorithm
 
@@ -767,13 +760,6 @@ class Ising2D(LatticeModel):
         if algorithm == "wolff":
             return Wolff(self.J, self.h), max(1, min(WOLFF_REPLICAS, n_samples))
         return MultispinMetropolis(self.J, self.h), LANES * METROPOLIS_GROUPS
-
-    def simulate_point(self, L: int, temperature: float, n_samples: int, *, algorithm: str, seed: int,
-                       key: tuple[int, ...], progress=None) -> PointResult:
-        resolved = self.resolve_algorithm(algorithm, temperature)
-        sweeper, n_replicas = self.sweeper(resolved, n_samples)
-        return sample_point(sweeper, L, temperature, n_samples, n_replicas=n_replicas, seed=seed, key=key,
-                            algorithm=resolved, progress=progress)
 
 
 MODEL = Ising2D

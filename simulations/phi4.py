@@ -37,10 +37,9 @@ import numpy as np
 from numba import njit, prange, uint64
 
 from fieldnet.errors import FieldnetError
-from simulations.base import LatticeModel, PointResult
+from simulations.base import LatticeModel
 from simulations.clusters import square_tables
 from simulations.rng import next_double, next_u64, seeded_states
-from simulations.sampling import sample_point
 
 METROPOLIS = 0
 HMC = 1
@@ -376,22 +375,11 @@ class Phi4(LatticeModel):
 
     def resolve_algorithm(self, algorithm: str, temperature: float) -> str:
         """The update ``algorithm`` means ("auto": wolff)."""
-        if algorithm == "auto":
-            return "wolff"
-        if algorithm not in self.algorithms:
-            raise FieldnetError(f"model phi4 has no algorithm {algorithm!r}; choose auto, {', '.join(self.algorithms)}")
-        return algorithm
+        return "wolff" if algorithm == "auto" else self.known_algorithm(algorithm)
 
     def sweeper(self, algorithm: str, n_samples: int) -> tuple[Phi4Sweeper, int]:
         """The sweeper of a resolved ``algorithm`` and its number of replicas."""
         return Phi4Sweeper(self.mu0sq, self.lam, algorithm, self.hmc_steps), max(1, min(REPLICAS[algorithm], n_samples))
-
-    def simulate_point(self, L: int, temperature: float, n_samples: int, *, algorithm: str, seed: int,
-                       key: tuple[int, ...], progress=None) -> PointResult:
-        resolved = self.resolve_algorithm(algorithm, temperature)
-        sweeper, n_replicas = self.sweeper(resolved, n_samples)
-        return sample_point(sweeper, L, temperature, n_samples, n_replicas=n_replicas, seed=seed, key=key,
-                            algorithm=resolved, progress=progress)
 
 
 MODEL = Phi4

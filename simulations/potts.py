@@ -36,7 +36,7 @@ import numpy as np
 from numba import njit, prange
 
 from fieldnet.errors import FieldnetError
-from simulations.base import LatticeModel, PointResult
+from simulations.base import LatticeModel
 from simulations.clusters import (
     add_probability_threshold,
     calibrated_clusters_per_sweep,
@@ -44,7 +44,6 @@ from simulations.clusters import (
     square_tables,
 )
 from simulations.rng import next_double, seeded_states
-from simulations.sampling import sample_point
 
 #: ``auto`` uses Wolff for these T / Tc (J > 0), the heat bath elsewhere: measured
 #: (benchmarks/simulate_models.py, q = 3, L = 24) Wolff delivers 1.1-35x more samples/s than
@@ -276,12 +275,8 @@ class Potts(LatticeModel):
     def resolve_algorithm(self, algorithm: str, temperature: float) -> str:
         """The update ``algorithm`` means at ``temperature`` ("auto": Wolff near Tc, else heat bath)."""
         if algorithm == "auto":
-            tc = self.critical_temperature()
-            low, high = AUTO_WOLFF_T_OVER_TC
-            return "wolff" if tc is not None and low * tc <= temperature <= high * tc else "heatbath"
-        if algorithm not in self.algorithms:
-            raise FieldnetError(f"model potts has no algorithm {algorithm!r}; choose auto, {', '.join(self.algorithms)}")
-        if algorithm == "wolff" and self.J <= 0:
+            return "wolff" if self.near_tc(temperature, AUTO_WOLFF_T_OVER_TC) else "heatbath"
+        if self.known_algorithm(algorithm) == "wolff" and self.J <= 0:
             raise FieldnetError("Potts Wolff clusters need a ferromagnetic J > 0; use --algorithm heatbath")
         return algorithm
 
@@ -289,13 +284,6 @@ class Potts(LatticeModel):
         """The sweeper of a resolved ``algorithm`` and its number of replicas."""
         cap = WOLFF_REPLICAS if algorithm == "wolff" else HEATBATH_REPLICAS
         return PottsSweeper(self.q, self.J, algorithm, self.onehot), max(1, min(cap, n_samples))
-
-    def simulate_point(self, L: int, temperature: float, n_samples: int, *, algorithm: str, seed: int,
-                       key: tuple[int, ...], progress=None) -> PointResult:
-        resolved = self.resolve_algorithm(algorithm, temperature)
-        sweeper, n_replicas = self.sweeper(resolved, n_samples)
-        return sample_point(sweeper, L, temperature, n_samples, n_replicas=n_replicas, seed=seed, key=key,
-                            algorithm=resolved, progress=progress)
 
 
 MODEL = Potts

@@ -46,10 +46,9 @@ import numpy as np
 from numba import njit, prange, uint64
 
 from fieldnet.errors import FieldnetError
-from simulations.base import LatticeModel, PointResult
+from simulations.base import LatticeModel
 from simulations.clusters import square_tables
 from simulations.rng import next_double, next_u64, seeded_states
-from simulations.sampling import sample_point
 
 #: Kosterlitz-Thouless temperature of the square-lattice XY model, units of J (Hasenbusch,
 #: J. Phys. A 38, 5869 (2005): T_KT = 0.8929(1))
@@ -385,21 +384,12 @@ class XY(LatticeModel):
         if algorithm == "auto":
             low, high = AUTO_WOLFF_T_OVER_J
             return "wolff" if self.J > 0 and low <= temperature / self.J <= high else "metropolis"
-        if algorithm not in self.algorithms:
-            raise FieldnetError(f"model xy has no algorithm {algorithm!r}; choose auto, {', '.join(self.algorithms)}")
-        return algorithm
+        return self.known_algorithm(algorithm)
 
     def sweeper(self, algorithm: str, n_samples: int) -> tuple[XYSweeper, int]:
         """The sweeper of a resolved ``algorithm`` and its number of replicas."""
         cap = WOLFF_REPLICAS if algorithm == "wolff" else METROPOLIS_REPLICAS
         return XYSweeper(self.J, algorithm), max(1, min(cap, n_samples))
-
-    def simulate_point(self, L: int, temperature: float, n_samples: int, *, algorithm: str, seed: int,
-                       key: tuple[int, ...], progress=None) -> PointResult:
-        resolved = self.resolve_algorithm(algorithm, temperature)
-        sweeper, n_replicas = self.sweeper(resolved, n_samples)
-        return sample_point(sweeper, L, temperature, n_samples, n_replicas=n_replicas, seed=seed, key=key,
-                            algorithm=resolved, progress=progress)
 
 
 MODEL = XY
