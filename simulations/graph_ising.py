@@ -41,6 +41,7 @@ from simulations.clusters import (
     grow_cluster,
 )
 from simulations.rng import next_double, next_u64, seeded_states
+from simulations.rounds import RoundsSweeper
 
 #: Wolff chains per temperature point (at most): few, so burn-in and pilot stay cheap
 WOLFF_REPLICAS = 8
@@ -160,7 +161,7 @@ def ising_graph_run(spins, rng, nbr, order, thresholds, algorithm, add_below, n_
         moves[r] += count
 
 
-class GraphIsing:
+class GraphIsing(RoundsSweeper):
     """Sweeper (see :mod:`simulations.sampling`) of the Ising model on a neighbour table.
 
     Args:
@@ -169,6 +170,8 @@ class GraphIsing:
         ndim: spatial dimensions (the flat spins are stored as (L,) * ndim).
         J, h: couplings; algorithm: "metropolis" or "wolff".
     """
+
+    absolute_series: ClassVar[tuple[str, ...]] = ("magnetization",)
 
     def __init__(self, tables: Callable[[int], tuple[np.ndarray, np.ndarray, np.ndarray]], ndim: int,
                  J: float, h: float, algorithm: str):
@@ -208,34 +211,20 @@ class GraphIsing:
 
     def _run(self, state: dict[str, Any], n_rounds: int, sweeps_per_round: int, store: bool):
         R, N = state["spins"].shape
-        energy = np.empty((n_rounds, R))
-        magnetization = np.empty((n_rounds, R))
+        values = np.empty((2, n_rounds, R))
         configs = np.empty((n_rounds if store else 0, R, N), dtype=np.int8)
         moves = state["moves"]
         moves[:] = 0
         ising_graph_run(state["spins"], state["rng"], state["nbr"], state["order"], state["thresholds"],
                         METROPOLIS if self.algorithm == "metropolis" else WOLFF, state["add_below"],
                         int(state["n_clusters"]), state["two_beta_h"], self.J, self.h, self.h == 0.0,
-                        int(sweeps_per_round), state["stack"], energy, magnetization, configs, moves)
+                        int(sweeps_per_round), state["stack"], values[0], values[1], configs, moves)
         total = n_rounds * sweeps_per_round * R * N
         acceptance = float(moves.sum()) / total if self.algorithm == "metropolis" and total else float("nan")
-        return configs, energy, magnetization, acceptance
+        return configs, values, acceptance
 
-    def sweep(self, state: dict[str, Any], n_sweeps: int) -> float:
-        if n_sweeps <= 0:
-            return float("nan")
-        return self._run(state, 1, n_sweeps, False)[3]
-
-    def series(self, state: dict[str, Any], n_steps: int) -> tuple[dict[str, np.ndarray], float]:
-        """Pilot fast path: energy and |m|, (R, n_steps), after each of ``n_steps`` sweeps."""
-        _, energy, magnetization, acceptance = self._run(state, n_steps, 1, False)
-        return {"energy": energy.T.copy(), "magnetization": np.abs(magnetization.T)}, acceptance
-
-    def draw(self, state: dict[str, Any], n_rounds: int, thinning: int) -> tuple[np.ndarray, dict[str, np.ndarray], float]:
-        """Sampling fast path: configs (n_rounds, R, 1, *shape), observables (n_rounds, R)."""
-        configs, energy, magnetization, acceptance = self._run(state, n_rounds, thinning, True)
-        R = configs.shape[1]
-        return configs.reshape(n_rounds, R, 1, *state["shape"]), {"energy": energy, "magnetization": magnetization}, acceptance
+    def _stored(self, state: dict[str, Any], configs: np.ndarray) -> np.ndarray:
+        return configs.reshape(configs.shape[0], configs.shape[1], 1, *state["shape"])
 
     def measure(self, state: dict[str, Any]) -> dict[str, np.ndarray]:
         spins = state["spins"]

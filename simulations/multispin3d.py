@@ -16,7 +16,7 @@ applies a random global spin flip per replica (an exact symmetry move, kept as a
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 from numba import njit, prange, uint64
@@ -33,6 +33,7 @@ from simulations.multispin import (
     vertical_add,
 )
 from simulations.rng import next_u64, seeded_states
+from simulations.rounds import RoundsSweeper
 
 #: groups of 64 replicas per temperature point: two, so two cores each update a group
 GROUPS = 2
@@ -177,9 +178,11 @@ def multispin3d_run(spins, sign, rng, class_a, class_s, bits, J, h, symmetric, s
         flips[g] += count
 
 
-class MultispinCubicMetropolis:
+class MultispinCubicMetropolis(RoundsSweeper):
     """Sweeper (see :mod:`simulations.sampling`) for multi-spin coded Metropolis on the cubic
     torus; the replica count must be a multiple of 64."""
+
+    absolute_series: ClassVar[tuple[str, ...]] = ("magnetization",)
 
     def __init__(self, J: float, h: float):
         self.J = float(J)
@@ -210,38 +213,24 @@ class MultispinCubicMetropolis:
         spins = state["spins"]
         G, L = spins.shape[0], spins.shape[1]
         R = G * LANES
-        energy = np.empty((n_rounds, R))
-        magnetization = np.empty((n_rounds, R))
+        values = np.empty((2, n_rounds, R))
         configs = np.empty((n_rounds if store else 0, R, L**3), dtype=np.int8)
         flips = state["flips"]
         flips[:] = 0
         multispin3d_run(spins, state["sign"], state["rng"], state["class_a"], state["class_s"], state["bits"], self.J, self.h,
-                        flip and self.h == 0.0, int(sweeps_per_round), energy, magnetization, configs, flips)
+                        flip and self.h == 0.0, int(sweeps_per_round), values[0], values[1], configs, flips)
         attempts = n_rounds * sweeps_per_round * R * L**3
         acceptance = float(flips.sum()) / attempts if attempts else float("nan")
-        return configs, energy, magnetization, acceptance
+        return configs, values, acceptance
 
-    def sweep(self, state: dict[str, Any], n_sweeps: int) -> float:
-        if n_sweeps <= 0:
-            return float("nan")
-        return self._run(state, 1, n_sweeps, False)[3]
-
-    def series(self, state: dict[str, Any], n_steps: int) -> tuple[dict[str, np.ndarray], float]:
-        """Pilot fast path: energy and |m|, (R, n_steps), after each sweep."""
-        _, energy, magnetization, acceptance = self._run(state, n_steps, 1, False)
-        return {"energy": energy.T.copy(), "magnetization": np.abs(magnetization.T)}, acceptance
-
-    def draw(self, state: dict[str, Any], n_rounds: int, thinning: int) -> tuple[np.ndarray, dict[str, np.ndarray], float]:
-        """Sampling fast path: configs (n_rounds, R, 1, L, L, L) int8, observables (n_rounds, R)."""
-        configs, energy, magnetization, acceptance = self._run(state, n_rounds, thinning, True)
+    def _stored(self, state: dict[str, Any], configs: np.ndarray) -> np.ndarray:
+        """(n_rounds, R, L^3) -> (n_rounds, R, 1, L, L, L) int8."""
         L = state["L"]
-        return configs.reshape(n_rounds, -1, 1, L, L, L), {"energy": energy, "magnetization": magnetization}, acceptance
+        return configs.reshape(configs.shape[0], -1, 1, L, L, L)
 
     def measure(self, state: dict[str, Any]) -> dict[str, np.ndarray]:
-        _, energy, magnetization, _ = self._run(state, 1, 0, False, flip=False)  # measurement only
-        return {"energy": energy[0], "magnetization": magnetization[0]}
+        _, values, _ = self._run(state, 1, 0, False, flip=False)  # measurement only
+        return {"energy": values[0, 0], "magnetization": values[1, 0]}
 
     def configs(self, state: dict[str, Any]) -> np.ndarray:
-        configs, _, _, _ = self._run(state, 1, 0, True, flip=False)
-        L = state["L"]
-        return configs[0].reshape(-1, 1, L, L, L)
+        return self._stored(state, self._run(state, 1, 0, True, flip=False)[0])[0]

@@ -40,6 +40,7 @@ from fieldnet.errors import FieldnetError
 from simulations.base import LatticeModel
 from simulations.clusters import square_tables
 from simulations.rng import next_double, next_u64, seeded_states
+from simulations.rounds import RoundsSweeper
 
 METROPOLIS = 0
 HMC = 1
@@ -242,13 +243,14 @@ def phi4_run(phi_all, rng, nbr, order, algorithm, mu0sq, lam, temperature, step,
         hmc_sums[r, 1] += sum_dh
 
 
-class Phi4Sweeper:
+class Phi4Sweeper(RoundsSweeper):
     """Sweeper (see :mod:`simulations.sampling`) of the phi^4 field.
 
     Args:
         mu0sq, lam: couplings; algorithm: "metropolis", "hmc" or "wolff"; hmc_steps: leapfrog steps.
     """
 
+    observables: ClassVar[tuple[str, ...]] = OBSERVABLES
     CALIBRATION_SWEEPS = 8
 
     def __init__(self, mu0sq: float, lam: float, algorithm: str, hmc_steps: int):
@@ -302,22 +304,10 @@ class Phi4Sweeper:
         acceptance = float(state["moves"].sum()) / (updates if self.algorithm == "hmc" else updates * N)
         return configs, observables, acceptance
 
-    def sweep(self, state: dict[str, Any], n_sweeps: int) -> float:
-        if n_sweeps <= 0:
-            return float("nan")
-        return self._run(state, 1, n_sweeps, False)[2]
-
-    def series(self, state: dict[str, Any], n_steps: int) -> tuple[dict[str, np.ndarray], float]:
-        """Pilot fast path: the observables, (R, n_steps), after each sweep."""
-        _, observables, acceptance = self._run(state, n_steps, 1, False)
-        return {name: observables[k].T.copy() for k, name in enumerate(OBSERVABLES)}, acceptance
-
-    def draw(self, state: dict[str, Any], n_rounds: int, thinning: int) -> tuple[np.ndarray, dict[str, np.ndarray], float]:
-        """Sampling fast path: configs (n_rounds, R, 1, L, L) float32, observables (n_rounds, R)."""
-        configs, observables, acceptance = self._run(state, n_rounds, thinning, True)
+    def _stored(self, state: dict[str, Any], configs: np.ndarray) -> np.ndarray:
+        """(n_rounds, R, N) -> (n_rounds, R, 1, L, L) float32."""
         L = state["L"]
-        return (configs.reshape(n_rounds, configs.shape[1], 1, L, L),
-                {name: observables[k] for k, name in enumerate(OBSERVABLES)}, acceptance)
+        return configs.reshape(configs.shape[0], configs.shape[1], 1, L, L)
 
     def measure(self, state: dict[str, Any]) -> dict[str, np.ndarray]:
         N = state["phi"].shape[1]

@@ -44,6 +44,7 @@ from simulations.clusters import (
     square_tables,
 )
 from simulations.rng import next_double, seeded_states
+from simulations.rounds import RoundsSweeper
 
 #: ``auto`` uses Wolff for these T / Tc (J > 0), the heat bath elsewhere: measured
 #: (benchmarks/simulate_models.py, q = 3, L = 24) Wolff delivers 1.1-35x more samples/s than
@@ -144,7 +145,7 @@ def potts_run(spins, rng, nbr, order, q, weights, algorithm, add_below, n_cluste
         moves[r] += count
 
 
-class PottsSweeper:
+class PottsSweeper(RoundsSweeper):
     """Sweeper (see :mod:`simulations.sampling`) of the Potts model, heat bath or Wolff.
 
     Args:
@@ -182,17 +183,19 @@ class PottsSweeper:
 
     def _run(self, state: dict[str, Any], n_rounds: int, sweeps_per_round: int, store: bool):
         R, N = state["spins"].shape
-        energy = np.empty((n_rounds, R))
-        order_parameter = np.empty((n_rounds, R))
+        values = np.empty((2, n_rounds, R))  # energy, order parameter
         configs = np.empty((n_rounds if store else 0, R, N), dtype=np.int8)
         moves = state["moves"]
         moves[:] = 0
         potts_run(state["spins"], state["rng"], state["nbr"], state["order"], self.q, state["weights"],
                   HEATBATH if self.algorithm == "heatbath" else WOLFF, state["add_below"], int(state["n_clusters"]),
-                  self.J, int(sweeps_per_round), state["stack"], energy, order_parameter, configs, moves)
+                  self.J, int(sweeps_per_round), state["stack"], values[0], values[1], configs, moves)
         total = n_rounds * sweeps_per_round * R * N
         acceptance = float(moves.sum()) / total if self.algorithm == "heatbath" and total else float("nan")
-        return configs, energy, order_parameter, acceptance
+        return configs, values, acceptance
+
+    def _stored(self, state: dict[str, Any], configs: np.ndarray) -> np.ndarray:
+        return self._channels(configs, state["L"])
 
     def _channels(self, flat: np.ndarray, L: int) -> np.ndarray:
         """(..., N) int8 states -> (..., C, L, L) int8 stored channels."""
@@ -201,21 +204,6 @@ class PottsSweeper:
         if not self.onehot:
             return states
         return (states == np.arange(self.q, dtype=np.int8).reshape(self.q, 1, 1)).astype(np.int8)
-
-    def sweep(self, state: dict[str, Any], n_sweeps: int) -> float:
-        if n_sweeps <= 0:
-            return float("nan")
-        return self._run(state, 1, n_sweeps, False)[3]
-
-    def series(self, state: dict[str, Any], n_steps: int) -> tuple[dict[str, np.ndarray], float]:
-        """Pilot fast path: energy and order parameter, (R, n_steps), after each sweep."""
-        _, energy, order_parameter, acceptance = self._run(state, n_steps, 1, False)
-        return {"energy": energy.T.copy(), "magnetization": order_parameter.T.copy()}, acceptance
-
-    def draw(self, state: dict[str, Any], n_rounds: int, thinning: int) -> tuple[np.ndarray, dict[str, np.ndarray], float]:
-        """Sampling fast path: configs (n_rounds, R, C, L, L), observables (n_rounds, R)."""
-        configs, energy, order_parameter, acceptance = self._run(state, n_rounds, thinning, True)
-        return self._channels(configs, state["L"]), {"energy": energy, "magnetization": order_parameter}, acceptance
 
     def measure(self, state: dict[str, Any]) -> dict[str, np.ndarray]:
         spins = state["spins"]

@@ -49,6 +49,7 @@ from fieldnet.errors import FieldnetError
 from simulations.base import LatticeModel
 from simulations.clusters import square_tables
 from simulations.rng import next_double, next_u64, seeded_states
+from simulations.rounds import RoundsSweeper
 
 #: Kosterlitz-Thouless temperature of the square-lattice XY model, units of J (Hasenbusch,
 #: J. Phys. A 38, 5869 (2005): T_KT = 0.8929(1))
@@ -250,7 +251,7 @@ def xy_run(spins, rng, nbr, order, algorithm, step, n_overrelax, J, temperature,
 OBSERVABLES = ("energy", "magnetization", "vorticity", "helicity_modulus")
 
 
-class XYSweeper:
+class XYSweeper(RoundsSweeper):
     """Sweeper (see :mod:`simulations.sampling`) of the XY model.
 
     Args:
@@ -258,6 +259,7 @@ class XYSweeper:
         n_overrelax: overrelaxation sweeps after each Metropolis sweep.
     """
 
+    observables: ClassVar[tuple[str, ...]] = OBSERVABLES
     CALIBRATION_SWEEPS = 8
 
     def __init__(self, J: float, algorithm: str, n_overrelax: int = OVERRELAXATION_SWEEPS):
@@ -310,22 +312,10 @@ class XYSweeper:
         acceptance = float(state["moves"].sum()) / total if self.algorithm == "metropolis" and total else float("nan")
         return configs, observables, acceptance
 
-    def sweep(self, state: dict[str, Any], n_sweeps: int) -> float:
-        if n_sweeps <= 0:
-            return float("nan")
-        return self._run(state, 1, n_sweeps, False)[2]
-
-    def series(self, state: dict[str, Any], n_steps: int) -> tuple[dict[str, np.ndarray], float]:
-        """Pilot fast path: the observables, (R, n_steps), after each sweep."""
-        _, observables, acceptance = self._run(state, n_steps, 1, False)
-        return {name: observables[k].T.copy() for k, name in enumerate(OBSERVABLES)}, acceptance
-
-    def draw(self, state: dict[str, Any], n_rounds: int, thinning: int) -> tuple[np.ndarray, dict[str, np.ndarray], float]:
-        """Sampling fast path: configs (n_rounds, R, 2, L, L) float32, observables (n_rounds, R)."""
-        configs, observables, acceptance = self._run(state, n_rounds, thinning, True)
+    def _stored(self, state: dict[str, Any], configs: np.ndarray) -> np.ndarray:
+        """(n_rounds, R, 2, N) -> (n_rounds, R, 2, L, L) float32."""
         L = state["L"]
-        return (configs.reshape(n_rounds, configs.shape[1], 2, L, L),
-                {name: observables[k] for k, name in enumerate(OBSERVABLES)}, acceptance)
+        return configs.reshape(configs.shape[0], configs.shape[1], 2, L, L)
 
     def measure(self, state: dict[str, Any]) -> dict[str, np.ndarray]:
         beta = 1.0 / state["temperature"]

@@ -1,0 +1,57 @@
+"""A base for sweepers whose compiled kernel runs whole sampling rounds.
+
+Most models (:mod:`simulations.graph_ising`, :mod:`simulations.multispin3d`,
+:mod:`simulations.potts`, :mod:`simulations.xy`, :mod:`simulations.phi4`) do all the work of one
+sampler call in one compiled kernel: ``n_rounds`` rounds of ``sweeps_per_round`` sweeps of every
+replica, each round followed by a measurement and, when asked, a copy of the configurations.
+:class:`RoundsSweeper` turns that one method into the sweeper protocol's ``sweep`` and its fast
+paths ``series`` and ``draw`` (see :mod:`simulations.sampling`).
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import numpy as np
+
+
+class RoundsSweeper:
+    """Base of sweepers built on a rounds kernel; subclasses implement :meth:`_run` (and the
+    protocol's ``init``, ``measure`` and ``configs``) and may convert the kernel's copies to the
+    stored layout in :meth:`_stored`."""
+
+    #: observable names, in the order of the rows of the values :meth:`_run` returns
+    observables: ClassVar[tuple[str, ...]] = ("energy", "magnetization")
+    #: observables whose pilot series are returned as absolute values
+    absolute_series: ClassVar[tuple[str, ...]] = ()
+
+    def _run(self, state: dict[str, Any], n_rounds: int, sweeps_per_round: int,
+             store: bool) -> tuple[np.ndarray, np.ndarray, float]:
+        """Run the kernel: ``n_rounds`` x (``sweeps_per_round`` sweeps, measure, copy if ``store``).
+
+        Returns:
+            configs: (n_rounds, R, ...) the kernel's copies ((0, R, ...) unless ``store``);
+            values: (len(observables), n_rounds, R) float64 per-site observables;
+            acceptance: mean acceptance of the sweeps, or NaN.
+        """
+        raise NotImplementedError
+
+    def _stored(self, state: dict[str, Any], configs: np.ndarray) -> np.ndarray:
+        """The kernel's copies (n_rounds, R, ...) as stored configurations (n_rounds, R, C, *spatial)."""
+        return configs
+
+    def sweep(self, state: dict[str, Any], n_sweeps: int) -> float:
+        if n_sweeps <= 0:
+            return float("nan")
+        return self._run(state, 1, n_sweeps, False)[2]
+
+    def series(self, state: dict[str, Any], n_steps: int) -> tuple[dict[str, np.ndarray], float]:
+        """Pilot fast path: the observables, (R, n_steps), after each of ``n_steps`` sweeps."""
+        _, values, acceptance = self._run(state, n_steps, 1, False)
+        return {name: np.abs(values[k].T) if name in self.absolute_series else values[k].T.copy()
+                for k, name in enumerate(self.observables)}, acceptance
+
+    def draw(self, state: dict[str, Any], n_rounds: int, thinning: int) -> tuple[np.ndarray, dict[str, np.ndarray], float]:
+        """Sampling fast path: configs (n_rounds, R, C, *spatial), observables (n_rounds, R)."""
+        configs, values, acceptance = self._run(state, n_rounds, thinning, True)
+        return self._stored(state, configs), {name: values[k] for k, name in enumerate(self.observables)}, acceptance
