@@ -47,13 +47,14 @@ from numba import njit, prange, uint64
 from fieldnet.errors import FieldnetError
 from simulations.base import LatticeModel
 from simulations.multispin import (
-    ALL_LANES,
     LANES,
     classes_from_probabilities,
     counter_bits,
     flip_decisions,
+    group_scratch,
     lane_observables,
     lane_totals,
+    ordered_start,
     popcount,
     vertical_add,
 )
@@ -251,11 +252,7 @@ def metropolis_series(spins, rng, class_a, class_s, bits, J, h, energy, abs_m, f
     n_steps = energy.shape[1]
     n_bits = counter_bits(2 * L * L)
     for g in prange(G):
-        cm = np.empty(max(K, 1), dtype=np.uint64)
-        cu = np.zeros(n_bits, dtype=np.uint64)
-        cb = np.zeros(n_bits, dtype=np.uint64)
-        up = np.zeros(64, dtype=np.int64)
-        aligned = np.zeros(64, dtype=np.int64)
+        cm, cu, cb, up, aligned = group_scratch(K, n_bits)
         count = 0
         for t in range(n_steps):
             count += _sweep_group(spins, g, rng, class_a, class_s, bits, cm)
@@ -297,11 +294,7 @@ def metropolis_draw(spins, sign, rng, class_a, class_s, bits, J, h, symmetric, t
     N = L * L
     n_bits = counter_bits(2 * L * L)
     for g in prange(G):
-        cm = np.empty(max(K, 1), dtype=np.uint64)
-        cu = np.zeros(n_bits, dtype=np.uint64)
-        cb = np.zeros(n_bits, dtype=np.uint64)
-        up = np.zeros(64, dtype=np.int64)
-        aligned = np.zeros(64, dtype=np.int64)
+        cm, cu, cb, up, aligned = group_scratch(K, n_bits)
         count = 0
         for k in range(configs.shape[0]):
             for _ in range(thinning):
@@ -349,15 +342,10 @@ class MultispinMetropolis:
         self.h = float(h)
 
     def init(self, L: int, temperature: float, n_replicas: int, seed: int, key: tuple[int, ...]) -> dict[str, Any]:
-        if n_replicas % LANES:
-            raise ValueError(f"multi-spin Metropolis needs a multiple of {LANES} replicas, got {n_replicas}")
-        G = n_replicas // LANES
         # ordered start, aligned with the field (staggered for an antiferromagnet): below Tc it is
         # already near equilibrium, above Tc it melts within a few sweeps
-        spins = np.full((G, L, L), ALL_LANES if self.h >= 0 else 0, dtype=np.uint64)
-        if self.J < 0:
-            yy, xx = np.indices((L, L))
-            spins[:, (yy + xx) % 2 == 1] ^= np.uint64(ALL_LANES)
+        spins = ordered_start(n_replicas, L, 2, self.J, self.h)
+        G = spins.shape[0]
         class_a, class_s, bits, _ = acceptance_classes(temperature, self.J, self.h)
         return {
             "spins": spins,

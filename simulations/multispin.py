@@ -60,6 +60,30 @@ def classes_from_probabilities(p: np.ndarray) -> tuple[np.ndarray, np.ndarray, n
     return class_a, class_s, bits, thresholds
 
 
+def ordered_start(n_replicas: int, L: int, ndim: int, J: float, h: float) -> np.ndarray:
+    """The ordered start, (G, L, ..., L) uint64 with G = n_replicas / 64 groups: every spin along
+    the field (up for h >= 0), staggered (checkerboard) for an antiferromagnet J < 0."""
+    if n_replicas % LANES:
+        raise ValueError(f"multi-spin Metropolis needs a multiple of {LANES} replicas, got {n_replicas}")
+    spins = np.full((n_replicas // LANES,) + (L,) * ndim, ALL_LANES if h >= 0 else 0, dtype=np.uint64)
+    if J < 0:
+        spins[:, np.indices((L,) * ndim).sum(axis=0) % 2 == 1] ^= np.uint64(ALL_LANES)
+    return spins
+
+
+@njit(inline="always", cache=True)
+def group_scratch(n_classes, n_bits):
+    """Scratch of one group of 64 replicas: class lanes ``cm`` (max(K, 1),) uint64 for
+    :func:`flip_decisions`, bit-sliced counters ``cu``, ``cb`` (n_bits,) uint64 and per-lane totals
+    ``up``, ``aligned`` (64,) int64 for :func:`lane_totals`."""
+    cm = np.empty(max(n_classes, 1), dtype=np.uint64)
+    cu = np.zeros(n_bits, dtype=np.uint64)
+    cb = np.zeros(n_bits, dtype=np.uint64)
+    up = np.zeros(64, dtype=np.int64)
+    aligned = np.zeros(64, dtype=np.int64)
+    return cm, cu, cb, up, aligned
+
+
 @njit(inline="always", cache=True)
 def popcount(x):
     """Set bits of the uint64 ``x``."""

@@ -22,13 +22,14 @@ import numpy as np
 from numba import njit, prange, uint64
 
 from simulations.multispin import (
-    ALL_LANES,
     LANES,
     classes_from_probabilities,
     counter_bits,
     flip_decisions,
+    group_scratch,
     lane_observables,
     lane_totals,
+    ordered_start,
     popcount,
     vertical_add,
 )
@@ -153,11 +154,7 @@ def multispin3d_run(spins, sign, rng, class_a, class_s, bits, J, h, symmetric, s
     store = configs.shape[0] > 0
     n_bits = counter_bits(3 * N)
     for g in prange(G):
-        cm = np.empty(max(K, 1), dtype=np.uint64)
-        cu = np.zeros(n_bits, dtype=np.uint64)
-        cb = np.zeros(n_bits, dtype=np.uint64)
-        up = np.zeros(64, dtype=np.int64)
-        aligned = np.zeros(64, dtype=np.int64)
+        cm, cu, cb, up, aligned = group_scratch(K, n_bits)
         count = 0
         for k in range(n_rounds):
             for _ in range(sweeps_per_round):
@@ -189,14 +186,8 @@ class MultispinCubicMetropolis(RoundsSweeper):
         self.h = float(h)
 
     def init(self, L: int, temperature: float, n_replicas: int, seed: int, key: tuple[int, ...]) -> dict[str, Any]:
-        if n_replicas % LANES:
-            raise ValueError(f"multi-spin Metropolis needs a multiple of {LANES} replicas, got {n_replicas}")
-        G = n_replicas // LANES
-        # ordered start along the field (staggered for an antiferromagnet)
-        spins = np.full((G, L, L, L), ALL_LANES if self.h >= 0 else 0, dtype=np.uint64)
-        if self.J < 0:
-            zz, yy, xx = np.indices((L, L, L))
-            spins[:, (zz + yy + xx) % 2 == 1] ^= np.uint64(ALL_LANES)
+        spins = ordered_start(n_replicas, L, 3, self.J, self.h)
+        G = spins.shape[0]
         class_a, class_s, bits = acceptance_classes_cubic(temperature, self.J, self.h)
         return {
             "L": L,

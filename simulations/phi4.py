@@ -251,7 +251,6 @@ class Phi4Sweeper(RoundsSweeper):
     """
 
     observables: ClassVar[tuple[str, ...]] = OBSERVABLES
-    CALIBRATION_SWEEPS = 8
 
     def __init__(self, mu0sq: float, lam: float, algorithm: str, hmc_steps: int):
         self.mu0sq = float(mu0sq)
@@ -281,12 +280,8 @@ class Phi4Sweeper(RoundsSweeper):
             "trajectories": 0,
         }
         if self.algorithm == "wolff":
-            # calibration (clusters until N sites flipped: biased, used only for the count) as
-            # burn-in; the first half only relaxes the ordered start, whose clusters are too big
-            self._run(state, 1, self.CALIBRATION_SWEEPS, False)
-            self._run(state, 1, self.CALIBRATION_SWEEPS, False)
-            mean_size = state["clusters"][:, 1].sum() / max(1, state["clusters"][:, 0].sum())
-            state["n_clusters"] = max(1, int(round(N / mean_size)))
+            state["n_clusters"] = self._calibrated_clusters(
+                state, N, lambda s: (s["clusters"][:, 1].sum(), s["clusters"][:, 0].sum()))
         return state
 
     def _run(self, state: dict[str, Any], n_rounds: int, sweeps_per_round: int, store: bool):

@@ -10,6 +10,7 @@ paths ``series`` and ``draw`` (see :mod:`simulations.sampling`).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, ClassVar
 
 import numpy as np
@@ -24,6 +25,8 @@ class RoundsSweeper:
     observables: ClassVar[tuple[str, ...]] = ("energy", "magnetization")
     #: observables whose pilot series are returned as absolute values
     absolute_series: ClassVar[tuple[str, ...]] = ()
+    #: sweeps of each of the two calibration runs of :meth:`_calibrated_clusters`
+    CALIBRATION_SWEEPS: ClassVar[int] = 8
 
     def _run(self, state: dict[str, Any], n_rounds: int, sweeps_per_round: int,
              store: bool) -> tuple[np.ndarray, np.ndarray, float]:
@@ -39,6 +42,21 @@ class RoundsSweeper:
     def _stored(self, state: dict[str, Any], configs: np.ndarray) -> np.ndarray:
         """The kernel's copies (n_rounds, R, ...) as stored configurations (n_rounds, R, C, *spatial)."""
         return configs
+
+    def _calibrated_clusters(self, state: dict[str, Any], n_sites: int,
+                             counts: Callable[[dict[str, Any]], tuple[Any, Any]]) -> int:
+        """Clusters per sweep, round(N / mean cluster size), for a cluster update whose kernel,
+        while ``state["n_clusters"]`` is 0, grows clusters until N sites changed (a biased
+        stopping rule: used for this count, and as burn-in, only).
+
+        Two runs of ``CALIBRATION_SWEEPS`` sweeps: the first only relaxes the ordered start, whose
+        clusters are too big; ``counts(state)`` gives (sites changed, clusters grown) of the last.
+        """
+        self._run(state, 1, self.CALIBRATION_SWEEPS, False)
+        self._run(state, 1, self.CALIBRATION_SWEEPS, False)
+        changed, grown = counts(state)
+        mean_size = changed / max(1, grown)
+        return max(1, int(round(n_sites / mean_size)))
 
     def sweep(self, state: dict[str, Any], n_sweeps: int) -> float:
         if n_sweeps <= 0:

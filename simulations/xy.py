@@ -260,7 +260,6 @@ class XYSweeper(RoundsSweeper):
     """
 
     observables: ClassVar[tuple[str, ...]] = OBSERVABLES
-    CALIBRATION_SWEEPS = 8
 
     def __init__(self, J: float, algorithm: str, n_overrelax: int = OVERRELAXATION_SWEEPS):
         self.J = float(J)
@@ -290,12 +289,8 @@ class XYSweeper(RoundsSweeper):
             "clusters": np.zeros(n_replicas, dtype=np.int64),
         }
         if self.algorithm == "wolff":
-            # calibration (clusters until N reflected, biased: used for the count and as burn-in);
-            # the first half only relaxes the ordered start, whose clusters are too big
-            self._run(state, 1, self.CALIBRATION_SWEEPS, False)
-            self._run(state, 1, self.CALIBRATION_SWEEPS, False)
-            mean_size = state["moves"].sum() / max(1, state["clusters"].sum())
-            state["n_clusters"] = max(1, int(round(N / mean_size)))
+            # moves: spins reflected
+            state["n_clusters"] = self._calibrated_clusters(state, N, lambda s: (s["moves"].sum(), s["clusters"].sum()))
         return state
 
     def _run(self, state: dict[str, Any], n_rounds: int, sweeps_per_round: int, store: bool):
