@@ -34,12 +34,12 @@ import numpy as np
 from numba import njit, prange, uint64
 
 from fieldnet.errors import FieldnetError
-from simulations.base import LatticeModel
 from simulations.clusters import (
     add_probability_threshold,
     calibrated_clusters_per_sweep,
     grow_cluster,
 )
+from simulations.ising_base import IsingModelBase
 from simulations.rng import next_double, next_u64, seeded_states
 from simulations.rounds import RoundsSweeper
 
@@ -249,29 +249,17 @@ def replicas_for(algorithm: str, n_samples: int) -> int:
 AUTO_WOLFF_T_OVER_TC = (0.85, 1.25)
 
 
-class GraphIsingModel(LatticeModel):
+class GraphIsingModel(IsingModelBase):
     """Base of Ising models on a neighbour-table lattice: couplings J and h, Metropolis and Wolff.
 
     Subclasses set ``name``, ``ndim``, ``parameters``, ``reference_tc`` (Tc / J of the
     ferromagnet), ``tc_source``, ``lattice_name`` and implement :meth:`tables`.
     """
 
-    dtype: ClassVar[str] = "int8"
-    channel_names: ClassVar[tuple[str, ...]] = ("spin",)
-    observables: ClassVar[tuple[str, ...]] = ("energy", "magnetization")
-    algorithms: ClassVar[tuple[str, ...]] = ("metropolis", "wolff")
     reference_tc: ClassVar[float] = float("nan")
     #: ``auto`` uses Wolff for auto_wolff_window[0] <= T / Tc <= auto_wolff_window[1]
     auto_wolff_window: ClassVar[tuple[float, float]] = AUTO_WOLFF_T_OVER_TC
-    tc_source: ClassVar[str] = ""
-    lattice_name: ClassVar[str] = ""
-    hamiltonian: ClassVar[str] = "H = -J sum_<ij> s_i s_j - h sum_i s_i"
-
-    def __init__(self, J: float = 1.0, h: float = 0.0):
-        if J == 0.0 and h == 0.0:
-            raise FieldnetError("J = 0 and h = 0 leave the spins independent and unbiased; give --param J=... or --param h=...")
-        self.J = float(J)
-        self.h = float(h)
+    no_tc_source: ClassVar[str] = "none: h != 0 or J <= 0 (no ferromagnetic transition)"
 
     def tables(self, L: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(neighbour table (N, z) int32 forward half first, Metropolis site order (N,) int32,
@@ -285,15 +273,8 @@ class GraphIsingModel(LatticeModel):
         return self.reference_tc * self.J
 
     def attrs(self) -> dict[str, Any]:
-        tc = self.critical_temperature()
         return {
-            "model": self.name,
-            "J": self.J,
-            "h": self.h,
-            "lattice": self.lattice_name,
-            "hamiltonian": self.hamiltonian,
-            "Tc": float("nan") if tc is None else tc,
-            "Tc_source": self.tc_source if tc is not None else "none: h != 0 or J <= 0 (no ferromagnetic transition)",
+            **super().attrs(),
             "sweep_unit": "one Metropolis sweep = L^d attempted flips; one Wolff sweep = a fixed number of clusters "
             "(calibrated per point) that flips about L^d spins on average",
         }

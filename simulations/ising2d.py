@@ -45,7 +45,7 @@ import numpy as np
 from numba import njit, prange, uint64
 
 from fieldnet.errors import FieldnetError
-from simulations.base import LatticeModel
+from simulations.ising_base import IsingModelBase
 from simulations.multispin import (
     LANES,
     classes_from_probabilities,
@@ -692,7 +692,7 @@ class Wolff:
 # the model
 
 
-class Ising2D(LatticeModel):
+class Ising2D(IsingModelBase):
     """2D Ising model on the square-lattice torus, H = -J sum_<ij> s_i s_j - h sum_i s_i."""
 
     name: ClassVar[str] = "ising2d"
@@ -702,19 +702,14 @@ class Ising2D(LatticeModel):
         "lattice": ("square", "lattice geometry: square (this module) or triangular (simulations.triangular)"),
     }
     ndim: ClassVar[int] = 2
-    channel_names: ClassVar[tuple[str, ...]] = ("spin",)
-    dtype: ClassVar[str] = "int8"
-    observables: ClassVar[tuple[str, ...]] = ("energy", "magnetization")
-    algorithms: ClassVar[tuple[str, ...]] = ("metropolis", "wolff")
+    lattice_name: ClassVar[str] = "square"
+    tc_source: ClassVar[str] = "Onsager (exact, infinite lattice)"
+    no_tc_source: ClassVar[str] = "none: no transition for h != 0"
 
     def __init__(self, J: float = 1.0, h: float = 0.0, lattice: str = "square"):
         if lattice != "square":
             raise FieldnetError(f"simulations.ising2d handles the square lattice only, not {lattice!r}")
-        if J == 0.0 and h == 0.0:
-            # every Metropolis move would be accepted, so the chain would just alternate
-            raise FieldnetError("J = 0 and h = 0 leave the spins independent and unbiased; give --param J=... or --param h=...")
-        self.J = float(J)
-        self.h = float(h)
+        super().__init__(J, h)
         self.lattice = lattice
 
     def critical_temperature(self) -> float | None:
@@ -722,18 +717,6 @@ class Ising2D(LatticeModel):
         if self.h != 0.0 or self.J == 0.0:
             return None
         return abs(self.J) * ONSAGER_TC
-
-    def attrs(self) -> dict[str, Any]:
-        tc = self.critical_temperature()
-        return {
-            "model": self.name,
-            "J": self.J,
-            "h": self.h,
-            "lattice": self.lattice,
-            "hamiltonian": "H = -J sum_<ij> s_i s_j - h sum_i s_i",
-            "Tc": float("nan") if tc is None else tc,
-            "Tc_source": "Onsager (exact, infinite lattice)" if tc is not None else "none: no transition for h != 0",
-        }
 
     def resolve_algorithm(self, algorithm: str, temperature: float) -> str:
         """The update ``algorithm`` means at ``temperature`` ("auto" resolved; see module doc)."""

@@ -1,0 +1,51 @@
+"""What the Ising models H = -J sum_<ij> s_i s_j - h sum_i s_i share, whatever their lattice:
+the couplings and their check, the stored channel and observables, the group attributes.
+
+:class:`simulations.ising2d.Ising2D` (square lattice, multi-spin kernels) and
+:class:`simulations.graph_ising.GraphIsingModel` (any neighbour table: ising3d, triangular)
+derive from :class:`IsingModelBase`; each keeps its own Tc, ``auto`` rule and sweepers.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from fieldnet.errors import FieldnetError
+from simulations.base import LatticeModel
+
+
+class IsingModelBase(LatticeModel):
+    """Couplings J, h (units of k_B), one int8 +-1 spin channel, energy and magnetisation per site.
+
+    Subclasses set ``name``, ``ndim``, ``parameters``, ``lattice_name``, ``tc_source`` (where
+    the Tc comes from) and ``no_tc_source`` (why there is none), and implement
+    :meth:`critical_temperature`, :meth:`resolve_algorithm` and :meth:`sweeper`.
+    """
+
+    dtype: ClassVar[str] = "int8"
+    channel_names: ClassVar[tuple[str, ...]] = ("spin",)
+    observables: ClassVar[tuple[str, ...]] = ("energy", "magnetization")
+    algorithms: ClassVar[tuple[str, ...]] = ("metropolis", "wolff")
+    hamiltonian: ClassVar[str] = "H = -J sum_<ij> s_i s_j - h sum_i s_i"
+    lattice_name: ClassVar[str] = ""
+    tc_source: ClassVar[str] = ""
+    no_tc_source: ClassVar[str] = ""
+
+    def __init__(self, J: float = 1.0, h: float = 0.0):
+        if J == 0.0 and h == 0.0:
+            # every Metropolis move would be accepted, so the chain would just alternate
+            raise FieldnetError("J = 0 and h = 0 leave the spins independent and unbiased; give --param J=... or --param h=...")
+        self.J = float(J)
+        self.h = float(h)
+
+    def attrs(self) -> dict[str, Any]:
+        tc = self.critical_temperature()
+        return {
+            "model": self.name,
+            "J": self.J,
+            "h": self.h,
+            "lattice": self.lattice_name,
+            "hamiltonian": self.hamiltonian,
+            "Tc": float("nan") if tc is None else tc,
+            "Tc_source": self.tc_source if tc is not None else self.no_tc_source,
+        }
