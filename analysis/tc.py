@@ -154,6 +154,28 @@ def _split_by_L(pred: xr.Dataset):
 # -- the curve -------------------------------------------------------------------------------
 
 
+def classified(pred: xr.Dataset) -> xr.Dataset:
+    """The predictions with every probability replaced by the network's decision (1 for the class
+    with p > 1/2, else 0).
+
+    Averaged over samples, a decision is *the fraction of configurations classified ordered*,
+    P(phi > theta | T, L) for the network's internal feature phi and threshold theta: a property of
+    the configurations' distribution alone.  The mean probability also carries the network's
+    confidence (the logistic width of its last layer), which each per-L network learns on its
+    own and which does not scale with L; that width enters a data collapse as a spurious
+    correction to the scaling of the curve's width with L (see :func:`analysis.fss.analyze_tc`).
+    For an ensemble, each network decides and ``probability`` is the mean of the decisions.
+    """
+    def decide(prob: xr.DataArray) -> xr.DataArray:
+        ordered = (prob.sel({"class": ORDERED}) > 0.5).astype(np.float32)
+        return xr.where(prob["class"] == ORDERED, ordered, 1.0 - ordered).transpose(*prob.dims).astype(np.float32)
+
+    if "member_probability" in pred.variables:
+        members = decide(pred["member_probability"])
+        return pred.assign(member_probability=members, probability=members.mean("network").astype(np.float32))
+    return pred.assign(probability=decide(pred["probability"]))
+
+
 def ordered_probability_curve(pred: xr.Dataset) -> xr.DataArray:
     """Mean probability of the ordered phase per lattice size and temperature.
 
@@ -440,6 +462,7 @@ def synthetic_predictions(
     width: float = 0.5,
     n_networks: int = 1,
     network_spread: float = 0.0,
+    confidence_width: float = 0.0,
     seed: int = 0,
 ) -> xr.Dataset:
     """A predictions data set with a known transition, in the ``fieldnet predict`` layout.
@@ -454,6 +477,12 @@ def synthetic_predictions(
     per (network, L); ``member_probability`` holds the p_k and ``probability`` their mean.  The
     population's crossing -- what the estimator should cover -- is still Tc(L).
 
+    Soft outputs (``confidence_width`` c > 0, J/k_B) imitate a network's confidence: with the
+    sample's latent z = logit(u) the decision is [z < g], g = -(T - Tc(L)) L^(1/nu) / width, and
+    the output is p = 1 / (1 + exp(-(g - z) width / (c L^(1/nu)))): a logistic of width c in
+    temperature units at every L, which does not scale as L^(-1/nu) (like the last layer of
+    independently trained per-L networks); the decisions keep the scaling form exactly.
+
     Args:
         L: lattice sizes.
         temperatures: grid in J/k_B (default 24 points over 1.6..3.0).
@@ -461,6 +490,7 @@ def synthetic_predictions(
         tc, nu, a, width: the planted scaling form (tc, a, width in J/k_B).
         n_networks: networks in the ensemble (1: no ``member_probability``).
         network_spread: standard deviation of a network's crossing shift, J/k_B.
+        confidence_width: c above, J/k_B (0: outputs are the 0/1 decisions).
         seed: random seed.
 
     Returns:
@@ -477,7 +507,13 @@ def synthetic_predictions(
         tcL = tc + a * size ** (-1.0 / nu) + network_spread * rng.standard_normal(n_networks)
         P = expit(-(temps[None, :] - tcL[:, None]) * size ** (1.0 / nu) / width)  # (network, T)
         u = rng.random((temps.size, n_per_T))
-        draws = u[None, :, :] < P[:, :, None]  # (network, T, sample)
+        if confidence_width > 0:
+            g = -(temps[None, :] - tcL[:, None]) * size ** (1.0 / nu) / width  # logit P: u < P iff logit(u) < g
+            z = np.log(u / (1.0 - u))
+            c = confidence_width * size ** (1.0 / nu) / width  # the width c (J/k_B) in units of the scaled g
+            draws = expit((g[:, :, None] - z[None, :, :]) / c)  # (network, T, sample)
+        else:
+            draws = u[None, :, :] < P[:, :, None]  # (network, T, sample)
         T_s.append(np.repeat(temps, n_per_T))
         L_s.append(np.full(temps.size * n_per_T, size))
         p_s.append(draws.reshape(n_networks, -1).astype(np.float32))

@@ -27,7 +27,7 @@ SECTIONS = {
     "simulate": {"model", "params", "L", "T", "samples", "algorithm", "seed", "lattice"},
     "train": {"preset", "per_size", "ensemble", "architecture", "epochs", "batch_size", "optimizer", "lr", "schedule", "val_fraction",
               "patience", "exclude_T", "augment", "seed"},
-    "analysis": {"bootstrap", "collapse_bootstrap", "nu", "confusion_repeats"},
+    "analysis": {"bootstrap", "collapse_bootstrap", "collapse_of", "nu", "confusion_repeats"},
 }
 
 
@@ -70,6 +70,11 @@ def load_config(path: str | os.PathLike | None) -> PipelineConfig:
     # settings used only in later stages are checked now, before minutes of simulation
     _ensemble_size(config.train.get("ensemble", 1))
     _nu_setting(config.analysis.get("nu", "exact"), config.simulate)
+    from analysis.fss import COLLAPSE_OF
+
+    if config.analysis.get("collapse_of", "decisions") not in COLLAPSE_OF:
+        raise FieldnetError(f"[analysis] collapse_of must be one of {', '.join(COLLAPSE_OF)}, "
+                            f"got {config.analysis.get('collapse_of')!r}")
     return config
 
 
@@ -192,7 +197,8 @@ def _supervised(config, out: Path, data: Path, index, timings, progress, log) ->
     pred = load_predictions(pred_path)
     pred.attrs["source_path"] = str(pred_path)
     result = analyze_tc(pred, out / "tc", nu=_nu_setting(an.get("nu", "exact"), config.simulate), n_bootstrap=int(an.get("bootstrap", 400)),
-                        collapse_bootstrap=int(an.get("collapse_bootstrap", 50)), seed=0, figures=True)
+                        collapse_bootstrap=int(an.get("collapse_bootstrap", 50)),
+                        collapse_of=an.get("collapse_of", "decisions"), seed=0, figures=True)
     timings["analysis"] = time.perf_counter() - t0
     models = {key: load_model(p) for key, p in targets.items()}
 

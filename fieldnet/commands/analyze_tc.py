@@ -25,6 +25,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--collapse-bootstrap", type=int, default=100, metavar="N",
                         help="bootstrap replicas for the collapse errors (default 100)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the bootstrap (default 0)")
+    parser.add_argument("--collapse-of", choices=("decisions", "probability"), default="decisions",
+                        help="collapse the fraction of configurations classified ordered (default; free of each "
+                        "network's confidence width, which does not scale with L) or the mean probability")
     parser.add_argument("--no-figures", action="store_true", help="write the numbers only")
 
 
@@ -42,7 +45,8 @@ def run(args: argparse.Namespace) -> int:
     pred.attrs["source_path"] = str(args.predictions)
     outdir = analyze.output_dir_for(args, "tc", source="predictions", create=False)
     result = analyze_tc(pred, outdir, nu=args.nu, n_bootstrap=args.bootstrap,
-                        collapse_bootstrap=args.collapse_bootstrap, seed=args.seed, figures=not args.no_figures)
+                        collapse_bootstrap=args.collapse_bootstrap, collapse_of=args.collapse_of, seed=args.seed,
+                        figures=not args.no_figures)
     print(format_tc_table(result))
     print(f"wrote {outdir / 'tc.json'}, {outdir / 'tc.nc'}" + ("" if args.no_figures else " and PNG figures"))
     return 0

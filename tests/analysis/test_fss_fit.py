@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from analysis.fss import data_collapse, fit_tc_infinite, quality
-from analysis.tc import ordered_probability_curve, synthetic_predictions, tc_crossing
+from analysis.fss import analyze_tc, data_collapse, fit_tc_infinite, quality
+from analysis.tc import classified, ordered_probability_curve, synthetic_predictions, tc_crossing
 from fieldnet.errors import FieldnetError
 
 TC = 2.269185
@@ -92,3 +92,31 @@ def test_collapse_needs_two_sizes():
     pred = synthetic_predictions((16,), np.linspace(2.0, 2.6, 11), 50)
     with pytest.raises(FieldnetError, match="at least two lattice sizes"):
         data_collapse(pred, 2.3, 1.0)
+
+
+def test_classified_turns_outputs_into_decisions():
+    pred = synthetic_predictions((8,), np.linspace(2.0, 2.6, 7), 50, n_networks=3, network_spread=0.02,
+                                 confidence_width=0.05, seed=2)
+    dec = classified(pred)
+    members = dec.member_probability.sel({"class": "ordered"}).values
+    assert set(np.unique(members)) <= {0.0, 1.0}
+    np.testing.assert_array_equal(members, pred.member_probability.sel({"class": "ordered"}).values > 0.5)
+    np.testing.assert_allclose(dec.probability.sum("class"), 1.0)
+    np.testing.assert_allclose(dec.probability.values, dec.member_probability.mean("network").values, atol=1e-6)
+    single = classified(synthetic_predictions((8,), np.linspace(2.0, 2.6, 7), 50, confidence_width=0.05, seed=2))
+    assert set(np.unique(single.probability.values)) == {0.0, 1.0} and "member_probability" not in single
+
+
+def test_collapse_of_decisions_is_free_of_the_networks_confidence_width(tmp_path):
+    """Soft outputs with a confidence width fixed in temperature at every L (as per-L networks learn
+    it) bias the collapse of the mean probability; the fraction classified ordered keeps the scaling."""
+    pred = synthetic_predictions((16, 24, 32, 48, 64), np.linspace(1.9, 2.7, 33), 400, confidence_width=0.01, seed=1)
+    dec = analyze_tc(pred, tmp_path / "dec", nu=1.0, n_bootstrap=50, collapse_bootstrap=20, figures=False)
+    prob = analyze_tc(pred, tmp_path / "prob", nu=1.0, n_bootstrap=50, collapse_bootstrap=20,
+                      collapse_of="probability", figures=False)
+    assert dec["collapse"]["collapse_of"] == "decisions" and prob["settings"]["collapse_of"] == "probability"
+    assert abs(dec["collapse"]["nu"] - 1.0) < 3 * dec["collapse"]["nu_err"] and abs(dec["collapse"]["nu"] - 1.0) < 0.1
+    assert abs(dec["collapse"]["Tc"] - TC) < 3 * dec["collapse"]["Tc_err"]
+    assert prob["collapse"]["nu"] > 1.3  # the confidence width masquerades as slower scaling
+    with pytest.raises(FieldnetError, match="collapse_of"):
+        analyze_tc(pred, tmp_path / "bad", collapse_of="soft", figures=False)

@@ -16,7 +16,7 @@ def test_analyze_tc_writes_numbers_and_figures(run_cli, tmp_path):
     pred = synthetic_predictions((8, 16, 32, 64), np.linspace(2.0, 2.6, 31), 200, a=0.3, seed=21)
     pred.to_netcdf(tmp_path / "pred.nc", engine="h5netcdf")
     res = run_cli("analyze", "tc", "pred.nc", "-o", "out", "--nu", "1", "--bootstrap", "200",
-                  "--collapse-bootstrap", "20", check=True)
+                  "--collapse-bootstrap", "20", "--collapse-of", "probability", check=True)
     assert "Tc(inf) extrapolation" in res.stdout and "data collapse" in res.stdout
     out = tmp_path / "out"
     result = json.loads((out / "tc.json").read_text())
@@ -28,6 +28,7 @@ def test_analyze_tc_writes_numbers_and_figures(run_cli, tmp_path):
     assert result["extrapolation"]["nu_fixed"] is True and result["nu"] == 1.0
     col = result["collapse"]
     assert abs(col["Tc"] - TC) < 3 * col["Tc_err"] and abs(col["nu"] - 1.0) < 3 * col["nu_err"]
+    assert col["collapse_of"] == "probability"
     assert result["Tc_reference"] == TC or abs(result["Tc_reference"] - TC) < 1e-5
     assert abs(result["deviation"]["extrapolation"]["relative"]) < 0.005
     curves = xr.open_dataset(out / "tc.nc", engine="h5netcdf")
@@ -39,6 +40,8 @@ def test_analyze_tc_writes_numbers_and_figures(run_cli, tmp_path):
 def test_analyze_tc_bad_input_is_one_line_exit_2(run_cli, tmp_path):
     res = run_cli("analyze", "tc", "missing.nc")
     assert res.returncode == 2 and len(res.stderr.strip().splitlines()) == 1 and "no such file" in res.stderr
+    res = run_cli("analyze", "tc", "missing.nc", "--collapse-of", "soft")
+    assert res.returncode == 2 and "--collapse-of" in res.stderr and "decisions" in res.stderr
     (tmp_path / "notes.nc").write_text("not a netCDF file")
     res = run_cli("analyze", "tc", "notes.nc")
     assert res.returncode == 2 and len(res.stderr.strip().splitlines()) == 1 and "Traceback" not in res.stderr
