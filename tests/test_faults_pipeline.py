@@ -24,6 +24,7 @@ seed = 3
 
 [train]
 epochs = 4
+ensemble = 2
 exclude_T = ["2.2:2.4"]
 
 [analysis]
