@@ -1,7 +1,9 @@
 """``fieldnet pipeline``: simulate -> train -> predict -> Tc and nu -> report, resumable by stage.
 
-The work folder holds one file per stage: ``data.h5`` (simulate), ``model.h5`` (train),
-``predictions.nc`` (predict), ``tc/`` (analysis) and the report (``summary.json``,
+The work folder holds one file per stage: ``data.h5`` (simulate), the networks (train:
+``model_L16.h5`` per size, ``model_L16_net2.h5`` for the second network of an ensemble,
+``model.h5`` for one size-agnostic network), ``predictions.nc`` (predict: the ensemble's mean and
+each network's probabilities), ``tc/`` (analysis) and the report (``summary.json``,
 ``report.md``, PNG figures).  A stage whose output exists is skipped on ``--resume``; an
 interrupted stage continues from its own partial file (the simulation's points, the training's
 epoch checkpoint), so a resumed pipeline gives the same result as an uninterrupted one.
