@@ -24,8 +24,8 @@ Errors: two independent sources, added in quadrature.
 * *Samples* (the finite Monte Carlo data): a bootstrap.  Each replica resamples, with
   replacement, the samples within each temperature, recomputes m(T) and the crossing (the same
   rule as above); the standard deviation and the 16/84 percentiles of the replicas are reported.
-* *Training* (the network is one draw from what its random initialisation, shuffling and
-  augmentation can give): measured when the predictions come from an ensemble of K networks
+* *Training* (the network is one draw from what its random initialisation, training/validation
+  split, shuffling and augmentation can give): measured when the predictions come from an ensemble of K networks
   (``member_probability (network, sample, class)``, see :mod:`fieldnet.predictions`).  Then m(T)
   is the ensemble mean, each network's own crossing Tc_k(L) is found by the same rule, and the
   error of the ensemble's crossing is std_k(Tc_k) / sqrt(K).  For the 2D Ising model with the
