@@ -260,7 +260,7 @@ def train(data: str | os.PathLike, output: str | os.PathLike, cfg: TrainConfig |
         extra = {"epoch": epoch + 1, "best_val": best_val, "stale": stale, "config": _jsonable(cfg),
                  "data": str(Path(data).resolve())}
         model.save(ckpt, optimizer=optimizer, extra=extra)
-        if cfg.patience and stale >= cfg.patience:
+        if cfg.patience and stale >= cfg.patience and epoch + 1 < cfg.epochs:  # (not news after the last epoch)
             log(f"early stopping: no better validation loss for {cfg.patience} epochs")
             break
     final = model
