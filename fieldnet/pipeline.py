@@ -69,6 +69,10 @@ def load_config(path: str | os.PathLike | None) -> PipelineConfig:
                 base["simulate"]["params"] = {}  # the default couplings belong to the default model
             base[section].update(values)
     config = PipelineConfig(**{k: dict(base.get(k, {})) for k in SECTIONS})
+    if config.train.get("exclude_T") == "auto":
+        config.train["exclude_T"] = auto_critical_window(config.simulate)
+    elif isinstance(config.train.get("exclude_T"), str):  # one window given without the list brackets
+        config.train["exclude_T"] = [config.train["exclude_T"]]
     # settings used only in later stages are checked now, before minutes of simulation
     _ensemble_size(config.train.get("ensemble", 1))
     _nu_setting(config.analysis.get("nu", "exact"), config.simulate)
@@ -78,6 +82,30 @@ def load_config(path: str | os.PathLike | None) -> PipelineConfig:
         raise FieldnetError(f"[analysis] collapse_of must be one of {', '.join(COLLAPSE_OF)}, "
                             f"got {config.analysis.get('collapse_of')!r}")
     return config
+
+
+#: ``exclude_T = "auto"`` holds out these fractions of the model's Tc (2D Ising: 2.18 to 2.37)
+AUTO_WINDOW = (0.96, 1.045)
+
+
+def auto_critical_window(simulate: dict) -> list[str]:
+    """The critical window kept out of training for ``exclude_T = "auto"``: 0.96 Tc to 1.045 Tc of
+    the configured model and couplings; none when the model has no known Tc (the pipeline then
+    uses learning by confusion, which trains on no labels).
+
+    Raises:
+        FieldnetError: the model or its couplings are unknown (named in the message).
+    """
+    from simulations.registry import get_model
+
+    params = dict(simulate.get("params", {}))
+    if simulate.get("lattice"):
+        params["lattice"] = simulate["lattice"]
+    tc = get_model(simulate.get("model", "ising2d"), **params).critical_temperature()
+    if tc is None or not tc > 0:
+        return []
+    lo, hi = AUTO_WINDOW
+    return [f"{lo * tc:.4g}:{hi * tc:.4g}"]
 
 
 def _temperatures(spec) -> list[float]:

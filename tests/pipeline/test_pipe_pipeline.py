@@ -97,3 +97,18 @@ def test_pipe_pipeline_uses_confusion_without_labels(run_cli, tmp_path):
     assert 0.7 <= summary["Tc"] <= 1.1
     for name in ("tc/confusion.png", "gallery.png", "report.md"):
         assert (rep / name).is_file(), name
+
+
+def test_pipe_auto_critical_window_follows_the_model(tmp_path):
+    """exclude_T = "auto" (the default) holds out 0.96..1.045 Tc of whichever model is configured."""
+    from fieldnet.pipeline import load_config
+
+    assert load_config(None).train["exclude_T"] == ["2.178:2.371"]  # 2D Ising: 2.2, 2.267, 2.333 of the grid
+    cfg = tmp_path / "potts.toml"
+    cfg.write_text('[simulate]\nmodel = "potts"\nparams = { q = 3 }\n')
+    lo, hi = map(float, load_config(cfg).train["exclude_T"][0].split(":"))
+    assert lo < 1 / np.log(1 + np.sqrt(3)) < hi and hi - lo < 0.1
+    cfg.write_text('[simulate]\nmodel = "xy"\n')  # no Tc: no labels, learning by confusion, nothing to hold out
+    assert load_config(cfg).train["exclude_T"] == []
+    cfg.write_text('[train]\nexclude_T = "2.1:2.45"\n')
+    assert load_config(cfg).train["exclude_T"] == ["2.1:2.45"]
