@@ -503,7 +503,7 @@ def open_dataset(path: str | os.PathLike, L: int | None = None, *, chunks: Any =
             chunks = None
             guarded = False
     try:
-        ds = xr.open_dataset(path, engine="h5netcdf", group=group_name(L), chunks=None if guarded else chunks)
+        ds = xr.open_dataset(path, engine="h5netcdf", group=group_name(L), phony_dims="sort", chunks=None if guarded else chunks)
     except Exception as exc:  # noqa: BLE001 -- h5netcdf/xarray raise many types (even AttributeError) for damaged netCDF layouts
         raise DataFileError(f"cannot read {path} group {group_name(L)} ({type(exc).__name__}: {exc}); the file is damaged, re-create it") from exc
     n_spatial = ds["config"].ndim - 2 if "config" in ds else 0
