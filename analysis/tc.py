@@ -25,8 +25,9 @@ Errors: two independent sources, added in quadrature.
   replacement, the samples within each temperature, recomputes m(T) and the crossing (the same
   rule as above); the standard deviation and the 16/84 percentiles of the replicas are reported.
 * *Training* (the network is one draw from what its random initialisation, training/validation
-  split, shuffling and augmentation can give): measured when the predictions come from an ensemble of K networks
-  (``member_probability (network, sample, class)``, see :mod:`fieldnet.predictions`).  Then m(T)
+  split, shuffling and augmentation can give): measured when the predictions come from an
+  ensemble of K networks (``member_probability (network, sample, class)``, see
+  :mod:`fieldnet.predictions`).  Then m(T)
   is the ensemble mean, each network's own crossing Tc_k(L) is found by the same rule, and the
   error of the ensemble's crossing is std_k(Tc_k) / sqrt(K).  For the 2D Ising model with the
   r1 network this is the larger of the two (a single network's crossing moves by ~0.01 J/k_B
@@ -159,8 +160,8 @@ def classified(pred: xr.Dataset) -> xr.Dataset:
     with p > 1/2, else 0).
 
     Averaged over samples, a decision is *the fraction of configurations classified ordered*,
-    P(phi > theta | T, L) for the network's internal feature phi and threshold theta: a property of
-    the configurations' distribution alone.  The mean probability also carries the network's
+    P(phi > theta | T, L) for the network's internal feature phi and threshold theta: set by how phi
+    is distributed over the configurations at (T, L).  The mean probability also carries the network's
     confidence (the logistic width of its last layer), which each per-L network learns on its
     own and which does not scale with L; that width enters a data collapse as a spurious
     correction to the scaling of the curve's width with L (see :func:`analysis.fss.analyze_tc`).
