@@ -18,7 +18,7 @@ The machine is shared: medians of a few repeats; compare ratios rather than abso
 The load average is printed beside each figure: with another job on one of the two cores, a
 second thread cannot help (and a barrier per half-sweep, as in the plain checkerboard, waits
 for a scheduler time slice each time).
-Run: ``python benchmarks/simulate.py`` (about 1-2 minutes).
+Run: ``python benchmarks/simulate.py`` (about 1-2 minutes; ``--threads 1`` for one thread count).
 """
 
 from __future__ import annotations
@@ -178,27 +178,38 @@ def _child(name: str, threads: int) -> dict:
     return json.loads(res.stdout.strip().splitlines()[-1])
 
 
+def _arguments():
+    import argparse
+
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--threads", type=int, nargs="+", default=[1, 2], choices=[1, 2],
+                        help="numba thread counts to measure (default: 1 2; --threads 1 halves the time)")
+    parser.add_argument("--worker", choices=sorted(WORKERS), help=argparse.SUPPRESS)  # one measurement, in a child
+    return parser.parse_args()
+
+
 def main() -> None:
-    if len(sys.argv) == 3 and sys.argv[1] == "--worker":
-        print(json.dumps(WORKERS[sys.argv[2]]()))
+    args = _arguments()
+    if args.worker:
+        print(json.dumps(WORKERS[args.worker]()))
         return
     print(f"# fieldnet simulate benchmark, {os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f} at start")
     startup = measure_startup()
     print(f"numba cold compile (fresh cache), tiny simulate run: {startup['cold_s']:.1f} s; "
           f"warm start-up: {startup['warm_s']:.2f} s (python + import fieldnet.cli alone: {startup['python_import_s']:.2f} s)")
-    for threads in (1, 2):
+    for threads in args.threads:
         f = _child("flips", threads)
         print(f"[{threads} thread{'s' if threads > 1 else ''}] Metropolis at Tc, L={f['L']}: multi-spin {f['multispin_flips_per_ns']:.2f} "
               f"flips/ns, plain byte checkerboard {f['plain_byte_flips_per_ns']:.3f} flips/ns "
               f"(x{f['multispin_flips_per_ns'] / f['plain_byte_flips_per_ns']:.0f})  [load {os.getloadavg()[0]:.2f}]")
-    for threads in (1, 2):
+    for threads in args.threads:
         ind = _child("independent", threads)
         for algorithm, r in ind.items():
             print(f"[{threads} thread{'s' if threads > 1 else ''}] L=64 T=Tc {algorithm:>10}: tau_E {r['tau_E']:.2f}, tau_|m| {r['tau_m']:.2f} sweeps, "
                   f"thinning {r['thinning']:.0f}; independent configs/s: chain {r['chain_independent_per_s']:.0f}, "
                   f"delivered (incl. burn-in + pilot) {r['delivered_per_s']:.0f}  [load {os.getloadavg()[0]:.2f}]")
-    auto = _child("auto", 2)
-    print("[2 threads] auto rule, L=32, delivered independent samples/s (512 per point):")
+    auto = _child("auto", max(args.threads))
+    print(f"[{max(args.threads)} thread(s)] auto rule, L=32, delivered independent samples/s (512 per point):")
     print(f"    {'T':>7} {'wolff':>9} {'metropolis':>11}  auto picks   faster")
     for T, row in auto.items():
         faster = "wolff" if row["wolff"] > row["metropolis"] else "metropolis"

@@ -16,7 +16,7 @@ The machine is shared: medians of a few repeats; the load average is printed wit
 Then, at 2 threads, the ``auto`` rule: delivered samples/s of every update at temperatures
 around the transition, beside what ``auto`` picks.
 
-Run: ``python benchmarks/simulate_models.py`` (a few minutes).
+Run: ``python benchmarks/simulate_models.py`` (a few minutes; ``--threads 1 --no-auto`` for a short run).
 """
 
 from __future__ import annotations
@@ -109,22 +109,37 @@ def _child(index: int, threads: int, worker: str = "--worker") -> dict:
     return json.loads(res.stdout.strip().splitlines()[-1])
 
 
+def _arguments():
+    import argparse
+
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--threads", type=int, nargs="+", default=[1, 2], choices=[1, 2],
+                        help="numba thread counts to measure (default: 1 2)")
+    parser.add_argument("--no-auto", action="store_true", help="skip the auto-rule table (the longer half)")
+    parser.add_argument("--worker", type=int, help=argparse.SUPPRESS)  # one case, measured in a child process
+    parser.add_argument("--auto-worker", type=int, help=argparse.SUPPRESS)
+    return parser.parse_args()
+
+
 def main() -> None:
-    if len(sys.argv) == 3 and sys.argv[1] in ("--worker", "--auto-worker"):
-        measure = measure_case if sys.argv[1] == "--worker" else measure_auto
-        print(json.dumps(measure(int(sys.argv[2]))))
+    args = _arguments()
+    if args.worker is not None or args.auto_worker is not None:
+        measure, index = (measure_case, args.worker) if args.worker is not None else (measure_auto, args.auto_worker)
+        print(json.dumps(measure(index)))
         return
     print(f"# lattice models benchmark, {os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f} at start")
     print(f"{'model':>11} {'L':>3} {'T':>7} {'update':>10} {'thr':>3} {'updates/ns':>10} {'tau':>6} "
           f"{'chain indep/s':>13} {'delivered/s':>11}")
     for index in range(len(CASES)):
-        for threads in (1, 2):
+        for threads in args.threads:
             case = _child(index, threads)
             for algorithm, r in case["results"].items():
                 print(f"{case['label']:>11} {case['L']:>3} {case['T']:7.4f} {algorithm:>10} {threads:>3} "
                       f"{r['updates_per_ns']:10.4f} {r['tau']:6.2f} {r['chain_independent_per_s']:13.0f} "
                       f"{r['delivered_per_s']:11.0f}")
         print(f"{'':>11} [load average {os.getloadavg()[0]:.2f}]")
+    if args.no_auto:
+        return
     print("\n[2 threads] the auto rule: delivered samples/s (512 a point) per update; T in units of Tc (xy: of J)")
     for index in range(len(AUTO_CASES)):
         case = _child(index, 2, "--auto-worker")
