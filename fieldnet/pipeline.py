@@ -200,6 +200,9 @@ def _supervised(config, out: Path, data: Path, index, timings, progress, log) ->
         train(data, model_path, cfg, resume=True, progress=progress, command="fieldnet pipeline",
               log=lambda line: log("      " + line))
     timings["train"] = time.perf_counter() - t0
+    models = {key: load_model(path) for key, path in targets.items()}  # for the predictions and the report
+    for key, path in targets.items():
+        models[key].attrs["source_path"] = str(path)
 
     t0 = time.perf_counter()
     pred_path = out / "predictions.nc"
@@ -209,12 +212,8 @@ def _supervised(config, out: Path, data: Path, index, timings, progress, log) ->
         log("[3/4] predict every configuration" + (f" with each of the {n_networks} networks" if n_networks > 1 else ""))
         parts = []
         for L in (sizes if per_size else [None]):
-            models = []
-            for k in range(n_networks):
-                model = load_model(targets[L, k])
-                model.attrs["source_path"] = str(targets[L, k])
-                models.append(model)
-            parts.append(predict_ensemble(models, data, sizes=None if L is None else [L]))
+            ensemble = [models[L, k] for k in range(n_networks)]
+            parts.append(predict_ensemble(ensemble, data, sizes=None if L is None else [L]))
         pred = parts[0] if len(parts) == 1 else xr.concat(parts, "sample", combine_attrs="override")
         write_predictions(pred, pred_path)
     else:
@@ -230,7 +229,6 @@ def _supervised(config, out: Path, data: Path, index, timings, progress, log) ->
                         collapse_bootstrap=int(an.get("collapse_bootstrap", 50)),
                         collapse_of=an.get("collapse_of", "decisions"), seed=0, figures=True)
     timings["analysis"] = time.perf_counter() - t0
-    models = {key: load_model(p) for key, p in targets.items()}
 
     def name(L, k):
         return ("all" if L is None else f"L={L}") + (f" net {k + 1}" if n_networks > 1 else "")

@@ -26,18 +26,94 @@ CLASSES = ("disordered", "ordered")
 
 def predict_dataset(model, data: str | os.PathLike, *, sizes: list[int] | None = None, batch_size: int = 256,
                     progress: bool = False):
-    """Class probabilities for every sample of ``data`` (streamed; memory bounded by a batch).
+    """Class probabilities of one model for every sample of ``data`` (streamed; memory bounded by a
+    batch).
 
     Returns:
         xarray.Dataset in the predictions layout (see the module docstring).
     Raises:
         FieldnetError when the model does not accept the file's configurations.
     """
+    return predict_ensemble([model], data, sizes=sizes, batch_size=batch_size, progress=progress)
+
+
+def predict_ensemble(models: list, data: str | os.PathLike, *, sizes: list[int] | None = None, batch_size: int = 256,
+                     progress: bool = False):
+    """Class probabilities of K networks for every sample of ``data``, and their mean.
+
+    The file is read once: each streamed batch goes through every network.
+
+    Args:
+        models: K >= 1 trained models that accept the same configurations (typically one
+            architecture trained with K seeds).
+        data: data file written by ``fieldnet simulate``.
+        sizes: lattice sizes to predict (default: all).
+        batch_size: samples per forward pass.
+        progress: show a progress bar on stderr.
+
+    Returns:
+        xarray.Dataset in the predictions layout with ``probability (sample, class)`` the mean
+        over the networks and, for K >= 2, ``member_probability (network, sample, class)``
+        (float32) and the attribute ``n_networks = K``.
+    Raises:
+        FieldnetError when a model does not accept the file's configurations.
+    """
     import xarray as xr
 
     from fieldnet.batches import read_index, stream_batches
 
+    if not models:
+        raise FieldnetError("a prediction needs at least one model")
     index = read_index(data, sizes)
+    for model in models:
+        _check_accepts(model, index, data)
+    bar = None
+    if progress:
+        import sys
+
+        from tqdm import tqdm
+
+        bar = tqdm(total=index.n_samples, desc="predict", unit="sample", file=sys.stderr, leave=False)
+    probs, temps, labels, Ls = [], [], [], []
+    for x, y, T, L in stream_batches(index, batch_size, shuffle=False):
+        probs.append(np.stack([m.predict_proba(x, batch_size=len(x)) for m in models]).astype(np.float32))
+        temps.append(T)
+        labels.append(y)
+        Ls.append(np.full(len(y), L, np.int32))
+        if bar:
+            bar.update(len(y))
+    if bar:
+        bar.close()
+    members = np.concatenate(probs, axis=1)  # (network, sample, class)
+    tc = models[0].attrs.get("Tc_reference", np.nan)
+    if not np.isfinite(float(tc if tc is not None else np.nan)):
+        tc = _data_tc(index)
+    pred = xr.Dataset(
+        {"probability": (("sample", "class"), members.mean(axis=0, dtype=np.float64).astype(np.float32),
+                         {"long_name": "predicted class probability" + (", mean over the ensemble's networks"
+                                                                         if len(models) > 1 else ""), "units": "1"})},
+        coords={
+            "class": list(CLASSES),
+            "temperature": ("sample", np.concatenate(temps), {"units": "J/k_B", "long_name": "temperature"}),
+            "L": ("sample", np.concatenate(Ls), {"long_name": "linear lattice size"}),
+            "label": ("sample", np.concatenate(labels).astype(np.int8),
+                      {"long_name": "phase label of the data", "flag_values": "1 ordered, 0 disordered, -1 unknown"}),
+        },
+        attrs={"fieldnet_format": "predictions", "Tc_reference": float(tc) if tc is not None else np.nan,
+               "data": str(data), "model_file": ";".join(str(m.attrs.get("source_path", "")) for m in models),
+               "data_model": str(index.attrs.get("model", ""))},
+    )
+    if len(models) > 1:
+        pred["member_probability"] = (("network", "sample", "class"), members,
+                                      {"long_name": "class probability predicted by each network of the ensemble",
+                                       "units": "1"})
+        pred = pred.assign_coords(network=np.arange(len(models), dtype=np.int32))
+        pred.attrs["n_networks"] = len(models)
+    return pred
+
+
+def _check_accepts(model, index, data) -> None:
+    """FieldnetError unless ``model`` is a two-class classifier of every lattice in ``index``."""
     if model.output_shape != (len(CLASSES),):
         raise FieldnetError(f"the model has {model.output_shape} outputs; predictions need a two-class phase classifier")
     for lat in index.lattices:
@@ -48,77 +124,6 @@ def predict_dataset(model, data: str | os.PathLike, *, sizes: list[int] | None =
                 f"the model (input {tuple(model.input_shape)}) does not accept L={lat.L} configurations {lat.shape} "
                 f"of {data}: {exc}; train a model on this data or use a size-agnostic preset (gap)"
             ) from None
-    bar = None
-    if progress:
-        import sys
-
-        from tqdm import tqdm
-
-        bar = tqdm(total=index.n_samples, desc="predict", unit="sample", file=sys.stderr, leave=False)
-    probs, temps, labels, Ls = [], [], [], []
-    for x, y, T, L in stream_batches(index, batch_size, shuffle=False):
-        probs.append(model.predict_proba(x, batch_size=len(x)))
-        temps.append(T)
-        labels.append(y)
-        Ls.append(np.full(len(y), L, np.int32))
-        if bar:
-            bar.update(len(y))
-    if bar:
-        bar.close()
-    tc = model.attrs.get("Tc_reference", np.nan)
-    if not np.isfinite(float(tc if tc is not None else np.nan)):
-        tc = _data_tc(index)
-    return xr.Dataset(
-        {"probability": (("sample", "class"), np.concatenate(probs).astype(np.float32),
-                         {"long_name": "predicted class probability", "units": "1"})},
-        coords={
-            "class": list(CLASSES),
-            "temperature": ("sample", np.concatenate(temps), {"units": "J/k_B", "long_name": "temperature"}),
-            "L": ("sample", np.concatenate(Ls), {"long_name": "linear lattice size"}),
-            "label": ("sample", np.concatenate(labels).astype(np.int8),
-                      {"long_name": "phase label of the data", "flag_values": "1 ordered, 0 disordered, -1 unknown"}),
-        },
-        attrs={"fieldnet_format": "predictions", "Tc_reference": float(tc) if tc is not None else np.nan,
-               "data": str(data), "model_file": str(model.attrs.get("source_path", "")),
-               "data_model": str(index.attrs.get("model", ""))},
-    )
-
-
-def predict_ensemble(models: list, data: str | os.PathLike, *, sizes: list[int] | None = None, batch_size: int = 256,
-                     progress: bool = False):
-    """Class probabilities of K networks on every sample of ``data``, and their mean.
-
-    Args:
-        models: K >= 1 trained models that accept the same configurations (typically one
-            architecture trained with K seeds).
-        data, sizes, batch_size, progress: as :func:`predict_dataset`.
-
-    Returns:
-        xarray.Dataset in the predictions layout with ``probability (sample, class)`` the mean
-        over the networks and, for K >= 2, ``member_probability (network, sample, class)``
-        (float32) and the attribute ``n_networks = K``.  With K = 1 it is exactly
-        :func:`predict_dataset`'s output.
-    """
-    if not models:
-        raise FieldnetError("an ensemble prediction needs at least one model")
-    parts = [predict_dataset(m, data, sizes=sizes, batch_size=batch_size, progress=progress) for m in models]
-    if len(parts) == 1:
-        return parts[0]
-    first = parts[0]
-    for part in parts[1:]:  # streaming without shuffling visits the samples in file order
-        if not (np.array_equal(part["temperature"].values, first["temperature"].values)
-                and np.array_equal(part["L"].values, first["L"].values)):
-            raise FieldnetError("the ensemble's networks saw different samples; give models for the same lattice sizes")
-    members = np.stack([p["probability"].values for p in parts]).astype(np.float32)
-    ens = first.copy()
-    ens["probability"] = (("sample", "class"), members.mean(axis=0, dtype=np.float64).astype(np.float32),
-                          {"long_name": "predicted class probability, mean over the ensemble's networks", "units": "1"})
-    ens["member_probability"] = (("network", "sample", "class"), members,
-                                 {"long_name": "class probability predicted by each network of the ensemble", "units": "1"})
-    ens = ens.assign_coords(network=np.arange(len(parts), dtype=np.int32))
-    ens.attrs["n_networks"] = len(parts)
-    ens.attrs["model_file"] = ";".join(str(p.attrs.get("model_file", "")) for p in parts)
-    return ens
 
 
 def _data_tc(index) -> float:
