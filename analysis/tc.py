@@ -132,6 +132,12 @@ def _member_p_ordered(pred: xr.Dataset) -> np.ndarray | None:
     return members.transpose("network", "sample").values
 
 
+def _member_means(temps: np.ndarray, T: np.ndarray, members: np.ndarray) -> np.ndarray:
+    """Each network's mean p(ordered) per temperature: members (K, n) at temperatures T (n,) ->
+    (K, len(temps))."""
+    return np.stack([members[:, T == t].mean(axis=1) for t in temps], axis=1)
+
+
 def n_networks(pred: xr.Dataset) -> int:
     """How many networks the predictions come from (1 without ``member_probability``)."""
     return int(pred.sizes.get("network", 1)) if "member_probability" in pred.variables else 1
@@ -202,13 +208,13 @@ def ordered_probability_curve(pred: xr.Dataset) -> xr.DataArray:
     for i, (_, p, T, members) in enumerate(groups):
         temps, chunks = _per_temperature(p, T)
         j = np.searchsorted(all_T, temps)
-        for jj, t, c in zip(j, temps, chunks, strict=True):
+        for jj, c in zip(j, chunks, strict=True):
             mean[i, jj] = c.mean()
             err[i, jj] = c.std(ddof=1) / np.sqrt(c.size) if c.size > 1 else np.nan
             count[i, jj] = c.size
-            if members is not None and members.shape[0] > 1:
-                m_k = members[:, T == t].mean(axis=1)
-                err[i, jj] = np.hypot(err[i, jj], m_k.std(ddof=1) / np.sqrt(m_k.size))
+        if members is not None and members.shape[0] > 1:  # the networks' spread, per temperature
+            m_k = _member_means(temps, T, members)
+            err[i, j] = np.hypot(err[i, j], m_k.std(axis=0, ddof=1) / np.sqrt(m_k.shape[0]))
     return xr.DataArray(
         mean,
         dims=("L", "temperature"),
@@ -442,11 +448,7 @@ def _network_crossings(temps: np.ndarray, T: np.ndarray, members: np.ndarray | N
     predictions without ensemble members."""
     if members is None:
         return np.empty(0)
-    out = np.full(members.shape[0], np.nan)
-    for k, pk in enumerate(members):
-        m_k = np.array([pk[T == t].mean() for t in temps])
-        out[k] = select_crossing(temps, m_k, w, eps)[0]
-    return out
+    return np.array([select_crossing(temps, m_k, w, eps)[0] for m_k in _member_means(temps, T, members)])
 
 
 # -- synthetic predictions (tests, demonstrations) -------------------------------------------
@@ -506,10 +508,10 @@ def synthetic_predictions(
     T_s, L_s, p_s = [], [], []
     for size in L:
         tcL = tc + a * size ** (-1.0 / nu) + network_spread * rng.standard_normal(n_networks)
-        P = expit(-(temps[None, :] - tcL[:, None]) * size ** (1.0 / nu) / width)  # (network, T)
+        g = -(temps[None, :] - tcL[:, None]) * size ** (1.0 / nu) / width  # logit P, (network, T)
+        P = expit(g)
         u = rng.random((temps.size, n_per_T))
-        if confidence_width > 0:
-            g = -(temps[None, :] - tcL[:, None]) * size ** (1.0 / nu) / width  # logit P: u < P iff logit(u) < g
+        if confidence_width > 0:  # u < P iff logit(u) < g
             z = np.log(u / (1.0 - u))
             c = confidence_width * size ** (1.0 / nu) / width  # the width c (J/k_B) in units of the scaled g
             draws = expit((g[:, :, None] - z[None, :, :]) / c)  # (network, T, sample)

@@ -120,9 +120,11 @@ def write_report(out: Path, summary: dict, *, data: Path) -> None:
     ref = summary.get("Tc_reference")
     if summary["method"] == "supervised":
         value, err, source = best_estimate(tc)
-        # an ensemble's networks differ only in their seed: the first network of each stands for it
-        shown = {name: h for name, h in summary["training"].items() if " net " not in name or name.endswith(" net 1")}
-        plot_training(shown, out / "training.png")
+        # an ensemble's networks differ only in their seed: the first network of each ("... net 1") stands for it
+        histories = summary["training"]
+        if summary.get("n_networks", 1) > 1:
+            histories = {name: h for name, h in histories.items() if name.endswith(" net 1")}
+        plot_training(histories, out / "training.png")
     else:
         value, err, source = tc.get("Tc_inf"), tc.get("Tc_inf_err"), "learning by confusion (peak of the W curve)"
     plot_gallery(data, out / "gallery.png")
