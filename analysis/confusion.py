@@ -18,8 +18,8 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 import xarray as xr
+from fieldnet.analysis import samples
 
-from analysis import samples
 from fieldnet.errors import FieldnetError
 
 #: train_fn(x_train (n, d) float32, y_train (n,) int {0,1}, x_test (m, d) float32, seed) -> (m,) predicted class
@@ -86,10 +86,10 @@ def mlp_trainer(hidden: int = 16, epochs: int = 60, batch_size: int = 64, learni
 
 def _dense_classifier(x, y, x_test, seed, hidden, epochs, batch_size, lr):
     """Dense-ReLU-Dense trained by Adam on softmax cross-entropy; returns predicted classes of x_test."""
-    from fieldnet.layers import Dense
-    from fieldnet.losses import get_loss
-    from fieldnet.model import Sequential
-    from fieldnet.optimizers import Adam
+    from fieldnet.engine.layers import Dense
+    from fieldnet.engine.losses import get_loss
+    from fieldnet.engine.model import Sequential
+    from fieldnet.engine.optimizers import Adam
 
     rng = np.random.default_rng(seed)
     model = Sequential([Dense(hidden, activation="relu"), Dense(2)], input_shape=(x.shape[1],), seed=seed)
@@ -302,7 +302,7 @@ def plot_confusion(curve: xr.DataArray, *, peak: tuple[float, float] | None = No
         tc_reference: known Tc, dashed (skipped when None/NaN).
         path: write a PNG there and return the path; otherwise return the figure.
     """
-    from analysis import plots
+    from fieldnet.analysis import plots
 
     fig, ax = plots.figure(size=(6.4, 5.0))
     T = curve["proposed_Tc"].values

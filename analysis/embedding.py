@@ -17,7 +17,7 @@ from fieldnet.errors import FieldnetError
 
 def penultimate_index(model) -> int:
     """Index of the layer whose output feeds the final Dense layer (-1: the input itself)."""
-    from fieldnet.layers import Dense
+    from fieldnet.engine.layers import Dense
 
     dense = [i for i, layer in enumerate(model.layers) if isinstance(layer, Dense)]
     if not dense:
@@ -104,7 +104,7 @@ def embedding(model, ds: xr.Dataset, seed: int = 0, use_tsne: bool = True) -> xr
 
 def plot_embedding(emb: xr.Dataset, path, tc: float | None = None):
     """PCA (and t-SNE) scatter coloured by temperature, and PC1 against T."""
-    from analysis import plots
+    from fieldnet.analysis import plots
 
     T = emb["temperature"].values
     panels = 3 if "tsne" in emb else 2

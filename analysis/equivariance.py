@@ -70,7 +70,7 @@ def cumulative_strides(model) -> list[int]:
 
 def with_padding(model, padding: str):
     """A copy of ``model`` whose periodic and zero-padded convolutions all use ``padding``, same weights."""
-    from fieldnet.model import Sequential
+    from fieldnet.engine.model import Sequential
 
     if padding not in ("periodic", "zero"):
         raise FieldnetError(f"padding must be 'periodic' or 'zero', got {padding!r}")
@@ -193,7 +193,7 @@ def spin_flip_errors(model, x: np.ndarray, batch_size: int = 256) -> xr.Dataset:
         pooling is not odd) and ``maxpool_minpool_error`` = ||maxpool(-h) + minpool(h)|| / ||maxpool(h)||
         (0: the identity maxpool(-x) = -minpool(x)).
     """
-    from fieldnet.layers import MaxPool2d
+    from fieldnet.engine.layers import MaxPool2d
 
     x = np.asarray(x, dtype=np.float32)
     base = _activations(model, x, batch_size)
@@ -304,8 +304,7 @@ _FLOOR = 1e-9  # errors below this (exact to float precision) share the lowest c
 def plot_translation_maps(report: xr.Dataset, path):
     """Heat maps of the translation error over (a_y, a_x): a row per padding, a panel per layer."""
     import matplotlib.colors as mcolors
-
-    from analysis import plots
+    from fieldnet.analysis import plots
 
     n_pad, n_layers = report.sizes["padding"], report.sizes["layer"]
     fig, axes = plots.figure(n_pad, n_layers, size=(2.3 * n_layers + 1.2, 2.5 * n_pad + 0.6), squeeze=False)
@@ -339,8 +338,7 @@ def plot_translation_maps(report: xr.Dataset, path):
 def plot_symmetry_table(report: xr.Dataset, path):
     """Heat map of point-group and spin-flip errors: rows = layers, columns = symmetries, a panel per padding."""
     import matplotlib.colors as mcolors
-
-    from analysis import plots
+    from fieldnet.analysis import plots
 
     cols = list(POINT_GROUP[1:]) + ["flip odd", "flip even"]
     n_pad, n_layers = report.sizes["padding"], report.sizes["layer"]

@@ -115,7 +115,7 @@ def activation_maps(model, x: np.ndarray, max_channels: int = 4) -> list[tuple[s
 
 def plot_filter_grid(kernels: np.ndarray, similarity: xr.DataArray, path):
     """The first-layer filters (first input channel) in a grid, one diverging colour scale, with the best kernel."""
-    from analysis import plots
+    from fieldnet.analysis import plots
 
     w = np.asarray(kernels)
     n = w.shape[0]
@@ -143,7 +143,7 @@ def plot_filter_grid(kernels: np.ndarray, similarity: xr.DataArray, path):
 
 def plot_similarity(similarity: xr.DataArray, path):
     """Heat map of the cosine similarity, filters x physics kernels, values written in the cells."""
-    from analysis import plots
+    from fieldnet.analysis import plots
 
     s = similarity.values
     fig, ax = plots.figure(size=(5.5, 0.35 * s.shape[0] + 1.8))
@@ -160,7 +160,7 @@ def plot_similarity(similarity: xr.DataArray, path):
 
 def plot_activation_maps(model, configs: dict[str, tuple[float, np.ndarray]], path, max_channels: int = 4):
     """Activation maps layer by layer (rows) for configurations at low, critical and high T (column groups)."""
-    from analysis import plots
+    from fieldnet.analysis import plots
 
     per_T = {name: (t, activation_maps(model, x, max_channels)) for name, (t, x) in configs.items()}
     first = next(iter(per_T.values()))[1]

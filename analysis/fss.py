@@ -41,7 +41,7 @@ def fit_tc_infinite(tc_L: xr.Dataset, nu: float | None = None) -> xr.Dataset:
     propagated from the Tc(L) errors).
 
     Args:
-        tc_L: output of :func:`analysis.tc.tc_crossing`: ``Tc (L)`` and ``Tc_err (L)`` in J/k_B.
+        tc_L: output of :func:`fieldnet.analysis.tc.tc_crossing`: ``Tc (L)`` and ``Tc_err (L)`` in J/k_B.
         nu: the correlation-length exponent to hold fixed (e.g. 1 for the 2D Ising model), or
             None to fit it.
 
@@ -250,7 +250,7 @@ def data_collapse(
 
     Args:
         pred_or_curve: a predictions data set, or the output of
-            :func:`analysis.tc.ordered_probability_curve` ``(L, temperature)``.
+            :func:`fieldnet.analysis.tc.ordered_probability_curve` ``(L, temperature)``.
         tc0: starting Tc, J/k_B (e.g. the extrapolated crossing).
         nu0: starting nu.
         nu: hold nu fixed at this value and fit Tc only.
@@ -262,7 +262,7 @@ def data_collapse(
         and the collapsed curves ``x (L, temperature)`` = (T - Tc) L^(1/nu) (J/k_B),
         ``p_ordered (L, temperature)`` and ``stderr (L, temperature)``.
     """
-    from analysis.tc import ordered_probability_curve
+    from fieldnet.analysis.tc import ordered_probability_curve
 
     curve = pred_or_curve if isinstance(pred_or_curve, xr.DataArray) else ordered_probability_curve(pred_or_curve)
     if curve.sizes["L"] < 2:
@@ -333,7 +333,7 @@ def plot_collapse(collapse: xr.Dataset, *, path=None, title: str | None = None):
         collapse: :func:`data_collapse` output.
         path: write a PNG there and return the path; otherwise return the figure.
     """
-    from analysis import plots
+    from fieldnet.analysis import plots
 
     fig, ax = plots.figure()
     colors = plots.series_colors(collapse.sizes["L"])
@@ -364,12 +364,12 @@ def plot_tc_vs_L(tc_L: xr.Dataset, fit: xr.Dataset, *, tc_reference: float | Non
     """Tc(L) against L^(-1/nu) with the fitted line Tc + a L^(-1/nu), extrapolated to L = infinity.
 
     Args:
-        tc_L: :func:`analysis.tc.tc_crossing` output.
+        tc_L: :func:`fieldnet.analysis.tc.tc_crossing` output.
         fit: :func:`fit_tc_infinite` output (its nu sets the abscissa).
         tc_reference: a reference Tc marked at L^(-1/nu) = 0.
         path: write a PNG there and return the path; otherwise return the figure.
     """
-    from analysis import plots
+    from fieldnet.analysis import plots
 
     nu = float(fit.nu)
     fig, ax = plots.figure()
@@ -420,7 +420,7 @@ def analyze_tc(
     instead of failing the whole analysis; a missing crossing fails (FieldnetError).
 
     Args:
-        pred: predictions data set (see :mod:`analysis.tc`).
+        pred: predictions data set (see :mod:`fieldnet.analysis.tc`).
         outdir: output folder (created).
         nu: fix nu in the Tc(L) extrapolation (the collapse always fits nu).
         n_bootstrap: bootstrap replicas for Tc(L).
@@ -440,8 +440,9 @@ def analyze_tc(
     import json
     from pathlib import Path
 
-    from analysis import tc as tcmod
-    from fieldnet.atomic import atomic_output
+    from fieldnet.analysis import tc as tcmod
+
+    from fieldnet.io.atomic import atomic_output
 
     out = Path(outdir)
     if collapse_of not in COLLAPSE_OF:

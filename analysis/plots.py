@@ -1,9 +1,10 @@
-"""Shared matplotlib helpers for analysis figures: headless backend, one style, PNG output.
+"""Shared matplotlib helpers for analysis figures: one style, PNG output, no pyplot.
 
 Every analysis figure goes through :func:`figure` and :func:`save`, so figures look alike and
-are written atomically.  Import this module (not ``matplotlib.pyplot`` directly) in analysis
-code: it selects the non-interactive Agg backend before pyplot is first imported, so batch jobs
-on clusters never need a display.
+are written atomically.  Figures are made with matplotlib's object interface
+(``matplotlib.figure.Figure``), never through pyplot: fieldnet neither chooses nor changes the
+user's backend, batch jobs on clusters need no display, and a notebook shows a returned Figure
+inline as usual.
 """
 
 from __future__ import annotations
@@ -13,11 +14,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import matplotlib
-
-matplotlib.use("Agg")  # headless: batch jobs, CI; must precede the pyplot import
-
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+import numpy as np
+from matplotlib.figure import Figure
 
 T_LABEL = r"$T$ ($J/k_B$)"
 """Axis label for temperatures (units of the coupling over Boltzmann's constant)."""
@@ -40,8 +38,9 @@ STYLE = {
 
 def figure(nrows: int = 1, ncols: int = 1, size: tuple[float, float] = (6.4, 4.4), **kwargs):
     """A new figure in the shared style; returns ``(fig, ax)`` like ``plt.subplots``."""
-    with plt.rc_context(STYLE):
-        fig, ax = plt.subplots(nrows, ncols, figsize=size, constrained_layout=True, **kwargs)
+    with matplotlib.rc_context(STYLE):
+        fig = Figure(figsize=size, layout="constrained")
+        ax = fig.subplots(nrows, ncols, **kwargs)
     return fig, ax
 
 
@@ -49,7 +48,8 @@ def series_colors(n: int, cmap: str = "viridis") -> list:
     """``n`` distinguishable colours ordered along a colormap (e.g. one per lattice size)."""
     if n <= 0:
         return []
-    return [plt.get_cmap(cmap)(v) for v in np.linspace(0.0, 0.85, n)] if n > 1 else [plt.get_cmap(cmap)(0.0)]
+    colormap = matplotlib.colormaps[cmap]
+    return [colormap(v) for v in np.linspace(0.0, 0.85, n)] if n > 1 else [colormap(0.0)]
 
 
 def add_colorbar(fig, ax, values: Sequence[float], label: str, cmap: str = "viridis"):
@@ -69,12 +69,11 @@ def mark_vertical(ax, x: float, label: str, *, color: str = "k", style: str = "-
 
 
 def save(fig, path: str | os.PathLike) -> Path:
-    """Write ``fig`` as PNG to ``path`` atomically (temp file, then rename), close it, return the path."""
+    """Write ``fig`` as PNG to ``path`` atomically (temp file, then rename); returns the path."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")
-    with plt.rc_context(STYLE):
+    with matplotlib.rc_context(STYLE):
         fig.savefig(tmp, format="png")
-    plt.close(fig)
     os.replace(tmp, path)
     return path

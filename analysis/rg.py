@@ -249,13 +249,14 @@ def map_fixed_point(t_eff: xr.DataArray, rule: str = "majority", step: int = 1) 
 
 def plot_flow(flow: xr.Dataset, method: str, path, tc: float | None = None):
     """Three panels (|m|, energy, Binder cumulant) against the coarse-graining step, a line per T."""
-    from analysis import plots
+    import matplotlib
+    from fieldnet.analysis import plots
 
     f = flow.sel(rule=method)
     temps = f["temperature"].values
     fig, axes = plots.figure(1, 3, size=(13.5, 4.2))
     cmap = "coolwarm"
-    colors = [plots.plt.get_cmap(cmap)(v) for v in np.linspace(0, 1, temps.size)] if temps.size > 1 else ["k"]
+    colors = [matplotlib.colormaps[cmap](v) for v in np.linspace(0, 1, temps.size)] if temps.size > 1 else ["k"]
     labels = {"abs_m": r"$\langle|m|\rangle$", "energy": r"energy per site ($J$)", "binder": r"Binder cumulant $U$"}
     Ls = f["L_step"].values
     for ax, name in zip(axes, ("abs_m", "energy", "binder"), strict=True):
@@ -277,7 +278,7 @@ def plot_flow(flow: xr.Dataset, method: str, path, tc: float | None = None):
 
 def plot_temperature_map(t_eff: xr.DataArray, path, tc: float | None = None):
     """T' against T for every step and method that has direct data, with the diagonal."""
-    from analysis import plots
+    from fieldnet.analysis import plots
 
     fig, ax = plots.figure()
     T = t_eff["temperature"].values

@@ -17,8 +17,8 @@ from __future__ import annotations
 
 import numpy as np
 import xarray as xr
+from fieldnet.analysis.samples import ORDERED_INDEX
 
-from analysis.samples import ORDERED_INDEX
 from fieldnet.errors import FieldnetError
 
 
@@ -161,7 +161,7 @@ def saliency_maps(model, ds: xr.Dataset, patch: int = 3, value: float = 0.0) -> 
 
 def plot_saliency(maps: xr.Dataset, path):
     """A row per configuration (T ascending): spins, occlusion change, gradient saliency, Grad-CAM."""
-    from analysis import plots
+    from fieldnet.analysis import plots
 
     n = maps.sizes["sample"]
     fig, axes = plots.figure(n, 4, size=(11.0, 2.4 * n + 1.0), squeeze=False)

@@ -35,7 +35,7 @@ def load_configurations(data: str | os.PathLike | xr.Dataset, L: int | None = No
     if isinstance(data, xr.Dataset):
         ds = data
     else:
-        from fieldnet.dataset import open_dataset
+        from fieldnet.io.dataset import open_dataset
 
         ds = open_dataset(data, L)
     missing = [n for n in ("config", "temperature") if n not in ds.variables]
@@ -89,7 +89,7 @@ def output_folder(path: str | os.PathLike) -> Path:
 
 def write_netcdf(obj: xr.Dataset | xr.DataArray, path: str | os.PathLike) -> Path:
     """Write ``obj`` as netCDF-4 (h5netcdf) atomically."""
-    from fieldnet.atomic import atomic_output
+    from fieldnet.io.atomic import atomic_output
 
     with atomic_output(Path(path)) as tmp:
         obj.to_netcdf(tmp, engine="h5netcdf")
@@ -100,7 +100,7 @@ def write_json(result: dict, path: str | os.PathLike) -> Path:
     """Write ``result`` as indented JSON atomically (NaN becomes null)."""
     import json
 
-    from fieldnet.atomic import atomic_output
+    from fieldnet.io.atomic import atomic_output
 
     def clean(v):
         if isinstance(v, dict):

@@ -27,7 +27,7 @@ Errors: two independent sources, added in quadrature.
 * *Training* (the network is one draw from what its random initialisation, training/validation
   split, shuffling and augmentation can give): measured when the predictions come from an
   ensemble of K networks (``member_probability (network, sample, class)``, see
-  :mod:`fieldnet.predictions`).  Then m(T)
+  :mod:`fieldnet.io.predictions`).  Then m(T)
   is the ensemble mean, each network's own crossing Tc_k(L) is found by the same rule, and the
   error of the ensemble's crossing is std_k(Tc_k) / sqrt(K).  For the 2D Ising model with the
   r1 network this is the larger of the two (a single network's crossing moves by ~0.01 J/k_B
@@ -55,7 +55,7 @@ _LOGIT_CLIP = 1e-6
 def load_predictions(path: str | os.PathLike) -> xr.Dataset:
     """Open and validate a predictions file written by ``fieldnet predict``.
 
-    Uses :func:`fieldnet.predictions.open_predictions` when available, otherwise reads with
+    Uses :func:`fieldnet.io.predictions.open_predictions` when available, otherwise reads with
     xarray and checks the layout itself.
 
     Returns:
@@ -66,7 +66,7 @@ def load_predictions(path: str | os.PathLike) -> xr.Dataset:
         DataFileError: the file is missing, unreadable or not a predictions file.
     """
     try:
-        from fieldnet.predictions import open_predictions  # written by the trainer engineer
+        from fieldnet.io.predictions import open_predictions  # written by the trainer engineer
     except ImportError:
         open_predictions = None
     if open_predictions is not None:
@@ -170,7 +170,7 @@ def classified(pred: xr.Dataset) -> xr.Dataset:
     is distributed over the configurations at (T, L).  The mean probability also carries the network's
     confidence (the logistic width of its last layer), which each per-L network learns on its
     own and which does not scale with L; that width enters a data collapse as a spurious
-    correction to the scaling of the curve's width with L (see :func:`analysis.fss.analyze_tc`).
+    correction to the scaling of the curve's width with L (see :func:`fieldnet.analysis.fss.analyze_tc`).
     For an ensemble, each network decides and ``probability`` is the mean of the decisions.
     """
     def decide(prob: xr.DataArray) -> xr.DataArray:
@@ -564,7 +564,7 @@ def plot_ordered_probability(
     Returns:
         The matplotlib figure, or the written path when ``path`` is given.
     """
-    from analysis import plots
+    from fieldnet.analysis import plots
 
     fig, ax = plots.figure()
     colors = plots.series_colors(curve.sizes["L"])

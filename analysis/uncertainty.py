@@ -13,14 +13,14 @@ from __future__ import annotations
 
 import numpy as np
 import xarray as xr
+from fieldnet.analysis.samples import ORDERED_INDEX
 
-from analysis.samples import ORDERED_INDEX
 from fieldnet.errors import FieldnetError
 
 
 def dropout_layers(model) -> list:
     """The model's top-level Dropout layers with a positive rate; a one-line error when there are none."""
-    from fieldnet.layers import Dropout
+    from fieldnet.engine.layers import Dropout
 
     found = [layer for layer in model.layers if isinstance(layer, Dropout) and layer.rate > 0]
     if not found:
@@ -40,7 +40,7 @@ def mc_dropout_probabilities(model, x: np.ndarray, n_passes: int = 30, seed: int
     Returns:
         (N, n_passes) float64 probabilities.
     """
-    from fieldnet.losses import sigmoid, softmax
+    from fieldnet.engine.losses import sigmoid, softmax
 
     if n_passes < 2:
         raise FieldnetError(f"MC dropout needs at least 2 passes to measure a spread, got {n_passes}")
@@ -108,7 +108,7 @@ def mc_dropout(model, ds: xr.Dataset, n_passes: int = 30, seed: int = 0) -> xr.D
 
 def plot_uncertainty(result: xr.Dataset, path, tc: float | None = None):
     """p(ordered) with its MC-dropout band against T (top) and the spreads against T (bottom)."""
-    from analysis import plots
+    from fieldnet.analysis import plots
 
     T = result["temperature"].values
     fig, (top, bottom) = plots.figure(2, 1, size=(6.4, 6.4), sharex=True)

@@ -27,10 +27,15 @@ from pathlib import Path  # noqa: E402
 
 import h5py  # noqa: E402
 import numpy as np  # noqa: E402
-
-from simulations.campaign import PointTask, full_params, run_campaign, run_point, serial_map  # noqa: E402
-from simulations.distributed import connect, dask_map  # noqa: E402
-from simulations.grids import parse_temperatures  # noqa: E402
+from fieldnet.simulations.campaign import (  # noqa: E402
+    PointTask,
+    full_params,
+    run_campaign,
+    run_point,
+    serial_map,
+)
+from fieldnet.simulations.distributed import connect, dask_map  # noqa: E402
+from fieldnet.simulations.grids import parse_temperatures  # noqa: E402
 
 VOLATILE_ATTRS = {"created", "command", "_NCProperties", "DIMENSION_LIST", "REFERENCE_LIST"}
 

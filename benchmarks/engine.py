@@ -14,7 +14,7 @@ Usage::
     python benchmarks/engine.py --L 32 --threads 2 --repeats 20 --rounds 5
     python benchmarks/engine.py --layers             # also per-layer forward/backward times
 
-R1 is built with :class:`fieldnet.model.Sequential` (one ``train_step``: forward, loss, backward,
+R1 is built with :class:`fieldnet.engine.model.Sequential` (one ``train_step``: forward, loss, backward,
 SGD update).  Install torch for the comparison with the ``bench`` extra.
 """
 
@@ -51,7 +51,7 @@ def spins(batch: int, L: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
 
 # -- fieldnet ------------------------------------------------------------------------------------
 def fieldnet_conv_stack(L: int, seed: int = 0):
-    from fieldnet.layers import Conv2d, MaxPool2d
+    from fieldnet.engine.layers import Conv2d, MaxPool2d
 
     rng = np.random.default_rng(seed)
     layers = [Conv2d(16, 3, activation="relu"), MaxPool2d(2), Conv2d(32, 3, activation="relu"), MaxPool2d(2)]
@@ -64,10 +64,10 @@ def fieldnet_conv_stack(L: int, seed: int = 0):
 
 def fieldnet_r1(L: int, batch: int, repeats: int) -> dict[str, Any]:
     """Train-step and inference throughput of R1 built with fieldnet's Sequential."""
-    from fieldnet.layers import Conv2d, Dense, Flatten, MaxPool2d
-    from fieldnet.losses import get_loss
-    from fieldnet.model import Sequential
-    from fieldnet.optimizers import SGD
+    from fieldnet.engine.layers import Conv2d, Dense, Flatten, MaxPool2d
+    from fieldnet.engine.losses import get_loss
+    from fieldnet.engine.model import Sequential
+    from fieldnet.engine.optimizers import SGD
 
     x, y = spins(batch, L)
     model = Sequential(

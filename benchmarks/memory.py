@@ -37,7 +37,7 @@ TEMPERATURES = np.array([1.8, 2.0, 2.6, 2.8])  # two below, two above Tc = 2.269
 
 def generate(path: Path, gigabytes: float, seed: int = 0) -> Path:
     """A data file holding about ``gigabytes`` GB of int8 configurations (uncompressed)."""
-    from fieldnet.dataset import DatasetWriter, LatticeSpec
+    from fieldnet.io.dataset import DatasetWriter, LatticeSpec
 
     if path.exists():
         return path

@@ -32,9 +32,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from fieldnet.simulations.rng import next_double
 from numba import njit, prange
-
-from simulations.rng import next_double
 
 REPEATS = 3
 
@@ -64,9 +63,8 @@ def plain_checkerboard_sweeps(spins, rng, accept, n_sweeps):  # pragma: no cover
 
 def measure_flips(L: int = 128, n_sweeps: int = 200) -> dict:
     import numpy as np
-
-    from simulations.ising2d import LANES, ONSAGER_TC, MultispinMetropolis
-    from simulations.rng import seeded_states
+    from fieldnet.simulations.ising2d import LANES, ONSAGER_TC, MultispinMetropolis
+    from fieldnet.simulations.rng import seeded_states
 
     groups = 2
     sweeper = MultispinMetropolis(1.0, 0.0)
@@ -95,7 +93,7 @@ def measure_flips(L: int = 128, n_sweeps: int = 200) -> dict:
 
 def _chain_rate(algorithm: str, L: int, T: float, tau: float, n_sweeps: int) -> float:
     """Replica-sweeps per second of the bare update, divided by 2 tau."""
-    from simulations.ising2d import Ising2D
+    from fieldnet.simulations.ising2d import Ising2D
 
     model = Ising2D()
     sweeper, R = model.sweeper(algorithm, 10_000)
@@ -110,7 +108,7 @@ def _chain_rate(algorithm: str, L: int, T: float, tau: float, n_sweeps: int) -> 
 
 
 def _delivered(algorithm: str, L: int, T: float, n_samples: int) -> tuple[float, dict]:
-    from simulations.ising2d import Ising2D
+    from fieldnet.simulations.ising2d import Ising2D
 
     model = Ising2D()
     model.simulate_point(4, T, 4, algorithm=algorithm, seed=0, key=(4, 0))  # compile/load
@@ -120,7 +118,7 @@ def _delivered(algorithm: str, L: int, T: float, n_samples: int) -> tuple[float,
 
 
 def measure_independent(L: int = 64) -> dict:
-    from simulations.ising2d import ONSAGER_TC
+    from fieldnet.simulations.ising2d import ONSAGER_TC
 
     out = {}
     for algorithm, n_samples, n_sweeps in (("wolff", 1000, 100), ("metropolis", 256, 200)):
@@ -137,7 +135,7 @@ def measure_independent(L: int = 64) -> dict:
 
 
 def measure_auto_rule(L: int = 32) -> dict:
-    from simulations.ising2d import ONSAGER_TC, Ising2D
+    from fieldnet.simulations.ising2d import ONSAGER_TC, Ising2D
 
     out = {}
     for T in (1.0, 1.5, 1.9, 2.0, ONSAGER_TC, 2.6, 2.8, 3.2):
@@ -162,7 +160,7 @@ def measure_startup() -> dict:
             subprocess.run(args, env=env, check=True, capture_output=True)
             times.append(time.perf_counter() - t)
         t = time.perf_counter()
-        subprocess.run([sys.executable, "-c", "import fieldnet.cli"], env=env, check=True)
+        subprocess.run([sys.executable, "-c", "import fieldnet.app.cli"], env=env, check=True)
         bare = time.perf_counter() - t
     return {"cold_s": times[0], "warm_s": times[1], "python_import_s": bare}
 
@@ -196,7 +194,7 @@ def main() -> None:
     print(f"# fieldnet simulate benchmark, {os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f} at start")
     startup = measure_startup()
     print(f"numba cold compile (fresh cache), tiny simulate run: {startup['cold_s']:.1f} s; "
-          f"warm start-up: {startup['warm_s']:.2f} s (python + import fieldnet.cli alone: {startup['python_import_s']:.2f} s)")
+          f"warm start-up: {startup['warm_s']:.2f} s (python + import fieldnet.app.cli alone: {startup['python_import_s']:.2f} s)")
     for threads in args.threads:
         f = _child("flips", threads)
         print(f"[{threads} thread{'s' if threads > 1 else ''}] Metropolis at Tc, L={f['L']}: multi-spin {f['multispin_flips_per_ns']:.2f} "

@@ -50,7 +50,7 @@ AUTO_CASES = [
 
 
 def measure_case(index: int) -> dict:
-    from simulations.registry import get_model
+    from fieldnet.simulations.registry import get_model
 
     label, name, params, L, T, n_samples = CASES[index]
     model = get_model(name, **params)
@@ -83,7 +83,7 @@ def measure_case(index: int) -> dict:
 def measure_auto(index: int) -> dict:
     """Delivered samples/s (512 per point, burn-in and pilot included) of every update at several
     temperatures, and what ``auto`` picks there."""
-    from simulations.registry import get_model
+    from fieldnet.simulations.registry import get_model
 
     label, name, params, L, reference, ratios = AUTO_CASES[index]
     model = get_model(name, **params)

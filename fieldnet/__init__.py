@@ -5,29 +5,21 @@ Heavy submodules are imported lazily so that ``import fieldnet`` and ``fieldnet 
 
 from __future__ import annotations
 
-import os
+from importlib import import_module
+from typing import Any
 
-# The convolution kernels use every core through numba; a multi-threaded BLAS (the dense layers'
-# matrix products) on top of them oversubscribes the cores and collapses throughput.  This only
-# takes effect when fieldnet is imported before numpy (always true for the command line).
-for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-    os.environ.setdefault(_var, "1")
-
-from importlib import import_module  # noqa: E402
-from typing import Any  # noqa: E402
-
-from fieldnet.errors import DataFileError, FieldnetError, ShapeError, TrainingDiverged  # noqa: E402
+from fieldnet.errors import DataFileError, FieldnetError, ShapeError, TrainingDiverged
 
 __version__ = "0.1.0"
 
 # public name -> module that defines it (imported on first use)
 _LAZY = {
-    "Sequential": "fieldnet.model",
-    "load_model": "fieldnet.modelfile",
-    "load_checkpoint": "fieldnet.modelfile",
-    "open_dataset": "fieldnet.dataset",
-    "DatasetWriter": "fieldnet.dataset",
-    "layers": "fieldnet.layers",
+    "Sequential": "fieldnet.engine.model",
+    "load_model": "fieldnet.engine.saving",
+    "load_checkpoint": "fieldnet.engine.saving",
+    "open_dataset": "fieldnet.io.dataset",
+    "DatasetWriter": "fieldnet.io.dataset",
+    "layers": "fieldnet.engine.layers",
 }
 
 __all__ = [

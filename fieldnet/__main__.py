@@ -1,3 +1,3 @@
-from fieldnet.cli import main
+from fieldnet.app.cli import main
 
 raise SystemExit(main())

@@ -12,7 +12,7 @@ longer than tau_int: we call it ``reliable`` when n >= 50 tau_int and a window w
 
 Several independent chains (replicas) of one process are combined by averaging their
 autocovariance functions before normalising, which is what the samplers in
-:mod:`simulations.sampling` do.  All chains are centred on their common (grand) mean: a chain's
+:mod:`fieldnet.simulations.sampling` do.  All chains are centred on their common (grand) mean: a chain's
 own mean of n steps carries an error of order sqrt(2 tau / n) that biases tau_int low by
 about 2 W / n, and the grand mean of R chains shrinks that bias R-fold.
 """

@@ -1,41 +1,20 @@
 """What every lattice model provides to a campaign.
 
-A campaign (``simulations.campaign``) walks lattice sizes and temperatures; for each
+A campaign (``fieldnet.simulations.campaign``) walks lattice sizes and temperatures; for each
 (L, temperature point) it calls :meth:`LatticeModel.simulate_point`, which equilibrates,
 measures autocorrelation times, thins, and returns the samples.  The campaign writes them with
-:class:`fieldnet.dataset.DatasetWriter`.  A point's randomness must depend only on
-``(seed, L, point index)`` (use :func:`simulations.rng.seeded_states` with that key), never on
+:class:`fieldnet.io.dataset.DatasetWriter`.  A point's randomness must depend only on
+``(seed, L, point index)`` (use :func:`fieldnet.simulations.rng.seeded_states` with that key), never on
 the thread count, so that runs are reproducible and resumable point by point.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-import numpy as np
+from fieldnet.simulations.sampling import PointResult, sample_point
 
 from fieldnet.errors import FieldnetError
-
-
-@dataclass
-class PointResult:
-    """The samples of one temperature point.
-
-    Attributes:
-        configs: (n_samples, channel, *spatial) in the model's dtype.
-        observables: name -> (n_samples,) float per-site values (energy, magnetization, ...).
-        stats: per-temperature records, e.g. tau_int_energy, tau_int_abs_magnetization,
-            thinning, burn_in, acceptance; floats (NaN when not measured).
-        algorithm: the update actually used (after ``auto`` was resolved).
-        warnings: human-readable warnings (e.g. a chain too short for a trustworthy tau_int).
-    """
-
-    configs: np.ndarray
-    observables: dict[str, np.ndarray]
-    stats: dict[str, float]
-    algorithm: str
-    warnings: list[str] = field(default_factory=list)
 
 
 class LatticeModel:
@@ -49,7 +28,7 @@ class LatticeModel:
     name: ClassVar[str] = ""
     #: couplings and options: name -> (default, one-line doc).  The constructor takes exactly
     #: these as keyword arguments (``--param NAME=VALUE`` on the command line; values are coerced
-    #: to the type of the default by :func:`simulations.registry.get_model`).
+    #: to the type of the default by :func:`fieldnet.simulations.registry.get_model`).
     parameters: ClassVar[dict[str, tuple[Any, str]]] = {}
     #: spatial dimensions of the lattice
     ndim: ClassVar[int] = 2
@@ -118,7 +97,7 @@ class LatticeModel:
         return self.algorithms[0] if algorithm == "auto" else self.known_algorithm(algorithm)
 
     def sweeper(self, algorithm: str, n_samples: int) -> tuple[Any, int]:
-        """The sweeper (:mod:`simulations.sampling`) of a resolved ``algorithm`` and its number of
+        """The sweeper (:mod:`fieldnet.simulations.sampling`) of a resolved ``algorithm`` and its number of
         replicas for a point of ``n_samples`` samples."""
         raise NotImplementedError
 
@@ -141,8 +120,6 @@ class LatticeModel:
             seed, key: seed the point's streams with ``seeded_states(seed, n, *key)``.
             progress: optional callable(n_done_samples) for progress bars.
         """
-        from simulations.sampling import sample_point  # sampling imports this module
-
         resolved = self.resolve_algorithm(algorithm, temperature)
         sweeper, n_replicas = self.sweeper(resolved, n_samples)
         return sample_point(sweeper, L, temperature, n_samples, n_replicas=n_replicas, seed=seed, key=key,

@@ -3,9 +3,9 @@
 A campaign is a list of independent :class:`PointTask` s, one per (L, temperature point).
 :func:`run_point` computes one (it is pure, top-level and picklable, so a Dask worker can run
 it); a ``map_points`` callable turns the list of tasks into results *in task order*
-(:func:`serial_map` here; :func:`simulations.distributed.dask_map` on a cluster), and
+(:func:`serial_map` here; :func:`fieldnet.simulations.distributed.dask_map` on a cluster), and
 :func:`run_campaign` writes each result as it arrives with a single
-:class:`fieldnet.dataset.DatasetWriter`.  Every point's random streams depend only on
+:class:`fieldnet.io.dataset.DatasetWriter`.  Every point's random streams depend only on
 (seed, L, point index), so a resumed or distributed run writes exactly what a serial one does.
 """
 
@@ -20,10 +20,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from fieldnet.simulations.base import LatticeModel
+from fieldnet.simulations.registry import coerce_parameter, get_model, model_class
+from fieldnet.simulations.sampling import PointResult
 
 from fieldnet.errors import FieldnetError
-from simulations.base import LatticeModel, PointResult
-from simulations.registry import coerce_parameter, get_model, model_class
 
 #: test hook: raise KeyboardInterrupt after this many points were written (simulates Ctrl-C)
 INTERRUPT_ENV = "FIELDNET_TEST_INTERRUPT_AFTER_POINTS"
@@ -134,7 +135,7 @@ def _check_resume_compatible(partial: Path, root_attrs: Mapping[str, Any]) -> No
     """Refuse to resume a partial file started with other couplings, algorithm or samples."""
     import h5py
 
-    from fieldnet.dataset import scalar_attr
+    from fieldnet.io.dataset import scalar_attr
 
     try:
         with h5py.File(partial, "r") as f:
@@ -177,15 +178,15 @@ def run_campaign(
         resume: continue ``<output>.partial``, skipping completed points.
         overwrite: replace an existing ``output`` (only once the new file is complete).
         progress: show a progress bar on stderr (only when stderr is a terminal).
-        map_points: tasks -> results in task order (serial here; Dask in simulations.distributed).
+        map_points: tasks -> results in task order (serial here; Dask in fieldnet.simulations.distributed).
         command: the command line recorded as provenance.
 
     Returns:
         The path of the complete file.
     """
     from fieldnet import __version__
-    from fieldnet.atomic import check_output_path, describe_os_error, partial_path
-    from fieldnet.dataset import DatasetWriter, LatticeSpec
+    from fieldnet.io.atomic import check_output_path, describe_os_error, partial_path
+    from fieldnet.io.dataset import DatasetWriter, LatticeSpec
 
     tasks = plan_campaign(model, params, sizes, temperatures, n_samples, algorithm, seed)
     out = check_output_path(output, overwrite=overwrite, resume=resume)

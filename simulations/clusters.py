@@ -23,9 +23,8 @@ from __future__ import annotations
 import math
 
 import numpy as np
+from fieldnet.simulations.rng import next_u64
 from numba import njit, uint64
-
-from simulations.rng import next_u64
 
 
 def add_probability_threshold(p_add: float) -> np.uint64:

@@ -1,8 +1,8 @@
 """Run a campaign's temperature points on a Dask cluster, keeping one writer and the serial result.
 
-A campaign (:mod:`simulations.campaign`) is a list of independent :class:`PointTask` s (model,
+A campaign (:mod:`fieldnet.simulations.campaign`) is a list of independent :class:`PointTask` s (model,
 couplings, L, temperature point, seed).  :func:`run_campaign` asks a ``map_points`` callable for
-their results *in task order* and writes them with a single :class:`fieldnet.dataset.DatasetWriter`.
+their results *in task order* and writes them with a single :class:`fieldnet.io.dataset.DatasetWriter`.
 :func:`dask_map` is such a callable backed by ``dask.distributed``: it submits the tasks as futures,
 collects them as they finish, and hands them back in task order, so the file is byte-for-byte the
 content a serial run writes (every point's random stream depends only on seed, L and point index).
@@ -36,8 +36,8 @@ from typing import TYPE_CHECKING, Any
 from fieldnet.errors import FieldnetError
 
 if TYPE_CHECKING:  # pragma: no cover
-    from simulations.base import PointResult
-    from simulations.campaign import PointTask
+    from fieldnet.simulations.campaign import PointTask
+    from fieldnet.simulations.sampling import PointResult
 
 INSTALL_HINT = 'install the Dask extra with: pip install "fieldnet[dist]"'
 # environment of local worker processes: one numba/BLAS thread each, because the cluster already
@@ -67,8 +67,7 @@ def run_point_on_worker(task: PointTask, numba_threads: int = 1) -> PointResult:
     """Run one task on a worker with ``numba_threads`` numba threads (the worker's own cores are
     already shared by its task slots, so nested parallelism would oversubscribe them)."""
     import numba
-
-    from simulations.campaign import run_point
+    from fieldnet.simulations.campaign import run_point
 
     numba.set_num_threads(max(1, min(int(numba_threads), numba.config.NUMBA_NUM_THREADS)))
     return run_point(task)
@@ -82,7 +81,7 @@ def dask_map(
     numba_threads: int = 1,
     function: Callable[..., Any] = run_point_on_worker,
 ) -> Callable[[Iterable[PointTask]], Iterator[PointResult]]:
-    """A ``map_points`` callable for :func:`simulations.campaign.run_campaign` that runs on Dask.
+    """A ``map_points`` callable for :func:`fieldnet.simulations.campaign.run_campaign` that runs on Dask.
 
     Args:
         client: a ``distributed.Client`` (see :func:`connect`).

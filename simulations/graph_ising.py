@@ -2,10 +2,10 @@
 
 H = -J sum_<ij> s_i s_j - h sum_i s_i with s_i = +-1 on a periodic lattice of N sites whose
 neighbour table ``nbr`` (N, z) lists the forward half of the bonds first (so ``nbr[:, :z//2]``
-names every bond once).  :mod:`simulations.ising3d` (simple cubic, z = 6) and
-:mod:`simulations.triangular` (z = 6 on a sheared square array) are this module with their own
+names every bond once).  :mod:`fieldnet.simulations.ising3d` (simple cubic, z = 6) and
+:mod:`fieldnet.simulations.triangular` (z = 6 on a sheared square array) are this module with their own
 tables and site orders; the 2D square lattice keeps its faster multi-spin coded kernels in
-:mod:`simulations.ising2d`.
+:mod:`fieldnet.simulations.ising2d`.
 
 Both updates run one byte a spin, one replica a thread (``prange`` over replicas), every replica
 drawing from its own xoshiro256** stream, so results are identical whatever the thread count:
@@ -15,7 +15,7 @@ drawing from its own xoshiro256** stream, so results are identical whatever the 
   sublattices on the triangular lattice), acceptance min(1, exp(-dE / T)) looked up from the spin
   and its neighbour sum.  With h = 0 every sweep ends with a random global spin flip (an exact
   symmetry move), so ordered replicas visit both signs of m.
-* **Wolff** (J > 0): single clusters from :mod:`simulations.clusters`, a fixed number per sweep
+* **Wolff** (J > 0): single clusters from :mod:`fieldnet.simulations.clusters`, a fixed number per sweep
   (about N spins changed); with h != 0 a grown cluster is kept with the Metropolis probability
   of its field energy, min(1, exp(-2 h sum_cluster s / T)), which keeps detailed balance.
 
@@ -31,17 +31,17 @@ from collections.abc import Callable
 from typing import Any, ClassVar
 
 import numpy as np
-from numba import njit, prange, uint64
-
-from fieldnet.errors import FieldnetError
-from simulations.clusters import (
+from fieldnet.simulations.clusters import (
     add_probability_threshold,
     calibrated_clusters_per_sweep,
     grow_cluster,
 )
-from simulations.ising_base import IsingModelBase
-from simulations.rng import next_double, next_u64, seeded_states
-from simulations.rounds import RoundsSweeper
+from fieldnet.simulations.ising_base import IsingModelBase
+from fieldnet.simulations.rng import next_double, next_u64, seeded_states
+from fieldnet.simulations.rounds import RoundsSweeper
+from numba import njit, prange, uint64
+
+from fieldnet.errors import FieldnetError
 
 #: Wolff chains per temperature point (at most): few, so burn-in and pilot stay cheap
 WOLFF_REPLICAS = 8
@@ -162,7 +162,7 @@ def ising_graph_run(spins, rng, nbr, order, thresholds, algorithm, add_below, n_
 
 
 class GraphIsing(RoundsSweeper):
-    """Sweeper (see :mod:`simulations.sampling`) of the Ising model on a neighbour table.
+    """Sweeper (see :mod:`fieldnet.simulations.sampling`) of the Ising model on a neighbour table.
 
     Args:
         tables: L -> (neighbour table (N, z) int32 forward half first, Metropolis site order (N,)
@@ -245,7 +245,7 @@ def replicas_for(algorithm: str, n_samples: int) -> int:
 
 
 #: default ``auto`` window of T / Tc where Wolff is used (J > 0, h = 0), where critical slowing
-#: down makes local updates lose: the window measured for simulations.ising2d
+#: down makes local updates lose: the window measured for fieldnet.simulations.ising2d
 AUTO_WOLFF_T_OVER_TC = (0.85, 1.25)
 
 

@@ -42,11 +42,8 @@ import math
 from typing import Any, ClassVar
 
 import numpy as np
-from numba import njit, prange, uint64
-
-from fieldnet.errors import FieldnetError
-from simulations.ising_base import IsingModelBase
-from simulations.multispin import (
+from fieldnet.simulations.ising_base import IsingModelBase
+from fieldnet.simulations.multispin import (
     LANES,
     classes_from_probabilities,
     counter_bits,
@@ -58,7 +55,10 @@ from simulations.multispin import (
     popcount,
     vertical_add,
 )
-from simulations.rng import next_double, next_u64, seeded_states
+from fieldnet.simulations.rng import next_double, next_u64, seeded_states
+from numba import njit, prange, uint64
+
+from fieldnet.errors import FieldnetError
 
 ONSAGER_TC = 2.0 / math.log(1.0 + math.sqrt(2.0))
 #: ``auto`` uses Wolff for AUTO_WOLFF_T_OVER_TC[0] <= T / Tc <= AUTO_WOLFF_T_OVER_TC[1] (h = 0)
@@ -123,7 +123,7 @@ def _aligned_bits(w, n_up, n_down, n_left, n_right):
 
 @njit(inline="always", cache=True)
 def _flip_mask_ferro(b0, b1, b2, t3, t4, rng, stream):
-    """:func:`simulations.multispin.flip_decisions` specialised to J > 0, h = 0, where only
+    """:func:`fieldnet.simulations.multispin.flip_decisions` specialised to J > 0, h = 0, where only
     a = 3 (threshold t3) and a = 4 (t4) need a random decision: the same decisions from the same
     random words, with the threshold bits computed in registers instead of loaded from the class
     tables."""
@@ -333,7 +333,7 @@ def random_words(rng, streams, out):  # pragma: no cover - compiled
 
 
 class MultispinMetropolis:
-    """Sweeper (see :mod:`simulations.sampling`) for multi-spin coded Metropolis.
+    """Sweeper (see :mod:`fieldnet.simulations.sampling`) for multi-spin coded Metropolis.
 
     The replica count must be a multiple of 64; groups of 64 run in parallel.
     """
@@ -600,7 +600,7 @@ def byte_observables(spins, J, h, energy, magnetization):  # pragma: no cover - 
 
 
 class Wolff:
-    """Sweeper (see :mod:`simulations.sampling`) for Wolff single-cluster updates.
+    """Sweeper (see :mod:`fieldnet.simulations.sampling`) for Wolff single-cluster updates.
 
     With a field h the clusters are grown from the couplings and flipped with the Metropolis
     probability of their field energy (correct, but slow when h is large compared with T).
@@ -700,7 +700,7 @@ class Ising2D(IsingModelBase):
     parameters: ClassVar[dict[str, tuple[Any, str]]] = {
         "J": (1.0, "nearest-neighbour coupling in units of k_B (J > 0 ferromagnet, J < 0 antiferromagnet)"),
         "h": (0.0, "uniform external field in units of k_B (h != 0: no phase transition, labels -1)"),
-        "lattice": ("square", "lattice geometry: square (this module) or triangular (simulations.triangular)"),
+        "lattice": ("square", "lattice geometry: square (this module) or triangular (fieldnet.simulations.triangular)"),
     }
     ndim: ClassVar[int] = 2
     lattice_name: ClassVar[str] = "square"
@@ -709,7 +709,7 @@ class Ising2D(IsingModelBase):
 
     def __init__(self, J: float = 1.0, h: float = 0.0, lattice: str = "square"):
         if lattice != "square":
-            raise FieldnetError(f"simulations.ising2d handles the square lattice only, not {lattice!r}")
+            raise FieldnetError(f"fieldnet.simulations.ising2d handles the square lattice only, not {lattice!r}")
         super().__init__(J, h)
         self.lattice = lattice
 

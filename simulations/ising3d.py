@@ -3,11 +3,11 @@
 Configurations are stored as (sample, channel, z, y, x) int8 +-1.  Every random stream belongs to
 a replica or a replica-row, never to a thread, so files are identical at any thread count.
 
-* Metropolis, multi-spin coded (:mod:`simulations.multispin3d`: 64 replicas a uint64 word, 128
+* Metropolis, multi-spin coded (:mod:`fieldnet.simulations.multispin3d`: 64 replicas a uint64 word, 128
   replicas a point), in checkerboard order (all sites with x + y + z even, then odd) for even L;
   typewriter order for odd L, where the two colours are not independent on the torus (any fixed
   order of single-site Metropolis steps keeps the Boltzmann distribution);
-* Wolff single clusters (J > 0) of :mod:`simulations.graph_ising` (one byte a spin, one replica
+* Wolff single clusters (J > 0) of :mod:`fieldnet.simulations.graph_ising` (one byte a spin, one replica
   a thread) with the cubic neighbour table.
 
 ``auto`` picks Wolff for 0.93 Tc <= T <= 1.07 Tc (J > 0, h = 0), multi-spin Metropolis
@@ -25,10 +25,9 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 import numpy as np
-
-from simulations.clusters import torus_neighbour_table
-from simulations.graph_ising import GraphIsing, GraphIsingModel, replicas_for
-from simulations.multispin3d import GROUPS, LANES, MultispinCubicMetropolis
+from fieldnet.simulations.clusters import torus_neighbour_table
+from fieldnet.simulations.graph_ising import GraphIsing, GraphIsingModel, replicas_for
+from fieldnet.simulations.multispin3d import GROUPS, LANES, MultispinCubicMetropolis
 
 #: critical coupling J / (k_B Tc) of the simple cubic Ising model
 KC_CUBIC = 0.221654626

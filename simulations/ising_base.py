@@ -1,8 +1,8 @@
 """What the Ising models H = -J sum_<ij> s_i s_j - h sum_i s_i share, whatever their lattice:
 the couplings and their check, the stored channel and observables, the group attributes.
 
-:class:`simulations.ising2d.Ising2D` (square lattice, multi-spin kernels) and
-:class:`simulations.graph_ising.GraphIsingModel` (any neighbour table: ising3d, triangular)
+:class:`fieldnet.simulations.ising2d.Ising2D` (square lattice, multi-spin kernels) and
+:class:`fieldnet.simulations.graph_ising.GraphIsingModel` (any neighbour table: ising3d, triangular)
 derive from :class:`IsingModelBase`; each keeps its own Tc, ``auto`` rule and sweepers.
 """
 
@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
+from fieldnet.simulations.base import LatticeModel
+
 from fieldnet.errors import FieldnetError
-from simulations.base import LatticeModel
 
 
 class IsingModelBase(LatticeModel):

@@ -1,5 +1,5 @@
-"""Multi-spin coding shared by the square (:mod:`simulations.ising2d`) and simple cubic
-(:mod:`simulations.multispin3d`) Ising Metropolis kernels.
+"""Multi-spin coding shared by the square (:mod:`fieldnet.simulations.ising2d`) and simple cubic
+(:mod:`fieldnet.simulations.multispin3d`) Ising Metropolis kernels.
 
 64 independent replicas live in the 64 bits (lanes) of one uint64 per site (bit set = spin up).
 A site's class (s, a), its spin s and its number a of aligned neighbours (bit-sliced into three
@@ -13,9 +13,8 @@ words a site instead of 64).
 from __future__ import annotations
 
 import numpy as np
+from fieldnet.simulations.rng import next_u64
 from numba import njit, uint64
-
-from simulations.rng import next_u64
 
 #: replicas (bits) per multi-spin word
 LANES = 64

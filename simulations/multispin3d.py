@@ -1,6 +1,6 @@
 """Multi-spin coded Metropolis for the Ising model on the simple cubic L x L x L torus.
 
-The 3D counterpart of the square-lattice kernel in :mod:`simulations.ising2d`: 64 independent
+The 3D counterpart of the square-lattice kernel in :mod:`fieldnet.simulations.ising2d`: 64 independent
 replicas live in the 64 bits of one uint64 per site (bit b of ``spins[g, z, y, x]`` is replica
 64 g + b; bit set = spin up), so one pass of bitwise logic updates a site in 64 replicas.  The
 number of aligned neighbours a = 0..6 is added bit-sliced (two full adders and a carry); the flip
@@ -19,9 +19,7 @@ import math
 from typing import Any, ClassVar
 
 import numpy as np
-from numba import njit, prange, uint64
-
-from simulations.multispin import (
+from fieldnet.simulations.multispin import (
     LANES,
     classes_from_probabilities,
     counter_bits,
@@ -33,8 +31,9 @@ from simulations.multispin import (
     popcount,
     vertical_add,
 )
-from simulations.rng import next_u64, seeded_states
-from simulations.rounds import RoundsSweeper
+from fieldnet.simulations.rng import next_u64, seeded_states
+from fieldnet.simulations.rounds import RoundsSweeper
+from numba import njit, prange, uint64
 
 #: groups of 64 replicas per temperature point: two, so two cores each update a group
 GROUPS = 2
@@ -176,7 +175,7 @@ def multispin3d_run(spins, sign, rng, class_a, class_s, bits, J, h, symmetric, s
 
 
 class MultispinCubicMetropolis(RoundsSweeper):
-    """Sweeper (see :mod:`simulations.sampling`) for multi-spin coded Metropolis on the cubic
+    """Sweeper (see :mod:`fieldnet.simulations.sampling`) for multi-spin coded Metropolis on the cubic
     torus; the replica count must be a multiple of 64."""
 
     absolute_series: ClassVar[tuple[str, ...]] = ("magnetization",)

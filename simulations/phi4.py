@@ -34,13 +34,13 @@ import math
 from typing import Any, ClassVar
 
 import numpy as np
+from fieldnet.simulations.base import LatticeModel
+from fieldnet.simulations.clusters import square_tables
+from fieldnet.simulations.rng import next_double, next_u64, seeded_states
+from fieldnet.simulations.rounds import RoundsSweeper
 from numba import njit, prange, uint64
 
 from fieldnet.errors import FieldnetError
-from simulations.base import LatticeModel
-from simulations.clusters import square_tables
-from simulations.rng import next_double, next_u64, seeded_states
-from simulations.rounds import RoundsSweeper
 
 METROPOLIS = 0
 HMC = 1
@@ -244,7 +244,7 @@ def phi4_run(phi_all, rng, nbr, order, algorithm, mu0sq, lam, temperature, step,
 
 
 class Phi4Sweeper(RoundsSweeper):
-    """Sweeper (see :mod:`simulations.sampling`) of the phi^4 field.
+    """Sweeper (see :mod:`fieldnet.simulations.sampling`) of the phi^4 field.
 
     Args:
         mu0sq, lam: couplings; algorithm: "metropolis", "hmc" or "wolff"; hmc_steps: leapfrog steps.

@@ -10,7 +10,7 @@ at any thread count):
 * **heat bath**: each site in turn (checkerboard order for even L, typewriter for odd L) draws its
   new state from its conditional Boltzmann law, P(k) ~ exp(J n_k / T), n_k its neighbours in state
   k (any J);
-* **Wolff** single clusters (J > 0) from :mod:`simulations.clusters`: bonds between equal states
+* **Wolff** single clusters (J > 0) from :mod:`fieldnet.simulations.clusters`: bonds between equal states
   join with p_add = 1 - exp(-J / T), and the cluster takes one of the other q - 1 states
   uniformly; a fixed number of clusters per sweep changes about L^2 sites.
 
@@ -33,18 +33,18 @@ import math
 from typing import Any, ClassVar
 
 import numpy as np
-from numba import njit, prange
-
-from fieldnet.errors import FieldnetError
-from simulations.base import LatticeModel
-from simulations.clusters import (
+from fieldnet.simulations.base import LatticeModel
+from fieldnet.simulations.clusters import (
     add_probability_threshold,
     calibrated_clusters_per_sweep,
     grow_cluster,
     square_tables,
 )
-from simulations.rng import next_double, seeded_states
-from simulations.rounds import RoundsSweeper
+from fieldnet.simulations.rng import next_double, seeded_states
+from fieldnet.simulations.rounds import RoundsSweeper
+from numba import njit, prange
+
+from fieldnet.errors import FieldnetError
 
 #: ``auto`` uses Wolff for these T / Tc (J > 0), the heat bath elsewhere: measured
 #: (benchmarks/simulate_models.py, q = 3, L = 24) Wolff delivers 1.1-35x more samples/s than
@@ -146,7 +146,7 @@ def potts_run(spins, rng, nbr, order, q, weights, algorithm, add_below, n_cluste
 
 
 class PottsSweeper(RoundsSweeper):
-    """Sweeper (see :mod:`simulations.sampling`) of the Potts model, heat bath or Wolff.
+    """Sweeper (see :mod:`fieldnet.simulations.sampling`) of the Potts model, heat bath or Wolff.
 
     Args:
         q, J: the model; algorithm: "heatbath" or "wolff"; onehot: store q one-hot channels.

@@ -1,7 +1,7 @@
 """Which module implements which lattice model, and building a model from its name and couplings.
 
 Each model lives in its own module (``simulations/<model>.py``) that defines one
-:class:`simulations.base.LatticeModel` subclass whose ``name`` is the registry key and whose
+:class:`fieldnet.simulations.base.LatticeModel` subclass whose ``name`` is the registry key and whose
 ``parameters`` class attribute declares every coupling as ``name -> (default, one-line doc)``.
 The module may name the class explicitly with a module attribute ``MODEL = TheClass``.
 Modules are imported lazily, so a model whose module is not written yet is simply unavailable.
@@ -16,19 +16,20 @@ from __future__ import annotations
 from importlib import import_module
 from typing import Any
 
+from fieldnet.simulations.base import LatticeModel
+
 from fieldnet.errors import FieldnetError
-from simulations.base import LatticeModel
 
 MODEL_MODULES: dict[str, str] = {
-    "ising2d": "simulations.ising2d",
-    "ising3d": "simulations.ising3d",
-    "xy": "simulations.xy",
-    "potts": "simulations.potts",
-    "phi4": "simulations.phi4",
+    "ising2d": "fieldnet.simulations.ising2d",
+    "ising3d": "fieldnet.simulations.ising3d",
+    "xy": "fieldnet.simulations.xy",
+    "potts": "fieldnet.simulations.potts",
+    "phi4": "fieldnet.simulations.phi4",
 }
 
 VARIANT_MODULES: dict[tuple[str, str, Any], str] = {
-    ("ising2d", "lattice", "triangular"): "simulations.triangular",
+    ("ising2d", "lattice", "triangular"): "fieldnet.simulations.triangular",
 }
 
 

@@ -9,7 +9,7 @@ The sweeper protocol (see :class:`Sweeper`)::
 
     state = sweeper.init(L, temperature, n_replicas, seed, key)
         # R = n_replicas independent chains; seed their random streams from (seed, *key) with
-        # simulations.rng.seeded_states, one stream per replica (or per replica-row), never per
+        # fieldnet.simulations.rng.seeded_states, one stream per replica (or per replica-row), never per
         # thread, so that results do not depend on the thread count.
     acceptance = sweeper.sweep(state, n_sweeps)
         # advance every replica by n_sweeps sweeps in place; return the mean acceptance rate of
@@ -34,7 +34,7 @@ What :func:`sample_point` does, for one (L, temperature) point:
 
 1. burn-in: ``burn_in`` sweeps from the sweeper's initial state;
 2. pilot: sweeps measuring E and |m| after each; tau_int is estimated (Sokal windowing,
-   :mod:`simulations.autocorr`, autocovariance averaged over the R replicas) on the second
+   :mod:`fieldnet.simulations.autocorr`, autocovariance averaged over the R replicas) on the second
    half of the pilot, the first half serving as further burn-in.  The pilot doubles (256, 512,
    ... up to ``max_pilot`` sweeps) until the estimate is reliable (pilot half >= 50 tau_int);
 3. thinning = max(1, ceil(2 * max(tau_E, tau_|m|))) sweeps between stored samples;
@@ -51,12 +51,36 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import numpy as np
+from fieldnet.simulations.autocorr import (
+    RELIABLE_LENGTH_IN_TAU,
+    AutocorrEstimate,
+    integrated_autocorr_time,
+)
 
-from simulations.autocorr import RELIABLE_LENGTH_IN_TAU, AutocorrEstimate, integrated_autocorr_time
-from simulations.base import PointResult
+
+@dataclass
+class PointResult:
+    """The samples of one temperature point.
+
+    Attributes:
+        configs: (n_samples, channel, *spatial) in the model's dtype.
+        observables: name -> (n_samples,) float per-site values (energy, magnetization, ...).
+        stats: per-temperature records, e.g. tau_int_energy, tau_int_abs_magnetization,
+            thinning, burn_in, acceptance; floats (NaN when not measured).
+        algorithm: the update actually used (after ``auto`` was resolved).
+        warnings: human-readable warnings (e.g. a chain too short for a trustworthy tau_int).
+    """
+
+    configs: np.ndarray
+    observables: dict[str, np.ndarray]
+    stats: dict[str, float]
+    algorithm: str
+    warnings: list[str] = field(default_factory=list)
+
 
 DEFAULT_BURN_IN = 64
 DEFAULT_MIN_PILOT = 256

@@ -5,7 +5,7 @@ square array: site (y, x) neighbours (y, x +- 1), (y +- 1, x) and (y + 1, x + 1)
 The array is the lattice in oblique coordinates, so a square-lattice network sees the triangular
 lattice's sites, with the extra diagonal bonds implicit (the transfer test of the literature).
 
-Updates are those of :mod:`simulations.graph_ising` (per-replica streams; identical files at any
+Updates are those of :mod:`fieldnet.simulations.graph_ising` (per-replica streams; identical files at any
 thread count):
 
 * Metropolis sublattice by sublattice: colour c = (x + y) mod 3 is a proper 3-colouring (no two
@@ -21,11 +21,11 @@ import math
 from typing import Any, ClassVar
 
 import numpy as np
+from fieldnet.simulations.clusters import torus_neighbour_table
+from fieldnet.simulations.graph_ising import GraphIsingModel
+from fieldnet.simulations.sampling import PointResult
 
 from fieldnet.errors import FieldnetError
-from simulations.base import PointResult
-from simulations.clusters import torus_neighbour_table
-from simulations.graph_ising import GraphIsingModel
 
 TC_TRIANGULAR = 4.0 / math.log(3.0)
 
@@ -53,7 +53,7 @@ class TriangularIsing(GraphIsingModel):
     parameters: ClassVar[dict[str, tuple[Any, str]]] = {
         "J": (1.0, "nearest-neighbour coupling in units of k_B (J > 0 ferromagnet, J < 0 frustrated antiferromagnet)"),
         "h": (0.0, "uniform external field in units of k_B (h != 0: no phase transition, labels -1)"),
-        "lattice": ("triangular", "lattice geometry: triangular (this module) or square (simulations.ising2d)"),
+        "lattice": ("triangular", "lattice geometry: triangular (this module) or square (fieldnet.simulations.ising2d)"),
     }
     reference_tc: ClassVar[float] = TC_TRIANGULAR
     tc_source: ClassVar[str] = "exact: Tc = 4 J / ln 3 (Houtappel 1950, Wannier 1950)"
@@ -61,7 +61,7 @@ class TriangularIsing(GraphIsingModel):
 
     def __init__(self, J: float = 1.0, h: float = 0.0, lattice: str = "triangular"):
         if lattice != "triangular":
-            raise FieldnetError(f"simulations.triangular handles the triangular lattice only, not {lattice!r}")
+            raise FieldnetError(f"fieldnet.simulations.triangular handles the triangular lattice only, not {lattice!r}")
         super().__init__(J, h)
         self.lattice = lattice
 
@@ -73,7 +73,7 @@ class TriangularIsing(GraphIsingModel):
 
     def check_size(self, L: int, algorithm: str) -> None:
         """Raise FieldnetError when the resolved ``algorithm`` cannot run on the L-lattice
-        (called by :func:`simulations.campaign.plan_campaign` before any file is written)."""
+        (called by :func:`fieldnet.simulations.campaign.plan_campaign` before any file is written)."""
         if algorithm == "metropolis" and L % 3:
             raise FieldnetError(
                 f"triangular-lattice Metropolis needs L divisible by 3 (3 sublattices), got L={L}; "

@@ -43,13 +43,13 @@ import math
 from typing import Any, ClassVar
 
 import numpy as np
+from fieldnet.simulations.base import LatticeModel
+from fieldnet.simulations.clusters import square_tables
+from fieldnet.simulations.rng import next_double, next_u64, seeded_states
+from fieldnet.simulations.rounds import RoundsSweeper
 from numba import njit, prange, uint64
 
 from fieldnet.errors import FieldnetError
-from simulations.base import LatticeModel
-from simulations.clusters import square_tables
-from simulations.rng import next_double, next_u64, seeded_states
-from simulations.rounds import RoundsSweeper
 
 #: Kosterlitz-Thouless temperature of the square-lattice XY model, units of J (Hasenbusch,
 #: J. Phys. A 38, 5869 (2005): T_KT = 0.8929(1))
@@ -252,7 +252,7 @@ OBSERVABLES = ("energy", "magnetization", "vorticity", "helicity_modulus")
 
 
 class XYSweeper(RoundsSweeper):
-    """Sweeper (see :mod:`simulations.sampling`) of the XY model.
+    """Sweeper (see :mod:`fieldnet.simulations.sampling`) of the XY model.
 
     Args:
         J: coupling; algorithm: "metropolis" (with overrelaxation) or "wolff".

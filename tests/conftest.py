@@ -48,7 +48,7 @@ ISING_TEMPERATURES = [1.4, 1.6, 1.8, 2.0, 2.15, 2.3, 2.45, 2.6, 2.9, 3.2, 3.5, 3
 @pytest.fixture(scope="session")
 def ising_data(tmp_path_factory):
     """A real 2D Ising data file: L = 8 and 12, 12 temperatures, 64 samples each (seconds of MC)."""
-    from simulations.campaign import run_campaign
+    from fieldnet.simulations.campaign import run_campaign
 
     out = tmp_path_factory.mktemp("ising-data") / "ising.h5"
     run_campaign("ising2d", {}, [8, 12], ISING_TEMPERATURES, 64, seed=3, output=out, progress=False)
@@ -58,6 +58,6 @@ def ising_data(tmp_path_factory):
 @pytest.fixture
 def short_probe(monkeypatch):
     """A hang found by a corrupted file should cost seconds, not the probe's default 20 s."""
-    from fieldnet import hdf5probe
+    from fieldnet.io import hdf5probe
 
     monkeypatch.setattr(hdf5probe, "DEFAULT_TIMEOUT", 5.0)

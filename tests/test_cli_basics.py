@@ -15,7 +15,7 @@ def test_help_does_not_import_heavy_modules():
     import sys
 
     code = (
-        "import sys; from fieldnet.cli import build_parser; build_parser(); "
+        "import sys; from fieldnet.app.cli import build_parser; build_parser(); "
         "heavy = [m for m in ('numba', 'h5py', 'xarray', 'matplotlib', 'scipy') if m in sys.modules]; "
         "print(','.join(heavy))"
     )

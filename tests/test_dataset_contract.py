@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from fieldnet.atomic import atomic_output, check_output_path, partial_path
-from fieldnet.dataset import DatasetWriter, LatticeSpec, check_dataset_file, open_dataset
 from fieldnet.errors import DataFileError, FieldnetError
+from fieldnet.io.atomic import atomic_output, check_output_path, partial_path
+from fieldnet.io.dataset import DatasetWriter, LatticeSpec, check_dataset_file, open_dataset
 
 TEMPS = np.array([1.5, 2.0, 3.0])
 N = 5

@@ -13,10 +13,10 @@ from pathlib import Path
 import h5py
 import numpy as np
 import pytest
+from fieldnet.simulations.campaign import run_campaign, serial_map
+from fieldnet.simulations.distributed import connect, dask_map, run_point_on_worker, task_key
 
 from fieldnet.errors import FieldnetError
-from simulations.campaign import run_campaign, serial_map
-from simulations.distributed import connect, dask_map, run_point_on_worker, task_key
 
 # provenance that legitimately differs between two runs of the same campaign
 VOLATILE_ATTRS = {"created", "command", "_NCProperties"}

@@ -8,7 +8,7 @@ import h5py
 import numpy as np
 import xarray as xr
 
-from fieldnet.dataset import DatasetWriter, LatticeSpec, open_dataset
+from fieldnet.io.dataset import DatasetWriter, LatticeSpec, open_dataset
 
 TEMPS = np.array([1.0, 2.0, 3.0, 4.0])
 

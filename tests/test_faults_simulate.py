@@ -17,7 +17,7 @@ from conftest import cli_command
 from interrupted import start_and_wait
 from test_dist_campaign import assert_same_content
 
-from fieldnet.atomic import partial_path
+from fieldnet.io.atomic import partial_path
 
 CAMPAIGN = ["simulate", "--L", "8", "12", "--T", "1.5:3.5:10", "--samples", "200", "--seed", "3", "-q"]
 N_POINTS = 20

@@ -13,7 +13,7 @@ import pytest
 from conftest import cli_command
 from interrupted import start_and_wait
 
-from fieldnet.atomic import partial_path
+from fieldnet.io.atomic import partial_path
 
 EPOCHS = 6
 

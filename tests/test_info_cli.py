@@ -6,8 +6,7 @@ import h5py
 import numpy as np
 import pytest
 import xarray as xr
-
-from simulations.campaign import INTERRUPT_ENV
+from fieldnet.simulations.campaign import INTERRUPT_ENV
 
 
 @pytest.fixture

@@ -15,8 +15,8 @@ import pytest
 import xarray as xr
 from test_robust_dataset import global_heap_objects, write_valid_file
 
-from fieldnet.atomic import partial_path
-from fieldnet.dataset import DatasetWriter, LatticeSpec
+from fieldnet.io.atomic import partial_path
+from fieldnet.io.dataset import DatasetWriter, LatticeSpec
 
 
 def assert_one_line_error(res, *fragments: str) -> None:

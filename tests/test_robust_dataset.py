@@ -19,16 +19,16 @@ from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from fieldnet import hdf5probe
-from fieldnet.batches import read_index, stream_batches
-from fieldnet.dataset import (
+from fieldnet.errors import DataFileError, FieldnetError
+from fieldnet.io import hdf5probe
+from fieldnet.io.dataset import (
     SPATIAL_DIMS,
     DatasetWriter,
     LatticeSpec,
     check_dataset_file,
     open_dataset,
 )
-from fieldnet.errors import DataFileError, FieldnetError
+from fieldnet.training.batches import read_index, stream_batches
 
 TEMPS = np.array([1.5, 3.0])
 SIZES = (4, 6)

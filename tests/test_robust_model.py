@@ -17,10 +17,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
+from fieldnet.engine.layers import Conv2d, Dense, Flatten, MaxPool2d
+from fieldnet.engine.model import Sequential
+from fieldnet.engine.saving import load_model, save_model
 from fieldnet.errors import DataFileError, FieldnetError
-from fieldnet.layers import Conv2d, Dense, Flatten, MaxPool2d
-from fieldnet.model import Sequential
-from fieldnet.modelfile import load_model, save_model
 
 INPUT_SHAPE = (1, 8, 8)
 

@@ -15,11 +15,12 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 from test_robust_dataset import write_valid_file
 
-from fieldnet.architecture import load_architecture
+from fieldnet.engine.architecture import load_architecture
+from fieldnet.engine.layers import Conv2d, Dense, GlobalAvgPool
+from fieldnet.engine.model import Sequential
 from fieldnet.errors import FieldnetError
-from fieldnet.layers import Conv2d, Dense, GlobalAvgPool
-from fieldnet.model import Sequential
-from fieldnet.predictions import open_predictions, predict_dataset, write_predictions
+from fieldnet.io.predictions import open_predictions, write_predictions
+from fieldnet.training.predict import predict_dataset
 
 
 @pytest.fixture(scope="module")

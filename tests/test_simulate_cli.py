@@ -8,8 +8,7 @@ import sys
 import h5py
 import numpy as np
 import pytest
-
-from simulations.campaign import INTERRUPT_ENV
+from fieldnet.simulations.campaign import INTERRUPT_ENV
 
 SMALL = ["--L", "4", "6", "--T", "1.8,2.6,3.4", "--samples", "20", "--seed", "5", "-q"]
 VOLATILE_ATTRS = {"created", "command"}  # a timestamp and the output name differ between runs
@@ -152,7 +151,7 @@ def test_defaults_and_field_and_params(run_cli, tmp_path):
 
 def test_default_temperatures_surround_each_models_transition(run_cli, tmp_path):
     """Without --T the grid is 0.66..1.41 of the model's transition temperature: both phases for any model."""
-    from simulations.registry import get_model
+    from fieldnet.simulations.registry import get_model
 
     assert get_model("ising2d").default_temperatures() == "1.50:3.20:16"
     assert get_model("xy").default_temperatures() == "0.59:1.26:16"  # around T_KT = 0.893, though unlabelled

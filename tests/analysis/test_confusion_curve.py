@@ -7,8 +7,8 @@ import json
 import numpy as np
 import pytest
 import xarray as xr
+from fieldnet.analysis.confusion import confusion_curve, default_grid, features, peak_estimate
 
-from analysis.confusion import confusion_curve, default_grid, features, peak_estimate
 from fieldnet.errors import FieldnetError
 
 T_STAR = 2.1
@@ -90,7 +90,7 @@ def test_default_grid_and_features():
 
 
 def _write_data_file(path, ds, L=8, tc=T_STAR):
-    from fieldnet.dataset import DatasetWriter, LatticeSpec
+    from fieldnet.io.dataset import DatasetWriter, LatticeSpec
 
     temps = np.unique(ds.temperature.values)
     n = int((ds.temperature.values == temps[0]).sum())

@@ -7,11 +7,11 @@ import json
 import numpy as np
 import pytest
 import xarray as xr
+from fieldnet.analysis.embedding import embedding, pca, penultimate_features
 
-from analysis.embedding import embedding, pca, penultimate_features
+from fieldnet.engine.layers import Conv2d, Dense, Dropout, GlobalAvgPool, ReLU
+from fieldnet.engine.model import Sequential
 from fieldnet.errors import FieldnetError
-from fieldnet.layers import Conv2d, Dense, Dropout, GlobalAvgPool, ReLU
-from fieldnet.model import Sequential
 
 
 def net() -> Sequential:
@@ -52,7 +52,7 @@ def test_embedding_dataset():
 
 
 def test_cli_embedding(run_cli, tmp_path):
-    from simulations.campaign import run_campaign
+    from fieldnet.simulations.campaign import run_campaign
 
     net().save(tmp_path / "m.h5")
     run_campaign("ising2d", {}, [8], [1.5, 2.3, 3.5], 6, seed=0, output=tmp_path / "data.h5", progress=False)

@@ -6,8 +6,7 @@ import json
 
 import numpy as np
 import xarray as xr
-
-from analysis.equivariance import (
+from fieldnet.analysis.equivariance import (
     POINT_GROUP,
     apply_point_group,
     equivariance_report,
@@ -17,8 +16,9 @@ from analysis.equivariance import (
     translation_errors,
     with_padding,
 )
-from fieldnet.layers import Conv2d, Dense, GlobalAvgPool, MaxPool2d
-from fieldnet.model import Sequential
+
+from fieldnet.engine.layers import Conv2d, Dense, GlobalAvgPool, MaxPool2d
+from fieldnet.engine.model import Sequential
 
 EPS = 1e-5  # float32 identities: exact or a few ulps
 
@@ -105,7 +105,7 @@ def test_report_compares_paddings_on_the_same_weights():
 
 
 def test_cli_equivariance(run_cli, tmp_path):
-    from simulations.campaign import run_campaign
+    from fieldnet.simulations.campaign import run_campaign
 
     pooled_net().save(tmp_path / "model.h5")
     run_campaign("ising2d", {}, [8], [1.5, 3.5], 3, seed=0, output=tmp_path / "data.h5", progress=False)

@@ -7,11 +7,16 @@ import json
 import numpy as np
 import pytest
 import xarray as xr
+from fieldnet.analysis.filters import (
+    PHYSICS_KERNELS,
+    dead_filters,
+    kernel_similarity,
+    physics_kernels,
+)
 
-from analysis.filters import PHYSICS_KERNELS, dead_filters, kernel_similarity, physics_kernels
+from fieldnet.engine.layers import Conv2d, Dense, Flatten, GlobalAvgPool, MaxPool2d
+from fieldnet.engine.model import Sequential
 from fieldnet.errors import FieldnetError
-from fieldnet.layers import Conv2d, Dense, Flatten, GlobalAvgPool, MaxPool2d
-from fieldnet.model import Sequential
 
 
 def planted_model() -> Sequential:
@@ -57,7 +62,7 @@ def test_dead_filter_is_found_and_live_ones_are_not():
 
 
 def test_cli_filters(run_cli, tmp_path):
-    from simulations.campaign import run_campaign
+    from fieldnet.simulations.campaign import run_campaign
 
     planted_model().save(tmp_path / "model.h5")
     run_campaign("ising2d", {}, [8], [1.5, 2.3, 3.5], 4, seed=0, output=tmp_path / "data.h5", progress=False)

@@ -5,9 +5,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import xarray as xr
+from fieldnet.analysis.fss import analyze_tc, data_collapse, fit_tc_infinite, quality
+from fieldnet.analysis.tc import (
+    classified,
+    ordered_probability_curve,
+    synthetic_predictions,
+    tc_crossing,
+)
 
-from analysis.fss import analyze_tc, data_collapse, fit_tc_infinite, quality
-from analysis.tc import classified, ordered_probability_curve, synthetic_predictions, tc_crossing
 from fieldnet.errors import FieldnetError
 
 TC = 2.269185
@@ -53,7 +58,7 @@ def test_crossings_then_fit_recover_tc_from_synthetic_predictions():
 
 def test_quality_is_small_at_the_true_parameters():
     pred = synthetic_predictions((8, 16, 32), np.linspace(2.0, 2.6, 31), 300, seed=4)
-    from analysis.fss import _curves
+    from fieldnet.analysis.fss import _curves
 
     curves = _curves(ordered_probability_curve(pred))
     s_true, n = quality(curves, TC, 1.0)

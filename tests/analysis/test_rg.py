@@ -7,8 +7,7 @@ import json
 import numpy as np
 import pytest
 import xarray as xr
-
-from analysis.rg import (
+from fieldnet.analysis.rg import (
     abs_magnetization,
     binder_cumulant,
     effective_temperature,
@@ -19,13 +18,14 @@ from analysis.rg import (
     rg_flow,
     unstable_temperature,
 )
-from analysis.samples import load_configurations
+from fieldnet.analysis.samples import load_configurations
+
 from fieldnet.errors import FieldnetError
 
 
 @pytest.fixture(scope="module")
 def ising_file(tmp_path_factory):
-    from simulations.campaign import run_campaign
+    from fieldnet.simulations.campaign import run_campaign
 
     path = tmp_path_factory.mktemp("rg") / "ising.h5"
     run_campaign("ising2d", {}, [8, 16], [1.6, 2.0, 2.27, 2.6, 3.4], 60, seed=3, output=path, progress=False)

@@ -6,10 +6,10 @@ import json
 
 import numpy as np
 import xarray as xr
+from fieldnet.analysis.saliency import grad_cam, gradient_saliency, occlusion_map, p_ordered
 
-from analysis.saliency import grad_cam, gradient_saliency, occlusion_map, p_ordered
-from fieldnet.layers import Conv2d, Dense, Flatten, GlobalAvgPool, MaxPool2d
-from fieldnet.model import Sequential
+from fieldnet.engine.layers import Conv2d, Dense, Flatten, GlobalAvgPool, MaxPool2d
+from fieldnet.engine.model import Sequential
 
 
 def spins(n: int, L: int, seed: int = 0) -> np.ndarray:
@@ -71,7 +71,7 @@ def test_grad_cam_is_a_normalised_map_on_the_lattice():
 
 
 def test_cli_occlusion(run_cli, tmp_path):
-    from simulations.campaign import run_campaign
+    from fieldnet.simulations.campaign import run_campaign
 
     Sequential([Conv2d(3, 3, activation="relu"), GlobalAvgPool(), Dense(2)], input_shape=(1, 8, 8), seed=1).save(tmp_path / "m.h5")
     run_campaign("ising2d", {}, [8], [1.5, 2.3, 3.5], 2, seed=0, output=tmp_path / "data.h5", progress=False)

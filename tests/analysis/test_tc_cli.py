@@ -6,8 +6,7 @@ import json
 
 import numpy as np
 import xarray as xr
-
-from analysis.tc import synthetic_predictions
+from fieldnet.analysis.tc import synthetic_predictions
 
 TC = 2.269185
 

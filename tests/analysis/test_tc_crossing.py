@@ -5,9 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import xarray as xr
-from scipy.special import expit, logit
-
-from analysis.tc import (
+from fieldnet.analysis.tc import (
     isotonic_fit,
     load_predictions,
     ordered_probability_curve,
@@ -15,6 +13,8 @@ from analysis.tc import (
     synthetic_predictions,
     tc_crossing,
 )
+from scipy.special import expit, logit
+
 from fieldnet.errors import DataFileError, FieldnetError
 
 TC = 2.269185

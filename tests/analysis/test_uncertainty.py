@@ -7,11 +7,11 @@ import json
 import numpy as np
 import pytest
 import xarray as xr
+from fieldnet.analysis.uncertainty import mc_dropout, mc_dropout_probabilities
 
-from analysis.uncertainty import mc_dropout, mc_dropout_probabilities
+from fieldnet.engine.layers import BatchNorm, Conv2d, Dense, Dropout, GlobalAvgPool, ReLU
+from fieldnet.engine.model import Sequential
 from fieldnet.errors import FieldnetError
-from fieldnet.layers import BatchNorm, Conv2d, Dense, Dropout, GlobalAvgPool, ReLU
-from fieldnet.model import Sequential
 
 
 def dropout_net(rate: float = 0.4) -> Sequential:
@@ -60,7 +60,7 @@ def test_per_temperature_summary():
 
 
 def test_cli_uncertainty(run_cli, tmp_path):
-    from simulations.campaign import run_campaign
+    from fieldnet.simulations.campaign import run_campaign
 
     dropout_net().save(tmp_path / "m.h5")
     Sequential([Conv2d(2, 3), GlobalAvgPool(), Dense(2)], input_shape=(1, 8, 8)).save(tmp_path / "plain.h5")

@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 from scipy.signal import correlate2d
 
+from fieldnet.engine.layers.conv import Conv1d, Conv2d, Conv3d
 from fieldnet.errors import ShapeError
-from fieldnet.layers.conv import Conv1d, Conv2d, Conv3d
 from tests.engine.gradcheck import numeric_grad
 
 CONV = {1: Conv1d, 2: Conv2d, 3: Conv3d}

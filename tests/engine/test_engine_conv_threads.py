@@ -13,8 +13,8 @@ SCRIPT = textwrap.dedent(
     """
     import sys
     import numpy as np
-    from fieldnet.layers.conv import Conv2d, Conv3d
-    from fieldnet.layers.pooling import MaxPool2d, AvgPool2d, GlobalAvgPool
+    from fieldnet.engine.layers.conv import Conv2d, Conv3d
+    from fieldnet.engine.layers.pooling import MaxPool2d, AvgPool2d, GlobalAvgPool
 
     rng = np.random.default_rng(123)
     out = {}

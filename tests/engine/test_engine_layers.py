@@ -5,8 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from fieldnet.errors import ShapeError
-from fieldnet.layers import (
+from fieldnet.engine.layers import (
     ELU,
     BatchNorm,
     Conv2d,
@@ -21,6 +20,7 @@ from fieldnet.layers import (
     layer_from_spec,
     layer_to_spec,
 )
+from fieldnet.errors import ShapeError
 from tests.engine.gradcheck import check_layer_gradients
 
 

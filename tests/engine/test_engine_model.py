@@ -13,11 +13,11 @@ import numpy as np
 import pytest
 
 import fieldnet
+from fieldnet.engine.layers import Conv2d, Dense, Dropout, Flatten, GlobalAvgPool, MaxPool2d, ReLU
+from fieldnet.engine.losses import get_loss
+from fieldnet.engine.model import Sequential
+from fieldnet.engine.optimizers import SGD
 from fieldnet.errors import DataFileError, ShapeError
-from fieldnet.layers import Conv2d, Dense, Dropout, Flatten, GlobalAvgPool, MaxPool2d, ReLU
-from fieldnet.losses import get_loss
-from fieldnet.model import Sequential
-from fieldnet.optimizers import SGD
 
 
 def r1(L=16, seed=0):
@@ -152,10 +152,10 @@ def test_engine_same_seed_same_training_at_one_and_two_threads(tmp_path):
     script = textwrap.dedent(
         """
         import sys, numpy as np
-        from fieldnet.layers import Conv2d, Dense, Dropout, Flatten, MaxPool2d, ReLU
-        from fieldnet.losses import get_loss
-        from fieldnet.model import Sequential
-        from fieldnet.optimizers import Adam
+        from fieldnet.engine.layers import Conv2d, Dense, Dropout, Flatten, MaxPool2d, ReLU
+        from fieldnet.engine.losses import get_loss
+        from fieldnet.engine.model import Sequential
+        from fieldnet.engine.optimizers import Adam
         rng = np.random.default_rng(0)
         x = np.where(rng.random((64, 1, 8, 8)) < 0.5, -1, 1).astype(np.float32)
         y = rng.integers(0, 2, 64)

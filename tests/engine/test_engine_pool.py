@@ -7,9 +7,8 @@ import json
 import numpy as np
 import pytest
 
-from fieldnet.errors import ShapeError
-from fieldnet.layers.conv import Conv2d, Conv3d
-from fieldnet.layers.pooling import (
+from fieldnet.engine.layers.conv import Conv2d, Conv3d
+from fieldnet.engine.layers.pooling import (
     AvgPool2d,
     AvgPool3d,
     GlobalAvgPool,
@@ -17,6 +16,7 @@ from fieldnet.layers.pooling import (
     MaxPool2d,
     MaxPool3d,
 )
+from fieldnet.errors import ShapeError
 from tests.engine.gradcheck import numeric_grad
 
 POOL_CASES = [

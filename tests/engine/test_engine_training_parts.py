@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 from scipy.special import expit, logsumexp
 
-from fieldnet.layers import Dense
-from fieldnet.losses import get_loss
-from fieldnet.model import Sequential
-from fieldnet.optimizers import SGD, Adam
-from fieldnet.schedules import Cosine, StepDecay, get_schedule
+from fieldnet.engine.layers import Dense
+from fieldnet.engine.losses import get_loss
+from fieldnet.engine.model import Sequential
+from fieldnet.engine.optimizers import SGD, Adam
+from fieldnet.engine.schedules import Cosine, StepDecay, get_schedule
 from tests.engine.gradcheck import numeric_grad
 
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from fieldnet.augment import (
+from fieldnet.errors import FieldnetError
+from fieldnet.training.augment import (
     Symmetries,
     apply_point_group,
     augment_batch,
@@ -15,8 +16,7 @@ from fieldnet.augment import (
     symmetries_for,
     symmetries_from_attrs,
 )
-from fieldnet.batches import read_index, stream_batches, supervised_split
-from fieldnet.errors import FieldnetError
+from fieldnet.training.batches import read_index, stream_batches, supervised_split
 
 
 def test_pipe_stream_covers_every_sample_once_and_shuffles_by_chunk(ising_data):

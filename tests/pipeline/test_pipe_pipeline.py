@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from fieldnet.dataset import DatasetWriter, LatticeSpec
+from fieldnet.io.dataset import DatasetWriter, LatticeSpec
 
 TINY = """
 [simulate]
@@ -101,7 +101,7 @@ def test_pipe_pipeline_uses_confusion_without_labels(run_cli, tmp_path):
 
 def test_pipe_auto_critical_window_follows_the_model(tmp_path):
     """exclude_T = "auto" (the default) holds out 0.96..1.045 Tc of whichever model is configured."""
-    from fieldnet.pipeline import load_config
+    from fieldnet.app.pipeline import load_config
 
     assert load_config(None).train["exclude_T"] == ["2.178:2.371"]  # 2D Ising: 2.2, 2.267, 2.333 of the grid
     cfg = tmp_path / "potts.toml"

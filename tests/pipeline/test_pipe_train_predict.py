@@ -7,10 +7,10 @@ import json
 import numpy as np
 import pytest
 import xarray as xr
+from fieldnet.analysis.tc import tc_crossing
 
 import fieldnet
-from analysis.tc import tc_crossing
-from fieldnet.dataset import DatasetWriter, LatticeSpec
+from fieldnet.io.dataset import DatasetWriter, LatticeSpec
 
 ONSAGER = 2.269185
 
@@ -109,10 +109,10 @@ def test_pipe_fine_tuning_freezes_layers(ising_data, run_cli, tmp_path):
 
 @pytest.mark.filterwarnings("ignore::RuntimeWarning")  # the overflow is the point
 def test_pipe_divergence_keeps_the_last_good_checkpoint(ising_data, tmp_path, monkeypatch):
-    from fieldnet import training
-    from fieldnet.atomic import partial_path
+    from fieldnet.training import trainer as training
+    from fieldnet.engine.saving import load_checkpoint
     from fieldnet.errors import TrainingDiverged
-    from fieldnet.modelfile import load_checkpoint
+    from fieldnet.io.atomic import partial_path
 
     class SaneThenHuge:  # a good first epoch, then a learning rate that must blow up
         def lr(self, epoch: int) -> float:
@@ -131,8 +131,8 @@ def test_pipe_divergence_keeps_the_last_good_checkpoint(ising_data, tmp_path, mo
 
 
 def test_pipe_preset_dropout_enables_mc_dropout():
-    from fieldnet.layers import Dropout
-    from fieldnet.presets import build_preset
+    from fieldnet.engine.layers import Dropout
+    from fieldnet.training.presets import build_preset
 
     model = build_preset("gap", (1, 8, 8), dropout=0.3, seed=1)
     assert isinstance(model.layers[-2], Dropout) and model.layers[-2].rate == 0.3

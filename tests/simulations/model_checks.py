@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import numpy as np
+from fieldnet.simulations.exact import boltzmann_probabilities, energy_levels
 from scipy.stats import chisquare
-
-from simulations.exact import boltzmann_probabilities, energy_levels
 
 
 def every_other_round(values, n_replicas: int) -> np.ndarray:

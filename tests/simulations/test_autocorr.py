@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
-from simulations.autocorr import autocovariance, integrated_autocorr_time
+from fieldnet.simulations.autocorr import autocovariance, integrated_autocorr_time
 
 
 def ar1(rho: float, n: int, replicas: int, seed: int) -> np.ndarray:

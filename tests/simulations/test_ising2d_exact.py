@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
-from simulations.exact import (
+from fieldnet.simulations.exact import (
     boltzmann_probabilities,
     ising2d_energy,
     ising2d_energy_levels,
@@ -15,7 +14,8 @@ from simulations.exact import (
     onsager_tc,
     yang_magnetization,
 )
-from simulations.ising2d import Ising2D, acceptance_classes
+from fieldnet.simulations.ising2d import Ising2D, acceptance_classes
+
 from tests.simulations.model_checks import energy_histogram_pvalue, every_other_round
 
 

@@ -6,18 +6,18 @@ import importlib.util
 
 import numpy as np
 import pytest
-
-from fieldnet.errors import FieldnetError
-from simulations.grids import parse_params, parse_sizes, parse_temperatures
-from simulations.ising2d import (
+from fieldnet.simulations.grids import parse_params, parse_sizes, parse_temperatures
+from fieldnet.simulations.ising2d import (
     Ising2D,
     MultispinMetropolis,
     Wolff,
     acceptance_classes,
     metropolis_sweeps,
 )
-from simulations.registry import available_models, get_model
-from simulations.rng import seeded_states
+from fieldnet.simulations.registry import available_models, get_model
+from fieldnet.simulations.rng import seeded_states
+
+from fieldnet.errors import FieldnetError
 
 
 def test_ferromagnet_fast_path_makes_the_generic_decisions():
@@ -54,7 +54,7 @@ def test_registry_builds_models_and_names_their_parameters():
         get_model("ising2d", J=0)
     with pytest.raises(FieldnetError, match="available models: ising2d"):
         get_model("nosuch")
-    if importlib.util.find_spec("simulations.triangular") is None:  # until its author adds it
+    if importlib.util.find_spec("fieldnet.simulations.triangular") is None:  # until its author adds it
         with pytest.raises(FieldnetError, match="not available"):
             get_model("ising2d", lattice="triangular")
 

@@ -8,9 +8,8 @@ import math
 
 import numpy as np
 import pytest
-
-from analysis.rg import binder_cumulant
-from simulations.registry import get_model
+from fieldnet.analysis.rg import binder_cumulant
+from fieldnet.simulations.registry import get_model
 
 SAMPLES = 3000
 

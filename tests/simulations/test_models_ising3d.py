@@ -5,11 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import xarray as xr
+from fieldnet.simulations.exact import cubic_ising_energy
+from fieldnet.simulations.ising3d import Ising3D, cubic_tables
+from fieldnet.simulations.multispin3d import MultispinCubicMetropolis, acceptance_classes_cubic
 
 from fieldnet.errors import FieldnetError
-from simulations.exact import cubic_ising_energy
-from simulations.ising3d import Ising3D, cubic_tables
-from simulations.multispin3d import MultispinCubicMetropolis, acceptance_classes_cubic
 from tests.simulations.model_checks import binned_mean, enumeration_pvalue
 
 CASES = [

@@ -7,13 +7,13 @@ import math
 import numpy as np
 import pytest
 import xarray as xr
+from fieldnet.simulations.clusters import square_tables
+from fieldnet.simulations.exact import free_field_phi_squared
+from fieldnet.simulations.phi4 import Phi4, hmc_trajectory
+from fieldnet.simulations.rng import seeded_states
 from scipy.special import erfc
 
 from fieldnet.errors import FieldnetError
-from simulations.clusters import square_tables
-from simulations.exact import free_field_phi_squared
-from simulations.phi4 import Phi4, hmc_trajectory
-from simulations.rng import seeded_states
 from tests.simulations.model_checks import binned_mean
 
 ALGORITHMS = ("metropolis", "hmc", "wolff")

@@ -7,12 +7,12 @@ import math
 import numpy as np
 import pytest
 import xarray as xr
+from fieldnet.simulations.campaign import INTERRUPT_ENV
+from fieldnet.simulations.exact import kaufman_energy_per_site, potts_energy
+from fieldnet.simulations.potts import Potts
+from fieldnet.simulations.registry import get_model
 
 from fieldnet.errors import FieldnetError
-from simulations.campaign import INTERRUPT_ENV
-from simulations.exact import kaufman_energy_per_site, potts_energy
-from simulations.potts import Potts
-from simulations.registry import get_model
 from tests.simulations.model_checks import binned_mean, enumeration_pvalue
 
 

@@ -5,8 +5,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 import pytest
-
-from simulations.registry import get_model
+from fieldnet.simulations.registry import get_model
 
 CASES = [
     ("ising3d", {}, 4, 4.3, "metropolis"),

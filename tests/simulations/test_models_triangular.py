@@ -5,12 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import xarray as xr
+from fieldnet.simulations.exact import triangular_ising_energy
+from fieldnet.simulations.graph_ising import replicas_for
+from fieldnet.simulations.registry import get_model
+from fieldnet.simulations.triangular import TriangularIsing, triangular_tables
 
 from fieldnet.errors import FieldnetError
-from simulations.exact import triangular_ising_energy
-from simulations.graph_ising import replicas_for
-from simulations.registry import get_model
-from simulations.triangular import TriangularIsing, triangular_tables
 from tests.simulations.model_checks import binned_mean, enumeration_pvalue
 
 CASES = [

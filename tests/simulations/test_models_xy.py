@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import xarray as xr
+from fieldnet.simulations.clusters import square_tables
+from fieldnet.simulations.xy import METROPOLIS, T_KT, XY, xy_run
 
-from simulations.clusters import square_tables
-from simulations.xy import METROPOLIS, T_KT, XY, xy_run
 from tests.simulations.model_checks import binned_mean
 
 

@@ -1,14 +1,18 @@
-"""The multi-spin coding shared by the 2D and 3D Ising Metropolis kernels (simulations.multispin)."""
+"""The multi-spin coding shared by the 2D and 3D Ising Metropolis kernels (fieldnet.simulations.multispin)."""
 
 from __future__ import annotations
 
 import numpy as np
+from fieldnet.simulations.ising2d import _aligned_bits
+from fieldnet.simulations.multispin import (
+    LANES,
+    classes_from_probabilities,
+    flip_decisions,
+    ordered_start,
+)
+from fieldnet.simulations.multispin3d import _aligned_bits6
+from fieldnet.simulations.rng import seeded_states
 from numba import njit
-
-from simulations.ising2d import _aligned_bits
-from simulations.multispin import LANES, classes_from_probabilities, flip_decisions, ordered_start
-from simulations.multispin3d import _aligned_bits6
-from simulations.rng import seeded_states
 
 
 @njit(cache=False)

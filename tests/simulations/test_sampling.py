@@ -5,8 +5,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
-
-from simulations.sampling import sample_point
+from fieldnet.simulations.sampling import sample_point
 
 
 class AR1Sweeper:

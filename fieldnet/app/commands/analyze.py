@@ -1,0 +1,172 @@
+"""`fieldnet analyze WHAT ...`: one sub-verb a module, ``fieldnet/commands/analyze_<what>.py``.
+
+Each sub-verb module provides ``HELP`` (one line), ``add_arguments(parser)`` and ``run(args)``,
+imports only the standard library and this module at module level, and writes PNG figures plus
+netCDF or JSON numbers into its output folder.  What several sub-verbs share is here, so each
+declares only its own options: the ``add_*_argument`` helpers (MODEL, DATA, --L, -o, --per-T,
+--seed) and the steps of ``run`` (:func:`model_and_samples`, :func:`output_dir_for`,
+:func:`provenance`, :func:`print_written`).
+"""
+
+from __future__ import annotations
+
+import argparse
+from importlib import import_module
+
+DESCRIPTION = "Analyses of predictions, models and data files, written as figures and numbers."
+
+# sub-verb -> module name under fieldnet.app.commands
+SUBCOMMANDS: dict[str, str] = {
+    "tc": "analyze_tc",
+    "confusion": "analyze_confusion",
+    "equivariance": "analyze_equivariance",
+    "filters": "analyze_filters",
+    "occlusion": "analyze_occlusion",
+    "embedding": "analyze_embedding",
+    "rg": "analyze_rg",
+    "uncertainty": "analyze_uncertainty",
+}
+
+
+def _available() -> dict[str, object]:
+    found = {}
+    for verb, module_name in SUBCOMMANDS.items():
+        try:
+            found[verb] = import_module(f"fieldnet.app.commands.{module_name}")
+        except ModuleNotFoundError as exc:  # a sub-verb not written yet is simply not offered
+            if exc.name != f"fieldnet.app.commands.{module_name}":
+                raise
+    return found
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    sub = parser.add_subparsers(dest="analysis", metavar="WHAT", parser_class=type(parser))
+    sub.required = True
+    for verb, module in _available().items():
+        p = sub.add_parser(verb, help=module.HELP, description=getattr(module, "DESCRIPTION", module.HELP))
+        module.add_arguments(p)
+        p.set_defaults(_analysis_module=module)
+
+
+def run(args: argparse.Namespace) -> int:
+    return int(args._analysis_module.run(args) or 0)
+
+
+# -- arguments the sub-verbs share ------------------------------------------------------------
+
+
+def add_data_argument(parser: argparse.ArgumentParser, note: str = "") -> None:
+    """The positional DATA: a ``fieldnet simulate`` file (``note`` is appended to the help)."""
+    parser.add_argument("data", metavar="DATA", help=f"data file written by 'fieldnet simulate'{note}")
+
+
+def add_size_argument(parser: argparse.ArgumentParser,
+                      help: str = "lattice size to use (needed when DATA holds several)") -> None:
+    """``--L``: the one lattice size of DATA to analyse (default None)."""
+    parser.add_argument("--L", type=int, default=None, help=help)
+
+
+def add_output_argument(parser: argparse.ArgumentParser, verb: str, source: str = "MODEL",
+                        beside: str = "the model file") -> None:
+    """``-o/--output OUTDIR``; by default ``<SOURCE>_<verb>`` beside the input named ``source``."""
+    parser.add_argument("-o", "--output", metavar="OUTDIR", default=None,
+                        help=f"output folder (default: <{source}>_{verb} beside {beside})")
+
+
+def add_per_T_argument(parser: argparse.ArgumentParser, default: int, help: str | None = None) -> None:
+    """``--per-T`` (stored as ``per_T``): configurations drawn per temperature."""
+    parser.add_argument("--per-T", type=int, default=default, dest="per_T",
+                        help=help or f"configurations per temperature (default {default})")
+
+
+def add_seed_argument(parser: argparse.ArgumentParser,
+                      help: str = "seed of the choice of configurations (default 0)") -> None:
+    """``--seed`` (default 0)."""
+    parser.add_argument("--seed", type=int, default=0, help=help)
+
+
+def add_model_data_arguments(parser: argparse.ArgumentParser, verb: str, model_help: str = "") -> None:
+    """The arguments every model-and-data analysis shares: MODEL, DATA, -o OUTDIR, --L."""
+    parser.add_argument("model", metavar="MODEL", help=f"model file written by 'fieldnet train'{model_help}")
+    add_data_argument(parser)
+    add_output_argument(parser, verb)
+    add_size_argument(parser)
+
+
+# -- what their run() shares ------------------------------------------------------------------
+
+
+def output_dir_for(args: argparse.Namespace, verb: str, source: str = "model", create: bool = True):
+    """The folder ``-o`` names, or ``<stem>_<verb>`` beside the input file ``args.<source>``.
+
+    With ``create`` the folder is made (:func:`fieldnet.analysis.samples.output_folder`); without it only
+    checked not to be an existing file.  Either way a one-line error when it is.
+    """
+    from pathlib import Path
+
+    from fieldnet.errors import FieldnetError
+
+    src = Path(getattr(args, source))
+    out = Path(args.output) if args.output else src.with_name(f"{src.stem}_{verb}")
+    if create:
+        from fieldnet.analysis.samples import output_folder
+
+        return output_folder(out)
+    if out.exists() and not out.is_dir():
+        raise FieldnetError(f"output {out} exists and is not a folder; choose another -o")
+    return out
+
+
+def require_at_least_one(value: int, option: str) -> None:
+    """A one-line error unless the count ``value`` given as ``option`` is at least 1."""
+    if value < 1:
+        from fieldnet.errors import FieldnetError
+
+        raise FieldnetError(f"{option} must be at least 1, got {value}")
+
+
+def require_2d(x, verb: str) -> None:
+    """A one-line error unless ``x`` holds 2D lattices (sample, channel, L, L)."""
+    if x.ndim != 4:
+        from fieldnet.errors import FieldnetError
+
+        raise FieldnetError(f"'analyze {verb}' needs 2D lattices (sample, channel, L, L), got {x.shape}")
+
+
+def model_and_samples(args: argparse.Namespace, per_T: int, check=None, pick=None):
+    """MODEL, at most ``per_T`` configurations of DATA per temperature, and those as the model's input.
+
+    Args:
+        args: parsed arguments with ``model``, ``data``, ``L`` and ``seed``.
+        per_T: configurations per temperature, drawn with ``args.seed``.
+        check: called with the model before DATA is read (fail early on an unfit model).
+        pick: called with DATA's configurations before the draw, returns the ones to draw from.
+
+    Returns:
+        ``(model, ds, x)``: x the float32 (N, C, *spatial) configurations the model was checked on.
+    """
+    from fieldnet.analysis.samples import (
+        check_model_fits,
+        load_configurations,
+        per_temperature_subset,
+    )
+    from fieldnet.engine.saving import load_model
+
+    model = load_model(args.model)
+    if check is not None:
+        check(model)
+    ds = load_configurations(args.data, args.L)
+    if pick is not None:
+        ds = pick(ds)
+    ds = per_temperature_subset(ds, per_T, args.seed)
+    return model, ds, check_model_fits(model, ds)
+
+
+def provenance(args: argparse.Namespace) -> dict[str, str]:
+    """``{"model": MODEL, "data": DATA}`` as strings, for the attributes and JSON of a result."""
+    return {"model": str(args.model), "data": str(args.data)}
+
+
+def print_written(*paths) -> None:
+    """The closing line of every analysis: ``wrote A, B, ...``."""
+    print("wrote " + ", ".join(str(p) for p in paths))

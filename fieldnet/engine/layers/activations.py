@@ -1,0 +1,133 @@
+"""Element-wise activation layers: ReLU, LeakyReLU, Tanh, Sigmoid, ELU.
+
+Each keeps what its backward needs from the forward pass (the input or the output) and returns
+the input gradient ``dx = dy * f'(x)``.  Shapes are unchanged: any (N, ...) batch.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from fieldnet.engine.layers.base import Layer, register_layer
+
+
+def _work(x: np.ndarray) -> np.ndarray:
+    """float64 stays float64 (gradient checks); everything else runs in float32."""
+    return np.asarray(x, dtype=np.float64 if x.dtype == np.float64 else np.float32)
+
+
+class _Activation(Layer):
+    """Shared bookkeeping: no parameters, one FLOP per element, shape preserved."""
+
+    def __init__(self, name: str | None = None) -> None:
+        super().__init__(name=name)
+        self._saved: np.ndarray | None = None
+
+    def _check_backward(self, dy: np.ndarray) -> None:
+        if self._saved is None:
+            raise RuntimeError(f"{self.label}: backward called before forward")
+
+
+class _AlphaActivation(_Activation):
+    """An activation with one float parameter ``alpha``, stored in its config beside the name."""
+
+    def __init__(self, alpha: float, name: str | None = None) -> None:
+        super().__init__(name=name)
+        self.alpha = float(alpha)
+
+    def get_config(self) -> dict[str, Any]:
+        return {"name": self.name, "alpha": self.alpha}
+
+
+@register_layer
+class ReLU(_Activation):
+    """max(0, x)."""
+
+    def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
+        x = _work(x)
+        self._saved = x > 0
+        return np.where(self._saved, x, x.dtype.type(0))
+
+    def backward(self, dy: np.ndarray) -> np.ndarray:
+        self._check_backward(dy)
+        return np.where(self._saved, dy, dy.dtype.type(0))
+
+
+@register_layer
+class LeakyReLU(_AlphaActivation):
+    """x for x > 0, alpha * x otherwise.
+
+    Args:
+        alpha: slope for negative inputs.
+    """
+
+    def __init__(self, alpha: float = 0.01, name: str | None = None) -> None:
+        super().__init__(alpha, name=name)
+
+    def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
+        x = _work(x)
+        self._saved = x > 0
+        return np.where(self._saved, x, x * x.dtype.type(self.alpha))
+
+    def backward(self, dy: np.ndarray) -> np.ndarray:
+        self._check_backward(dy)
+        return np.where(self._saved, dy, dy * dy.dtype.type(self.alpha))
+
+
+@register_layer
+class Tanh(_Activation):
+    """tanh(x); backward uses the saved output: 1 - y^2."""
+
+    def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
+        self._saved = np.tanh(_work(x))
+        return self._saved
+
+    def backward(self, dy: np.ndarray) -> np.ndarray:
+        self._check_backward(dy)
+        y = self._saved
+        return dy * (1 - y * y)
+
+
+@register_layer
+class Sigmoid(_Activation):
+    """1 / (1 + exp(-x)), computed without overflow; backward uses y (1 - y)."""
+
+    def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
+        x = _work(x)
+        # exp of a non-positive number never overflows
+        e = np.exp(-np.abs(x))
+        self._saved = np.where(x >= 0, 1 / (1 + e), e / (1 + e)).astype(x.dtype, copy=False)
+        return self._saved
+
+    def backward(self, dy: np.ndarray) -> np.ndarray:
+        self._check_backward(dy)
+        y = self._saved
+        return dy * y * (1 - y)
+
+
+@register_layer
+class ELU(_AlphaActivation):
+    """x for x > 0, alpha (exp(x) - 1) otherwise.
+
+    Args:
+        alpha: saturation value for large negative inputs is -alpha.
+    """
+
+    def __init__(self, alpha: float = 1.0, name: str | None = None) -> None:
+        super().__init__(alpha, name=name)
+
+    def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
+        x = _work(x)
+        positive = x > 0
+        neg = x.dtype.type(self.alpha) * np.expm1(np.minimum(x, 0))
+        self._saved = np.where(positive, x.dtype.type(1), neg + x.dtype.type(self.alpha))  # f'(x)
+        return np.where(positive, x, neg)
+
+    def backward(self, dy: np.ndarray) -> np.ndarray:
+        self._check_backward(dy)
+        return dy * self._saved
+
+
+ACTIVATION_LAYERS = {"relu": ReLU, "leaky_relu": LeakyReLU, "tanh": Tanh, "sigmoid": Sigmoid, "elu": ELU}

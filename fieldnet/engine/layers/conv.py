@@ -1,0 +1,373 @@
+"""Convolution layers (1-D, 2-D, 3-D) with periodic, zero ("same") or valid padding.
+
+The layers compute a cross-correlation (as every deep-learning library does):
+``y[n, o, p] = b[o] + sum_{c, k} w[o, c, k] * x_padded[n, c, p * S + k]``.
+
+Padding modes:
+    * ``"periodic"`` (default): wrap-around, the lattice is a torus; a shift of the input by a
+      multiple of the stride shifts the output exactly.  Output size ceil(W / S).
+    * ``"zero"``: "same" zero padding, output size ceil(W / S); for an odd kernel at stride 1 the
+      padding is (F - 1)/2 on each side; an odd total goes on the high side (as in TensorFlow/PyTorch).
+    * ``"valid"``: no padding, output size (W - F)/S + 1.
+
+Work arrays are float32; a float64 input runs the same kernels compiled for float64 (used by
+the finite-difference gradient checks).
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+from typing import Any, ClassVar
+
+import numpy as np
+
+from fieldnet.engine.kernels.conv import (
+    SPAN_BLOCK,
+    WEIGHT_GRAD_CHUNK,
+    conv_backward_input,
+    conv_backward_input_strided,
+    conv_backward_weight,
+    conv_backward_weight_strided,
+    conv_forward,
+    conv_forward_strided,
+    pad_fold,
+    pad_gather,
+    padding_index_map,
+    relu_mask_grad,
+    widen_output_grad,
+)
+from fieldnet.engine.layers.base import Layer, conv_output_size, register_layer
+from fieldnet.errors import ShapeError
+
+PADDING_MODES = ("periodic", "zero", "valid")
+ACTIVATIONS = (None, "relu")
+
+
+def _as_tuple(value: int | tuple[int, ...] | list[int], ndim: int, what: str, layer: str) -> tuple[int, ...]:
+    if isinstance(value, int | np.integer):
+        out = (int(value),) * ndim
+    else:
+        out = tuple(int(v) for v in value)
+    if len(out) != ndim or any(v < 1 for v in out):
+        raise ShapeError(f"{layer}: {what} must be a positive int or {ndim} positive ints, got {value!r}")
+    return out
+
+
+def _jsonable(value: int | tuple[int, ...] | list[int]) -> int | list[int]:
+    return int(value) if isinstance(value, int | np.integer) else [int(v) for v in value]
+
+
+def _work_dtype(x: np.ndarray) -> type:
+    return np.float64 if x.dtype == np.float64 else np.float32
+
+
+def _to5d(a: np.ndarray, ndim: int) -> np.ndarray:
+    """(N, C, *spatial) -> (N, C, D, H, W) view with unit axes in front of the spatial ones."""
+    return a.reshape(a.shape[:2] + (1,) * (3 - ndim) + a.shape[2:])
+
+
+def reuse_or_empty(store: dict[str, np.ndarray], key: str, shape: tuple[int, ...], dtype: Any) -> np.ndarray:
+    """``store[key]`` if it has this shape and dtype and nothing outside ``store`` refers to it, else a new array.
+
+    Layers return fresh arrays, but a large fresh array costs a page fault per 4 KiB on first
+    touch.  When the caller has dropped every reference (and view) to the array a layer returned
+    last time, no one can observe it being overwritten, so it is reused.
+    """
+    buf = store.get(key)
+    # references: the store, the local name, getrefcount's argument
+    if buf is not None and buf.shape == tuple(shape) and buf.dtype == dtype and sys.getrefcount(buf) <= 3:
+        return buf
+    buf = store[key] = np.empty(shape, dtype=dtype)
+    return buf
+
+
+def per_sample_shape(input_shape: tuple[int, ...], ndim: int, label: str) -> tuple[int, ...]:
+    """``input_shape`` as ints, checked to be (channels, ``ndim`` spatial axes); ShapeError otherwise."""
+    input_shape = tuple(int(s) for s in input_shape)
+    if len(input_shape) != ndim + 1:
+        raise ShapeError(
+            f"{label}: expects per-sample input (channels, {ndim} spatial axes), got shape {input_shape}"
+        )
+    return input_shape
+
+
+def _he_normal(shape: tuple[int, ...], fan_in: int, rng: np.random.Generator) -> np.ndarray:
+    try:
+        from fieldnet.engine.initializers import he_normal
+    except ImportError:  # the initialisers module is optional at this layer's level
+        return (rng.standard_normal(shape) * math.sqrt(2.0 / fan_in)).astype(np.float32)
+    return np.asarray(he_normal(shape, fan_in, rng), dtype=np.float32)
+
+
+class _ConvNd(Layer):
+    """Shared implementation of Conv1d/2d/3d; subclasses set ``ndim``."""
+
+    ndim: ClassVar[int] = 2
+
+    def __init__(
+        self,
+        out_channels: int,
+        kernel_size: int | tuple[int, ...] | list[int] = 3,
+        stride: int | tuple[int, ...] | list[int] = 1,
+        padding: str = "periodic",
+        bias: bool = True,
+        activation: str | None = None,
+        in_channels: int | None = None,
+        name: str | None = None,
+    ) -> None:
+        super().__init__(name=name)
+        self.out_channels = int(out_channels)
+        self.kernel_size = _jsonable(kernel_size)
+        self.stride = _jsonable(stride)
+        self.padding = padding
+        self.bias = bool(bias)
+        self.activation = activation
+        self.in_channels = None if in_channels is None else int(in_channels)
+        # validate now, so a bad configuration fails where it is written
+        self._k = _as_tuple(kernel_size, self.ndim, "kernel_size", self.label)
+        self._s = _as_tuple(stride, self.ndim, "stride", self.label)
+        if padding not in PADDING_MODES:
+            raise ShapeError(f"{self.label}: padding must be one of {PADDING_MODES}, got {padding!r}")
+        if activation not in ACTIVATIONS:
+            raise ShapeError(f"{self.label}: activation must be None or 'relu', got {activation!r}")
+        if self.out_channels < 1:
+            raise ShapeError(f"{self.label}: out_channels must be positive, got {out_channels}")
+        self._cache: dict[str, Any] = {}
+        self._work: dict[str, np.ndarray] = {}  # scratch reused between calls (no page faults)
+        #: set False (e.g. for a network's first layer) to skip the input gradient; backward returns None
+        self.input_grad = True
+
+    def get_config(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "in_channels": self.in_channels,
+            "out_channels": self.out_channels,
+            "kernel_size": self.kernel_size,
+            "stride": self.stride,
+            "padding": self.padding,
+            "bias": self.bias,
+            "activation": self.activation,
+        }
+
+    def spatial_stride(self) -> int:
+        return int(max(self._s))
+
+    # -- shapes ----------------------------------------------------------------------------
+    def _axis_geometry(self, spatial: tuple[int, ...]) -> list[tuple[int, int, int]]:
+        """Per spatial axis: (output size, low padding, padded length)."""
+        geometry = []
+        for size, k, s in zip(spatial, self._k, self._s, strict=True):
+            if self.padding == "valid":
+                out = conv_output_size(size, k, s, 0, layer=self.label)
+                geometry.append((out, 0, size))
+            else:
+                out = -(-size // s)  # ceil(W / S)
+                pad_total = max((out - 1) * s + k - size, 0)
+                if size < 1:
+                    conv_output_size(size, k, s, pad_total, layer=self.label)
+                geometry.append((out, pad_total // 2, size + pad_total))
+        return geometry
+
+    def output_shape(self, input_shape: tuple[int, ...]) -> tuple[int, ...]:
+        input_shape = per_sample_shape(input_shape, self.ndim, self.label)
+        channels = self.in_channels if self.in_channels is not None else (
+            self.params["kernel"].shape[1] if "kernel" in self.params else None
+        )
+        if channels is not None and input_shape[0] != channels:
+            raise ShapeError(f"{self.label}: expects {channels} input channels, got input shape {input_shape}")
+        geometry = self._axis_geometry(input_shape[1:])
+        return (self.out_channels, *(g[0] for g in geometry))
+
+    def build(self, input_shape: tuple[int, ...], rng: np.random.Generator) -> None:
+        self.params, self.grads, self._work, self._cache = {}, {}, {}, {}  # a rebuild starts afresh
+        super().build(input_shape, rng)
+        in_ch = int(input_shape[0])
+        fan_in = in_ch * int(np.prod(self._k))
+        self.params["kernel"] = _he_normal((self.out_channels, in_ch, *self._k), fan_in, rng)
+        if self.bias:
+            self.params["bias"] = np.zeros(self.out_channels, dtype=np.float32)
+        self.zero_grads()
+
+    # -- computation -----------------------------------------------------------------------
+    def _padded(self, x5: np.ndarray, spatial: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray, tuple[np.ndarray, ...] | None]:
+        """(padded input, its 1-D storage with SPAN_BLOCK readable zeros after it, index maps or None)."""
+        geometry = self._axis_geometry(spatial)
+        full = (1,) * (3 - self.ndim) + spatial
+        geo = [(1, 0, 1)] * (3 - self.ndim) + geometry
+        padded_shape = x5.shape[:2] + tuple(g[2] for g in geo)
+        count = int(np.prod(padded_shape))
+        store = self._work.get("xs")
+        if store is None or store.shape != (count + SPAN_BLOCK,) or store.dtype != x5.dtype:
+            store = self._work["xs"] = np.zeros(count + SPAN_BLOCK, dtype=x5.dtype)
+        xp = store[:count].reshape(padded_shape)
+        if self.padding == "valid" or padded_shape == x5.shape:
+            xp[...] = x5
+            return xp, store, None
+        maps = tuple(
+            padding_index_map(size, lo, padded, self.padding) for size, (_, lo, padded) in zip(full, geo, strict=True)
+        )
+        pad_gather(x5, maps[0], maps[1], maps[2], xp)
+        return xp, store, maps
+
+    def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
+        """Convolve a batch (N, C, *spatial) into (N, out_channels, *spatial_out)."""
+        self.check_input(x, self.ndim + 2)
+        if not self.built:
+            raise ShapeError(f"{self.label}: call build(input_shape, rng) before forward")
+        out_shape = self.output_shape(x.shape[1:])
+        dtype = _work_dtype(x)
+        x = np.ascontiguousarray(x, dtype=dtype)
+        spatial = tuple(x.shape[2:])
+        xp, xs, maps = self._padded(_to5d(x, self.ndim), spatial)
+        w = np.ascontiguousarray(self.params["kernel"], dtype=dtype)
+        w5 = _to5d(w, self.ndim)
+        b = np.ascontiguousarray(self.params["bias"], dtype=dtype) if self.bias else np.zeros(1, dtype)
+        stride = (1,) * (3 - self.ndim) + self._s
+        self._cache = {}
+        out = reuse_or_empty(self._work, "out", (x.shape[0],) + out_shape, dtype)
+        if stride == (1, 1, 1):
+            conv_forward(xp, xs, w5, b, self.bias, self.activation == "relu", _to5d(out, self.ndim))
+        else:
+            conv_forward_strided(xp, w5, b, self.bias, self.activation == "relu", *stride, _to5d(out, self.ndim))
+        self._cache = {"xp": xp, "xs": xs, "maps": maps, "x_shape": x.shape, "out": out, "w5": w5, "stride": stride}
+        return out
+
+    def backward(self, dy: np.ndarray) -> np.ndarray | None:
+        """Input gradient of the last forward; fills ``grads["kernel"]`` (and ``grads["bias"]``).
+
+        Returns None when ``input_grad`` is False (nothing upstream needs it).
+        """
+        if not self._cache:
+            raise RuntimeError(f"{self.label}: backward called before forward")
+        c = self._cache
+        out = c["out"]
+        dtype = out.dtype
+        if dy.shape != out.shape:
+            raise ShapeError(f"{self.label}: output gradient has shape {dy.shape}, expected {out.shape}")
+        dy = np.ascontiguousarray(dy, dtype=dtype)
+        xp, w5, stride = c["xp"], c["w5"], c["stride"]
+        relu = self.activation == "relu"
+        unit = stride == (1, 1, 1)
+        if unit:
+            # unit stride: the kernels read the gradient in padded-width coordinates (mask fused)
+            dy5 = _to5d(dy, self.ndim)
+            hp, wp = xp.shape[3], xp.shape[4]
+            kd, kh, kw = w5.shape[2:]
+            margin = ((kd - 1) * hp + kh - 1) * wp + kw - 1
+            dy_ext = self._scratch("dy_ext", dy5.shape[:2] + (margin + int(np.prod(xp.shape[2:])),), dtype)
+            widen_output_grad(dy5, _to5d(out, self.ndim), relu, hp, wp, margin, dy_ext)
+        else:
+            if relu:
+                masked = np.empty_like(dy)
+                relu_mask_grad(dy.reshape(-1), out.reshape(-1), masked.reshape(-1))
+                dy = masked
+            dy5 = _to5d(dy, self.ndim)
+        n = dy.shape[0]
+        n_chunks = max(1, -(-n // WEIGHT_GRAD_CHUNK))
+        partial_w = self._scratch("partial_w", (n_chunks,) + w5.shape, dtype)
+        partial_b = self._scratch("partial_b", (n_chunks, w5.shape[0]), dtype)
+        if unit:
+            conv_backward_weight(xp, c["xs"], dy_ext, self.bias, partial_w, partial_b)
+        else:
+            conv_backward_weight_strided(xp, dy5, self.bias, *stride, partial_w, partial_b)
+        gw = partial_w[0].copy()
+        for i in range(1, n_chunks):  # fixed order, whatever the thread count
+            gw += partial_w[i]
+        self._set_grad("kernel", gw.reshape(self.params["kernel"].shape))
+        if self.bias:
+            gb = partial_b[0].copy()
+            for i in range(1, n_chunks):
+                gb += partial_b[i]
+            self._set_grad("bias", gb)
+        if not self.input_grad:
+            return None
+        if c["maps"] is None:  # no padding: the padded-input gradient is the result
+            dxp = np.empty(xp.shape, dtype=dtype)
+        else:
+            dxp = self._scratch("dxp", xp.shape, dtype)
+        if unit:
+            conv_backward_input(dy_ext, w5, dxp)
+        else:
+            conv_backward_input_strided(dy5, w5, *stride, dxp)
+        if c["maps"] is None:
+            return dxp.reshape(c["x_shape"])
+        dx = reuse_or_empty(self._work, "dx", c["x_shape"], dtype)
+        maps = c["maps"]
+        pad_fold(dxp, maps[0], maps[1], maps[2], _to5d(dx, self.ndim))
+        return dx
+
+    def _scratch(self, key: str, shape: tuple[int, ...], dtype: Any) -> np.ndarray:
+        buf = self._work.get(key)
+        if buf is None or buf.shape != tuple(shape) or buf.dtype != dtype:
+            buf = self._work[key] = np.empty(shape, dtype=dtype)
+        return buf
+
+    def _set_grad(self, key: str, value: np.ndarray) -> None:
+        g = self.grads.get(key)
+        if g is not None and g.shape == value.shape and g.dtype == value.dtype:
+            g[...] = value  # in place, so optimisers holding the array see it
+        else:
+            self.grads[key] = value
+
+    # -- accounting ------------------------------------------------------------------------
+    def param_count(self) -> int:
+        if self.params:
+            return super().param_count()
+        if self.in_channels is None:
+            return 0
+        return self.out_channels * self.in_channels * int(np.prod(self._k)) + (self.out_channels if self.bias else 0)
+
+    def flops(self, input_shape: tuple[int, ...]) -> int:
+        """2 * (multiply-adds) per sample: out_channels * prod(out) * in_channels * prod(kernel), plus bias and ReLU."""
+        out = self.output_shape(input_shape)
+        positions = int(np.prod(out))
+        macs = positions * int(input_shape[0]) * int(np.prod(self._k))
+        extra = positions * (int(self.bias) + int(self.activation == "relu"))
+        return 2 * macs + extra
+
+
+@register_layer
+class Conv1d(_ConvNd):
+    """1-D convolution over chains.
+
+    Args:
+        out_channels: number of filters N.
+        kernel_size: filter length F.
+        stride: step S.
+        padding: "periodic" (default), "zero" ("same") or "valid".
+        bias: add a learned bias per filter.
+        activation: None or "relu" (fused into the convolution kernel).
+        in_channels: input channels C; inferred at build when None.
+
+    Input shape: (N, C, W).  Output shape: (N, out_channels, W_out), W_out = ceil(W/S)
+    (periodic, zero) or (W - F)/S + 1 (valid).  Weights: kernel (out, in, F), bias (out,).
+    """
+
+    ndim = 1
+
+
+@register_layer
+class Conv2d(_ConvNd):
+    """2-D convolution over square or rectangular lattices.
+
+    Args: as :class:`Conv1d`; ``kernel_size`` and ``stride`` may be an int or two ints.
+
+    Input shape: (N, C, H, W).  Output shape: (N, out_channels, H_out, W_out).
+    Weights: kernel (out, in, KH, KW), bias (out,); parameter count N*K*K*C + N.
+    """
+
+    ndim = 2
+
+
+@register_layer
+class Conv3d(_ConvNd):
+    """3-D convolution over cubic lattices.
+
+    Args: as :class:`Conv1d`; ``kernel_size`` and ``stride`` may be an int or three ints.
+
+    Input shape: (N, C, D, H, W).  Output shape: (N, out_channels, D_out, H_out, W_out).
+    Weights: kernel (out, in, KD, KH, KW), bias (out,).
+    """
+
+    ndim = 3

@@ -1,0 +1,206 @@
+"""Pooling layers: max and average pooling (2-D, 3-D) and global pooling over all spatial axes.
+
+Windows are "valid" (no padding): output size (W - F)/S + 1 along each axis, with the stride
+defaulting to the pool size.  A pool larger than its input raises :class:`ShapeError`.
+Global pooling maps (N, C, *spatial) to (N, C) for any lattice size, so a periodic conv net
+followed by it is invariant under every translation of its input.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import numpy as np
+
+from fieldnet.engine.kernels.pool import pool_backward, pool_forward
+from fieldnet.engine.layers.base import Layer, conv_output_size, register_layer
+from fieldnet.engine.layers.conv import (
+    _as_tuple,
+    _jsonable,
+    _to5d,
+    _work_dtype,
+    per_sample_shape,
+    reuse_or_empty,
+)
+from fieldnet.errors import ShapeError
+
+
+class _PoolNd(Layer):
+    """Shared implementation of windowed pooling; subclasses set ``ndim`` and ``mode``."""
+
+    ndim: ClassVar[int] = 2
+    mode: ClassVar[str] = "max"
+
+    def __init__(
+        self,
+        pool_size: int | tuple[int, ...] | list[int] = 2,
+        stride: int | tuple[int, ...] | list[int] | None = None,
+        name: str | None = None,
+    ) -> None:
+        super().__init__(name=name)
+        self.pool_size = _jsonable(pool_size)
+        self.stride = None if stride is None else _jsonable(stride)
+        self._k = _as_tuple(pool_size, self.ndim, "pool_size", self.label)
+        self._s = self._k if stride is None else _as_tuple(stride, self.ndim, "stride", self.label)
+        self._cache: dict[str, Any] = {}
+
+    def get_config(self) -> dict[str, Any]:
+        return {"name": self.name, "pool_size": self.pool_size, "stride": self.stride}
+
+    def spatial_stride(self) -> int:
+        return int(max(self._s))
+
+    def output_shape(self, input_shape: tuple[int, ...]) -> tuple[int, ...]:
+        input_shape = per_sample_shape(input_shape, self.ndim, self.label)
+        spatial = tuple(
+            conv_output_size(size, k, s, 0, layer=f"{self.label} (input {input_shape})")
+            for size, k, s in zip(input_shape[1:], self._k, self._s, strict=True)
+        )
+        return (input_shape[0], *spatial)
+
+    def flops(self, input_shape: tuple[int, ...]) -> int:
+        """One operation per window element per output, per sample."""
+        return int(np.prod(self.output_shape(input_shape))) * int(np.prod(self._k))
+
+    def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
+        """Pool a batch (N, C, *spatial) into (N, C, *spatial_out)."""
+        self.check_input(x, self.ndim + 2)
+        out_shape = self.output_shape(x.shape[1:])
+        dtype = _work_dtype(x)
+        x = np.ascontiguousarray(x, dtype=dtype)
+        if not hasattr(self, "_work"):
+            self._work: dict[str, np.ndarray] = {}
+        self._cache = {}
+        out = reuse_or_empty(self._work, "out", (x.shape[0],) + out_shape, dtype)
+        is_max = self.mode == "max"
+        ashape = out.shape if is_max else (1,) * out.ndim
+        argmax = self._argmax if getattr(self, "_argmax", None) is not None and self._argmax.shape == ashape else None
+        if argmax is None:  # reused between calls: large fresh arrays cost page faults
+            argmax = self._argmax = np.empty(ashape, dtype=np.int64)
+        k = (1,) * (3 - self.ndim) + self._k
+        s = (1,) * (3 - self.ndim) + self._s
+        pool_forward(_to5d(x, self.ndim), *k, *s, is_max, _to5d(out, self.ndim), _to5d(argmax, self.ndim))
+        self._cache = {"x_shape": x.shape, "argmax": argmax, "k": k, "s": s, "out_shape": out.shape, "dtype": dtype}
+        return out
+
+    def backward(self, dy: np.ndarray) -> np.ndarray:
+        """Input gradient of the last forward."""
+        if not self._cache:
+            raise RuntimeError(f"{self.label}: backward called before forward")
+        c = self._cache
+        if dy.shape != c["out_shape"]:
+            raise ShapeError(f"{self.label}: output gradient has shape {dy.shape}, expected {c['out_shape']}")
+        dy = np.ascontiguousarray(dy, dtype=c["dtype"])
+        dx = reuse_or_empty(self._work, "dx", c["x_shape"], c["dtype"])
+        pool_backward(
+            _to5d(dy, self.ndim), *c["k"], *c["s"], self.mode == "max", _to5d(c["argmax"], self.ndim),
+            _to5d(dx, self.ndim),
+        )
+        return dx
+
+
+@register_layer
+class MaxPool2d(_PoolNd):
+    """2-D max pooling.
+
+    Args:
+        pool_size: window size F (int or two ints).
+        stride: step S (defaults to ``pool_size``).
+
+    Input shape: (N, C, H, W).  Output shape: (N, C, (H - F)/S + 1, (W - F)/S + 1).
+    """
+
+    ndim = 2
+    mode = "max"
+
+
+@register_layer
+class AvgPool2d(_PoolNd):
+    """2-D average pooling; arguments and shapes as :class:`MaxPool2d`."""
+
+    ndim = 2
+    mode = "avg"
+
+
+@register_layer
+class MaxPool3d(_PoolNd):
+    """3-D max pooling; input (N, C, D, H, W); arguments as :class:`MaxPool2d` with three ints."""
+
+    ndim = 3
+    mode = "max"
+
+
+@register_layer
+class AvgPool3d(_PoolNd):
+    """3-D average pooling; arguments and shapes as :class:`MaxPool3d`."""
+
+    ndim = 3
+    mode = "avg"
+
+
+class _GlobalPool(Layer):
+    """Pool over every spatial axis: (N, C, *spatial) -> (N, C), for any number of spatial axes."""
+
+    mode: ClassVar[str] = "avg"
+
+    def output_shape(self, input_shape: tuple[int, ...]) -> tuple[int, ...]:
+        input_shape = tuple(int(s) for s in input_shape)
+        if len(input_shape) < 2 or min(input_shape[1:]) < 1:
+            raise ShapeError(
+                f"{self.label}: expects per-sample input (channels, spatial axes...), got shape {input_shape}"
+            )
+        return (input_shape[0],)
+
+    def flops(self, input_shape: tuple[int, ...]) -> int:
+        return int(np.prod(input_shape))
+
+    def spatial_stride(self) -> int:
+        return 1
+
+    def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
+        """Reduce a batch (N, C, *spatial) to (N, C)."""
+        if x.ndim < 3:
+            raise ShapeError(f"{self.label}: expected a batch (N, C, spatial...), got shape {x.shape}")
+        self.output_shape(x.shape[1:])
+        dtype = _work_dtype(x)
+        flat = np.ascontiguousarray(x, dtype=dtype).reshape(x.shape[0], x.shape[1], -1)
+        if self.mode == "max":
+            idx = np.argmax(flat, axis=2)
+            out = np.take_along_axis(flat, idx[:, :, None], axis=2)[:, :, 0]
+            self._cache = {"x_shape": x.shape, "idx": idx, "dtype": dtype}
+        else:
+            out = flat.mean(axis=2, dtype=dtype)
+            self._cache = {"x_shape": x.shape, "dtype": dtype}
+        return np.ascontiguousarray(out, dtype=dtype)
+
+    def backward(self, dy: np.ndarray) -> np.ndarray:
+        """Input gradient of the last forward: the mean spreads evenly, the max goes to its first argmax."""
+        c = getattr(self, "_cache", None)
+        if not c:
+            raise RuntimeError(f"{self.label}: backward called before forward")
+        shape, dtype = c["x_shape"], c["dtype"]
+        if dy.shape != shape[:2]:
+            raise ShapeError(f"{self.label}: output gradient has shape {dy.shape}, expected {shape[:2]}")
+        dy = np.asarray(dy, dtype=dtype)
+        size = int(np.prod(shape[2:]))
+        if self.mode == "max":
+            dx = np.zeros((shape[0], shape[1], size), dtype=dtype)
+            np.put_along_axis(dx, c["idx"][:, :, None], dy[:, :, None], axis=2)
+        else:
+            dx = np.empty((shape[0], shape[1], size), dtype=dtype)
+            dx[...] = (dy / dtype(size))[:, :, None]
+        return dx.reshape(shape)
+
+
+@register_layer
+class GlobalAvgPool(_GlobalPool):
+    """Mean over all spatial axes.  Input shape (N, C, *spatial); output shape (N, C)."""
+
+    mode = "avg"
+
+
+@register_layer
+class GlobalMaxPool(_GlobalPool):
+    """Maximum over all spatial axes.  Input shape (N, C, *spatial); output shape (N, C)."""
+
+    mode = "max"

@@ -1,0 +1,98 @@
+"""Residual block: y = x + f(x), with f a stack of layers that preserves the shape."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+
+from fieldnet.engine.layers.base import Layer, layer_from_spec, layer_to_spec, register_layer
+from fieldnet.errors import ShapeError
+
+
+@register_layer
+class Residual(Layer):
+    """Skip connection around ``layers`` (He et al. 2016).
+
+    Args:
+        layers: the inner stack f; its output shape must equal its input shape (e.g. periodic
+            convolutions with stride 1 and as many output channels as input channels).
+        activation: None or "relu", applied after the sum.
+
+    Input/output shape: (N, *s) -> (N, *s).
+    """
+
+    def __init__(self, layers: list[Layer] | list[dict], activation: str | None = None, name: str | None = None) -> None:
+        super().__init__(name=name)
+        self.layers = [layer if isinstance(layer, Layer) else layer_from_spec(layer, "Residual") for layer in layers]
+        if not self.layers:
+            raise ShapeError(f"{self.label}: needs at least one inner layer")
+        if activation not in (None, "relu"):
+            raise ShapeError(f"{self.label}: activation must be None or 'relu', got {activation!r}")
+        self.activation = activation
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any], where: str = "architecture") -> Residual:
+        inner = config.get("layers")
+        if not isinstance(inner, list):
+            raise ShapeError(f"{where}: Residual needs a list 'layers'")
+        layers = [layer_from_spec(spec, f"{where} > Residual") for spec in inner]
+        return cls(layers, activation=config.get("activation"), name=config.get("name"))
+
+    def get_config(self) -> dict[str, Any]:
+        return {"name": self.name, "activation": self.activation,
+                "layers": [layer_to_spec(layer) for layer in self.layers]}
+
+    def sublayers(self) -> list[Layer]:
+        return self.layers
+
+    def output_shape(self, input_shape: tuple[int, ...]) -> tuple[int, ...]:
+        shape = tuple(int(s) for s in input_shape)
+        for layer in self.layers:
+            shape = layer.output_shape(shape)
+        if shape != tuple(input_shape):
+            raise ShapeError(
+                f"{self.label}: the inner layers map {tuple(input_shape)} to {shape}; a skip connection "
+                "needs equal shapes (use stride 1, periodic or zero padding, and as many output channels as input)"
+            )
+        return shape
+
+    def build(self, input_shape: tuple[int, ...], rng: np.random.Generator) -> None:
+        shape = tuple(int(s) for s in input_shape)
+        for layer in self.layers:
+            layer.build(shape, rng)
+            shape = layer.output_shape(shape)
+        super().build(input_shape, rng)  # validates the skip shapes
+
+    def flops(self, input_shape: tuple[int, ...]) -> int:
+        total, shape = 0, tuple(input_shape)
+        for layer in self.layers:
+            total += layer.flops(shape)
+            shape = layer.output_shape(shape)
+        return total + int(np.prod(shape))
+
+    def param_count(self) -> int:
+        return sum(layer.param_count() for layer in self.layers)
+
+    def named_arrays(self, prefix: str = "") -> Iterator[tuple[str, dict[str, np.ndarray], dict[str, np.ndarray]]]:
+        for i, layer in enumerate(self.layers):
+            yield from layer.named_arrays(f"{prefix}/{i}")
+
+    def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
+        h = x
+        for layer in self.layers:
+            h = layer.forward(h, training)
+        y = h + x
+        if self.activation == "relu":
+            np.maximum(y, 0, out=y)
+        self._y = y
+        return y
+
+    def backward(self, dy: np.ndarray) -> np.ndarray:
+        if self.activation == "relu":
+            dy = np.where(self._y > 0, dy, dy.dtype.type(0))
+        g = dy
+        for layer in reversed(self.layers):
+            g = layer.backward(g)
+        return g + dy

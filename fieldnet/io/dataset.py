@@ -1,0 +1,592 @@
+"""The data contract: one HDF5 file, also valid netCDF-4, holding lattice configurations.
+
+Layout (``xarray.open_dataset(path, engine="h5netcdf", group="L16")`` or
+``xarray.open_datatree(path, engine="h5netcdf")`` reads it with no fieldnet code)::
+
+    /                       attrs: fieldnet_format="dataset", format_version, fieldnet_version,
+                                   model, seed, command, created, lattice_sizes
+    /L16                    one group per lattice size L; attrs: L, model, lattice, couplings
+                            (one attribute each), algorithm, Tc (NaN when unknown), Tc_source,
+                            samples_per_temperature, channel_names, ...
+        config              (sample, channel, y, x)  int8 spins or float32 fields
+                            3D lattices: (sample, channel, z, y, x); chunked, gzip + shuffle
+        temperature         (sample)  float64, in units of J/k_B
+        label               (sample)  int8: 1 ordered (T < Tc), 0 disordered, -1 unknown
+        energy, magnetization, ...  (sample) float32 observables per site
+        temperature_grid    (temperature_point)  float64, the simulated temperatures
+        tau_int_*, thinning, burn_in, completed, ...  (temperature_point) per-temperature records
+
+Samples are appended one temperature point at a time, in grid order, to ``<path>.partial``;
+``finalize`` renames it to ``path``.  ``--resume`` reopens the partial file, drops any samples
+of an unfinished point, and continues; because each point's random stream depends only on
+(seed, L, point index), the resumed file holds exactly what an uninterrupted run writes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as _dt
+import errno
+import os
+import shutil
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from fieldnet.errors import DataFileError, FieldnetError
+from fieldnet.io.atomic import describe_os_error, partial_path
+from fieldnet.io.hdf5probe import probe_hdf5
+
+FORMAT_NAME = "dataset"
+FORMAT_VERSION = 1
+SPATIAL_DIMS = {1: ("x",), 2: ("y", "x"), 3: ("z", "y", "x")}
+# samples per HDF5 chunk along the sample axis: ~64 KiB for an int8 32x32 lattice
+_TARGET_CHUNK_BYTES = 1 << 16
+# room kept free beyond a point's raw size (compression overhead, chunk index, attributes)
+_WRITE_MARGIN = 1 << 16
+
+
+def scalar_attr(value: Any) -> Any:
+    """An attribute as a Python scalar (netCDF stores numeric attributes as 1-element arrays)."""
+    if isinstance(value, bytes):
+        return value.decode()
+    arr = np.asarray(value)
+    return arr.reshape(-1)[0].item() if arr.size == 1 and arr.dtype.kind != "O" else value
+
+
+def group_name(L: int) -> str:
+    """The HDF5 group that holds lattice size ``L``: ``"L16"``."""
+    return f"L{int(L)}"
+
+
+@dataclass
+class LatticeSpec:
+    """What one group of a data file holds.
+
+    Args:
+        L: linear lattice size (sites per side).
+        ndim: spatial dimensions (1, 2 or 3).
+        channel_names: one name per channel, e.g. ``["spin"]`` or ``["cos_theta", "sin_theta"]``.
+        dtype: ``"int8"`` for discrete values, ``"float32"`` for continuous fields.
+        temperatures: the temperature grid, shape (n_points,), units of J/k_B.
+        samples_per_temperature: configurations stored at each temperature.
+        observables: names of per-sample float32 observables (per site), e.g. energy, magnetization.
+        point_stats: names of per-temperature float64 records, e.g. tau_int_energy, thinning.
+        attrs: group attributes: model, couplings, algorithm, Tc, ... (JSON-able scalars, strings
+            or 1D lists).
+    """
+
+    L: int
+    ndim: int
+    channel_names: Sequence[str]
+    dtype: str
+    temperatures: np.ndarray
+    samples_per_temperature: int
+    observables: Sequence[str] = ("energy", "magnetization")
+    point_stats: Sequence[str] = ()
+    attrs: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def config_shape(self) -> tuple[int, ...]:
+        """Shape of one sample: (channel, *spatial)."""
+        return (len(self.channel_names),) + (int(self.L),) * self.ndim
+
+
+def _attr_value(value: Any) -> Any:
+    """Coerce a Python value into something netCDF attributes hold."""
+    if isinstance(value, bool):
+        return np.int8(value)
+    if isinstance(value, (list, tuple)):
+        arr = np.asarray(value)
+        return arr.astype(str).tolist() if arr.dtype.kind in "UO" else arr
+    if value is None:
+        return ""
+    return value
+
+
+class DatasetWriter:
+    """Append configurations to a data file, one temperature point at a time.
+
+    Use as a context manager; call :meth:`finalize` when every point is written.  Writes go to
+    ``<path>.partial`` and are flushed after every point, so a killed run can be resumed.
+
+    Args:
+        path: final output path.
+        file_attrs: root attributes (model, seed, command, ...).
+        resume: reopen an existing ``<path>.partial`` and continue it.
+    """
+
+    def __init__(self, path: str | os.PathLike, file_attrs: Mapping[str, Any], *, resume: bool = False):
+        import h5netcdf
+
+        self.path = Path(path)
+        self.partial = partial_path(self.path)
+        self._specs: dict[int, LatticeSpec] = {}
+        self._file = None
+        if resume and self.partial.exists():
+            try:
+                self._file = h5netcdf.File(self.partial, "a")
+                self._check_resume_attrs(file_attrs)
+                started = self._has_completed_points()
+            except (OSError, KeyError, ValueError, RuntimeError) as exc:
+                self.close()
+                raise DataFileError(
+                    f"cannot resume from {self.partial}: it is not a readable HDF5 file ({exc}); "
+                    "delete it and rerun without --resume"
+                ) from exc
+            if not started:
+                # killed before its first point was flushed: nothing to keep, and the group
+                # layout may be half-written, so start afresh
+                self.close()
+                self._file = None
+        if self._file is None:
+            # the partial file appears under its name only once it is readable: a process killed
+            # while HDF5 lays out a new file leaves just a stray ``.new`` (overwritten next time)
+            fresh = self.partial.with_name(self.partial.name + ".new")
+            self._file = h5netcdf.File(fresh, "w")
+            for key, value in file_attrs.items():
+                self._file.attrs[key] = _attr_value(value)
+            self._file.attrs["fieldnet_format"] = FORMAT_NAME
+            self._file.attrs["format_version"] = FORMAT_VERSION
+            self._file.attrs["created"] = _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
+            self._file.attrs["status"] = "partial"
+            self._sync()
+            os.replace(fresh, self.partial)  # the open file handle follows the rename
+
+    def _has_completed_points(self) -> bool:
+        return any(
+            "completed" in g.variables and bool(np.any(np.asarray(g.variables["completed"][:]) == 1))
+            for g in self._file.groups.values()
+        )
+
+    def _sync(self) -> None:
+        """Push everything written so far to the file, so a killed process leaves a readable,
+        resumable partial file.  (h5netcdf's own ``flush`` only writes its netCDF attributes;
+        the HDF5 library's caches are flushed by the h5py file underneath.)"""
+        with self._writing():
+            self._file.flush()
+            self._file._h5file.flush()
+
+    def _check_room(self, n_bytes: int) -> None:
+        """Refuse a write that cannot fit, before HDF5 attempts it.
+
+        The HDF5 library does not recover from a failed write: the file can then neither be
+        flushed nor closed, and the process may crash when it exits.  So a full disk or the
+        file size limit (``ulimit -f``) is detected here, with the file still intact and
+        resumable; the margin covers compression overhead and new metadata.
+        """
+        need = int(n_bytes * 1.1) + _WRITE_MARGIN
+        if shutil.disk_usage(self.partial.parent).free < need:
+            raise FieldnetError(describe_os_error(OSError(errno.ENOSPC, os.strerror(errno.ENOSPC)), self.partial))
+        try:
+            import resource
+        except ImportError:  # pragma: no cover - Windows has no file size limit
+            return
+        limit = resource.getrlimit(resource.RLIMIT_FSIZE)[0]
+        if limit != resource.RLIM_INFINITY and self.partial.stat().st_size + need > limit:
+            raise FieldnetError(describe_os_error(OSError(errno.EFBIG, os.strerror(errno.EFBIG)), self.partial))
+
+    @contextlib.contextmanager
+    def _writing(self) -> Iterator[None]:
+        """Turn a failed write (full disk, file size limit, lost permissions) into one
+        FieldnetError line; h5py reports HDF5 write failures as OSError or RuntimeError."""
+        try:
+            yield
+        except (OSError, RuntimeError) as exc:
+            self._failed = True
+            raise FieldnetError(describe_os_error(exc, self.partial)) from exc
+
+    # -- set-up ---------------------------------------------------------------------------
+    _RESUME_KEYS = ("model", "seed", "lattice_sizes")
+
+    def _check_resume_attrs(self, file_attrs: Mapping[str, Any]) -> None:
+        for key in self._RESUME_KEYS:
+            if key in file_attrs and key in self._file.attrs:
+                old = np.ravel(self._file.attrs[key]).tolist()
+                new = np.ravel(_attr_value(file_attrs[key])).tolist()
+                if old != new:
+                    raise FieldnetError(
+                        f"cannot resume {self.partial}: it was started with {key}={old}, not {new}; "
+                        "rerun with the original arguments, or use --overwrite to start afresh"
+                    )
+
+    def add_lattice(self, spec: LatticeSpec) -> None:
+        """Create the group for ``spec.L`` (or, when resuming, check that it matches)."""
+        name = group_name(spec.L)
+        self._specs[spec.L] = spec
+        if name in self._file.groups:
+            g = self._file.groups[name]
+            old_T = np.asarray(g.variables["temperature_grid"][:])
+            if (
+                old_T.shape != spec.temperatures.shape
+                or not np.allclose(old_T, spec.temperatures)
+                or int(scalar_attr(g.attrs["samples_per_temperature"])) != spec.samples_per_temperature
+            ):
+                raise FieldnetError(
+                    f"cannot resume {self.partial}: group {name} was started with other temperatures "
+                    "or sample counts; rerun with the original arguments or use --overwrite"
+                )
+            self._truncate_to_completed(spec.L)
+            return
+        g = self._file.create_group(name)
+        spatial = SPATIAL_DIMS[spec.ndim]
+        n_points = len(spec.temperatures)
+        g.dimensions = {
+            "sample": None,
+            "channel": len(spec.channel_names),
+            **{d: int(spec.L) for d in spatial},
+            "temperature_point": n_points,
+        }
+        sample_bytes = int(np.prod(spec.config_shape)) * np.dtype(spec.dtype).itemsize
+        chunk_n = _aligned_chunk(spec.samples_per_temperature, max(1, _TARGET_CHUNK_BYTES // sample_bytes))
+        cfg = g.create_variable(
+            "config",
+            ("sample", "channel", *spatial),
+            dtype=spec.dtype,
+            chunks=(chunk_n, *spec.config_shape),
+            compression="gzip",
+            compression_opts=4,
+            shuffle=True,
+        )
+        cfg.attrs["long_name"] = "lattice configuration"
+        cfg.attrs["channel_names"] = list(spec.channel_names)
+        ch = g.create_variable("channel", ("channel",), dtype=h5py_string())
+        ch[:] = np.array(list(spec.channel_names), dtype=object)
+        t = g.create_variable("temperature", ("sample",), dtype="f8")
+        t.attrs["units"] = "J/k_B"
+        t.attrs["long_name"] = "temperature"
+        lab = g.create_variable("label", ("sample",), dtype="i1")
+        lab.attrs["long_name"] = "phase label"
+        lab.attrs["flag_values"] = np.array([-1, 0, 1], dtype="i1")
+        lab.attrs["flag_meanings"] = "unknown disordered ordered"
+        for name_obs in spec.observables:
+            v = g.create_variable(name_obs, ("sample",), dtype="f4")
+            v.attrs["long_name"] = f"{name_obs} per site"
+        grid = g.create_variable("temperature_grid", ("temperature_point",), dtype="f8")
+        grid[:] = np.asarray(spec.temperatures, dtype=np.float64)
+        grid.attrs["units"] = "J/k_B"
+        done = g.create_variable("completed", ("temperature_point",), dtype="i1")
+        done[:] = np.zeros(n_points, dtype="i1")
+        for name_stat in spec.point_stats:
+            v = g.create_variable(name_stat, ("temperature_point",), dtype="f8", fillvalue=np.nan)
+            v[:] = np.full(n_points, np.nan)
+        g.attrs["L"] = int(spec.L)
+        g.attrs["samples_per_temperature"] = int(spec.samples_per_temperature)
+        g.attrs["channel_names"] = list(spec.channel_names)
+        for key, value in spec.attrs.items():
+            g.attrs[key] = _attr_value(value)
+        self._sync()
+
+    def _truncate_to_completed(self, L: int) -> None:
+        g = self._file.groups[group_name(L)]
+        done = np.asarray(g.variables["completed"][:]).astype(bool)
+        n_done = int(np.argmin(done)) if not done.all() else len(done)
+        keep = n_done * int(scalar_attr(g.attrs["samples_per_temperature"]))
+        if g.dimensions["sample"].size != keep:
+            g.resize_dimension("sample", keep)
+        # points after the first gap are redone, so their records are cleared
+        if n_done < len(done):
+            marks = np.asarray(g.variables["completed"][:])
+            marks[n_done:] = 0
+            g.variables["completed"][:] = marks
+        self._sync()
+
+    # -- progress -------------------------------------------------------------------------
+    def completed_points(self, L: int) -> int:
+        """Number of leading temperature points of ``L`` already written (resume skips them)."""
+        done = np.asarray(self._file.groups[group_name(L)].variables["completed"][:]).astype(bool)
+        return int(np.argmin(done)) if not done.all() else len(done)
+
+    def write_point(
+        self,
+        L: int,
+        point: int,
+        configs: np.ndarray,
+        observables: Mapping[str, np.ndarray],
+        label: int,
+        stats: Mapping[str, float] | None = None,
+    ) -> None:
+        """Append the samples of temperature point ``point`` of lattice ``L`` and flush.
+
+        Args:
+            configs: (n, channel, *spatial), n == samples_per_temperature, in the group's dtype.
+            observables: name -> (n,) per-site values, for every name in the spec.
+            label: the phase label of this temperature (1, 0 or -1).
+            stats: per-temperature records (tau_int, thinning, ...), names from the spec.
+        """
+        spec = self._specs[L]
+        g = self._file.groups[group_name(L)]
+        expected = self.completed_points(L)
+        if point != expected:
+            raise RuntimeError(f"points must be written in order: expected point {expected}, got {point}")
+        n = spec.samples_per_temperature
+        if configs.shape != (n, *spec.config_shape):
+            raise RuntimeError(f"configs shape {configs.shape} != {(n, *spec.config_shape)}")
+        start = point * n
+        self._check_room(configs.nbytes + sum(np.asarray(v).size * 4 for v in observables.values()))
+        with self._writing():
+            self._write_samples(g, spec, point, start, configs, observables, label, stats)
+        self._sync()
+
+    def _write_samples(self, g, spec, point, start, configs, observables, label, stats) -> None:
+        """The HDF5 writes of one point; the point is marked completed last."""
+        n = spec.samples_per_temperature
+        g.resize_dimension("sample", start + n)
+        g.variables["config"][start : start + n] = configs.astype(spec.dtype, copy=False)
+        g.variables["temperature"][start : start + n] = np.full(n, spec.temperatures[point])
+        g.variables["label"][start : start + n] = np.full(n, label, dtype=np.int8)
+        for name_obs in spec.observables:
+            g.variables[name_obs][start : start + n] = np.asarray(observables[name_obs], dtype=np.float32)
+        for key, value in (stats or {}).items():
+            var = g.variables[key]
+            arr = np.asarray(var[:])
+            arr[point] = value
+            var[:] = arr
+        marks = np.asarray(g.variables["completed"][:])
+        marks[point] = 1
+        g.variables["completed"][:] = marks
+
+    def set_attrs(self, L: int | None, attrs: Mapping[str, Any]) -> None:
+        """Set attributes on a lattice group (or the root when ``L`` is None)."""
+        target = self._file if L is None else self._file.groups[group_name(L)]
+        for key, value in attrs.items():
+            target.attrs[key] = _attr_value(value)
+
+    def finalize(self) -> Path:
+        """Mark the file complete, close it and rename it to its final name."""
+        with self._writing():
+            self._file.attrs["status"] = "complete"
+            self._file.close()
+            os.replace(self.partial, self.path)
+        return self.path
+
+    def close(self) -> None:
+        """Close without finalising (the partial file stays for ``--resume``)."""
+        if getattr(self, "_file", None) is not None:
+            try:
+                self._file.close()
+            except Exception:  # a file that failed mid-write may refuse to close cleanly
+                pass
+
+    def __enter__(self) -> DatasetWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _aligned_chunk(samples_per_point: int, target: int) -> int:
+    """Samples per HDF5 chunk: the largest divisor of ``samples_per_point`` up to ``target``.
+
+    Chunks that never straddle two temperature points mean that writing a point only fills new
+    chunks and never rewrites (and so never moves or frees) a chunk of a point already flushed:
+    a process killed mid-write cannot damage the points that ``--resume`` keeps.  When the
+    sample count has no divisor near the target (e.g. a large prime), compression matters
+    more and the chunk is the target size.
+    """
+    if samples_per_point <= target:
+        return samples_per_point
+    best = max(d for d in range(1, target + 1) if samples_per_point % d == 0)
+    return best if best * 4 >= target else target
+
+
+def h5py_string():
+    """The variable-length UTF-8 string type netCDF-4 uses."""
+    import h5py
+
+    return h5py.string_dtype()
+
+
+# ---------------------------------------------------------------------------------------------
+# reading
+
+
+def check_dataset_file(path: str | os.PathLike) -> list[int]:
+    """Validate that ``path`` is a complete fieldnet data file; return its lattice sizes.
+
+    Raises DataFileError naming the problem (missing, not HDF5, truncated, another tool's file,
+    unfinished) and the fix.
+    """
+    import h5py
+
+    p = Path(path)
+    if not p.exists():
+        hint = " (an unfinished run left a .partial file: rerun it with --resume)" if partial_path(p).exists() else ""
+        raise DataFileError(f"data file {p} does not exist{hint}")
+    if p.is_dir():
+        raise DataFileError(f"{p} is a directory, not a data file")
+    probe_hdf5(p)  # a corrupt file can hang the HDF5 library: walk its metadata in a child first
+    try:
+        with h5py.File(p, "r") as f:
+            kind = f.attrs.get("fieldnet_format")
+            if isinstance(kind, bytes):
+                kind = kind.decode()
+            if kind != FORMAT_NAME:
+                what = f"a fieldnet {kind} file" if kind else "not a fieldnet data file (no fieldnet_format attribute)"
+                raise DataFileError(f"{p} is {what}; give a file written by 'fieldnet simulate'")
+            sizes = sorted(int(scalar_attr(f[name].attrs["L"])) for name in f if name.startswith("L") and "config" in f[name])
+            if not sizes:
+                raise DataFileError(f"{p} holds no lattice groups; it is empty or damaged, so re-create it with 'fieldnet simulate'")
+            for L in sizes:
+                g = f[group_name(L)]
+                for var in ("config", "temperature", "label"):
+                    if var not in g:
+                        raise DataFileError(f"{p} group {group_name(L)} lacks '{var}'; the file is damaged, re-create it")
+                _check_group_layout(p, g, L)
+                if g["config"].shape[0] != g["temperature"].shape[0] or g["label"].shape[0] != g["temperature"].shape[0]:
+                    raise DataFileError(f"{p} group {group_name(L)} has inconsistent sample counts; the file is damaged")
+    except DataFileError:
+        raise
+    except (OSError, KeyError, ValueError, TypeError, RuntimeError, IndexError) as exc:
+        raise DataFileError(f"{p} is not a readable HDF5 data file ({type(exc).__name__}: {exc}); it may be truncated or corrupt") from exc
+    return sizes
+
+
+def _check_group_layout(p: Path, g: Any, L: int) -> None:
+    """Shapes and dtypes (metadata only, no data read) that every reader relies on."""
+    import h5py
+
+    name = group_name(L)
+    cfg = g["config"]
+    if not isinstance(cfg, h5py.Dataset):
+        raise DataFileError(f"{p} group {name}: 'config' is not an array; the file is damaged, re-create it")
+    n_spatial = cfg.ndim - 2
+    if (
+        n_spatial not in SPATIAL_DIMS
+        or cfg.shape[1] < 1
+        or any(int(n) != L for n in cfg.shape[2:])
+        or cfg.dtype not in (np.dtype("int8"), np.dtype("float32"))
+    ):
+        raise DataFileError(
+            f"{p} group {name}: config is {cfg.dtype} with shape {cfg.shape}, not int8 or float32 "
+            f"(sample, channel, {L}, {L}[, {L}]); the file is damaged or not written by 'fieldnet simulate'"
+        )
+    for var, kinds in (("temperature", "f"), ("label", "iu")):
+        v = g[var]
+        if not isinstance(v, h5py.Dataset) or v.ndim != 1 or v.dtype.kind not in kinds:
+            raise DataFileError(f"{p} group {name}: '{var}' is not a 1-D {'float' if kinds == 'f' else 'integer'} array; the file is damaged")
+
+
+def open_dataset(path: str | os.PathLike, L: int | None = None, *, chunks: Any = "auto"):
+    """Open one lattice size of a data file as a lazily loaded ``xarray.Dataset``.
+
+    Args:
+        path: a data file written by ``fieldnet simulate``.
+        L: the lattice size to open; may be omitted when the file holds one size.
+        chunks: passed to xarray.  The default ``"auto"`` gives dask-backed arrays when dask
+            is installed, each chunk a whole multiple of the file's HDF5 chunks up to dask's
+            ``array.chunk-size`` (128 MiB by default), so files larger than memory are processed
+            chunk by chunk; without dask, or with ``chunks=None``, arrays are xarray's lazily
+            indexed (non-dask) arrays.
+
+    Returns:
+        Dataset with ``config (sample, channel, y, x)``, ``temperature``, ``label`` and the
+        observables, and the provenance attributes of the file and the group.
+    """
+    import xarray as xr
+
+    sizes = check_dataset_file(path)
+    if L is None:
+        if len(sizes) > 1:
+            raise FieldnetError(f"{path} holds several lattice sizes {sizes}; choose one with L=")
+        L = sizes[0]
+    if L not in sizes:
+        raise FieldnetError(f"{path} has no lattice size L={L}; it holds {sizes}")
+    guarded = isinstance(chunks, str) and chunks == "auto"
+    if chunks is not None:
+        try:
+            import dask  # noqa: F401
+        except ImportError:
+            chunks = None
+            guarded = False
+    try:
+        ds = xr.open_dataset(path, engine="h5netcdf", group=group_name(L), phony_dims="sort", chunks=None if guarded else chunks)
+    except Exception as exc:  # noqa: BLE001 -- h5netcdf/xarray raise many types (even AttributeError) for damaged netCDF layouts
+        raise DataFileError(f"cannot read {path} group {group_name(L)} ({type(exc).__name__}: {exc}); the file is damaged, re-create it") from exc
+    n_spatial = ds["config"].ndim - 2 if "config" in ds else 0
+    if "config" not in ds or ds["config"].dims != ("sample", "channel", *SPATIAL_DIMS.get(n_spatial, ())) or ds["temperature"].dims != ("sample",):
+        raise DataFileError(
+            f"{path} group {group_name(L)} does not name its dimensions (sample, channel, y, x) as netCDF; "
+            "the file was altered by another tool, re-create it with 'fieldnet simulate'"
+        )
+    if guarded:
+        ds = _dask_backed(ds, path, L)
+    import h5py
+
+    with h5py.File(path, "r") as f:
+        for key, value in f.attrs.items():
+            ds.attrs.setdefault(f"file_{key}" if key in ds.attrs else key, value.decode() if isinstance(value, bytes) else value)
+    return ds
+
+
+class _GuardedReads:
+    """A lazily indexed file variable whose failed reads raise DataFileError.
+
+    Dask reads chunks long after ``open_dataset`` returned; a damaged chunk (a flipped bit in
+    compressed data, a truncated file) then fails inside h5py with an OSError.  This wrapper
+    turns that into the package's own error naming the file and variable.
+    """
+
+    def __init__(self, variable: Any, path: str | os.PathLike, name: str):
+        self.variable = variable
+        self.path = str(path)
+        self.name = name
+        self.shape = variable.shape
+        self.dtype = variable.dtype
+        self.ndim = variable.ndim
+
+    def __getitem__(self, key: Any) -> np.ndarray:
+        try:
+            return np.asarray(self.variable[key].values)
+        except (OSError, RuntimeError, ValueError, KeyError) as exc:
+            raise DataFileError(
+                f"cannot read '{self.name}' from {self.path} ({type(exc).__name__}: {exc}); "
+                "the file is damaged, re-create it with 'fieldnet simulate'"
+            ) from exc
+
+
+def _dask_backed(ds: Any, path: str | os.PathLike, L: int) -> Any:
+    """``ds`` (lazily indexed, not yet read) with every data variable as a guarded dask array."""
+    import dask.array as da
+    from dask.base import tokenize
+
+    sample_chunk = _sample_chunk(path, L)
+    stamp = tokenize(os.path.abspath(path), os.path.getmtime(path), L)
+    data = {}
+    for name, var in ds.data_vars.items():
+        chunks = tuple(sample_chunk if dim == "sample" else -1 for dim in var.dims)
+        data[name] = da.from_array(
+            _GuardedReads(var.variable, path, str(name)),
+            chunks=chunks,
+            name=f"fieldnet-{name}-{stamp}",
+            asarray=False,
+            lock=False,  # xarray's backend array already holds the HDF5 lock while reading
+            meta=np.empty((0,) * var.ndim, dtype=var.dtype),
+        )
+    return ds.copy(data=data)
+
+
+def _sample_chunk(path: str | os.PathLike, L: int) -> int:
+    """Samples per dask chunk: whole HDF5 chunks of ``config`` (so none is decompressed twice),
+    about dask's ``array.chunk-size`` in total, and never split along channel or space."""
+    import dask
+    import h5py
+    from dask.utils import parse_bytes
+
+    try:
+        with h5py.File(path, "r") as f:
+            cfg = f[group_name(L)]["config"]
+            disk_chunk = int(cfg.chunks[0]) if cfg.chunks else 1
+            sample_bytes = max(1, int(np.prod(cfg.shape[1:])) * cfg.dtype.itemsize)
+    except (OSError, KeyError, ValueError, TypeError) as exc:
+        raise DataFileError(f"cannot read {path} group {group_name(L)}: {exc}") from exc
+    target = parse_bytes(dask.config.get("array.chunk-size"))
+    return max(1, target // (disk_chunk * sample_bytes)) * disk_chunk
+
+
+def lattice_sizes(path: str | os.PathLike) -> list[int]:
+    """The lattice sizes a data file holds, ascending."""
+    return check_dataset_file(path)
