@@ -171,9 +171,10 @@ def _supervised(config, out: Path, data: Path, index, timings, progress, log) ->
     from fieldnet.engine.saving import load_model
     from fieldnet.io.predictions import write_predictions
     from fieldnet.training.batches import parse_window
+    from fieldnet.training.config import TrainConfig
     from fieldnet.training.predict import predict_ensemble
     from fieldnet.training.presets import SIZE_AGNOSTIC
-    from fieldnet.training.trainer import TrainConfig, train
+    from fieldnet.training.trainer import train
 
     tr = config.train
     preset = tr.get("preset", "r1")

@@ -1,6 +1,3 @@
-"""Training: the one training loop, streamed batches, symmetry augmentation, preset networks,
+"""Training: the settings (:mod:`~fieldnet.training.config`), the one training loop
+(:mod:`~fieldnet.training.trainer`), streamed batches, symmetry augmentation, preset networks,
 and prediction on data files.  Uses the engine and the file contract."""
-
-from fieldnet.training.trainer import TrainConfig, train
-
-__all__ = ["TrainConfig", "train"]

@@ -83,4 +83,7 @@ def test_engine_schedules():
     assert [step.lr(e) for e in (0, 9, 10, 25)] == pytest.approx([0.1, 0.1, 0.01, 0.001])
     cos = Cosine(1.0, total_epochs=10, lr_min=0.1)
     assert cos.lr(0) == pytest.approx(1.0) and cos.lr(5) == pytest.approx(0.55) and cos.lr(10) == pytest.approx(0.1)
-    assert get_schedule("constant", lr=0.3).lr(100) == 0.3
+    assert get_schedule("constant", lr0=0.3, total_epochs=5).lr(100) == 0.3
+    # a run's schedule by name and length: steps every third of the run, cosine down to lr0 / 100
+    assert get_schedule("step", lr0=1.0, total_epochs=9).step == 3
+    assert get_schedule("cosine", lr0=2.0, total_epochs=4).lr(4) == pytest.approx(0.02)

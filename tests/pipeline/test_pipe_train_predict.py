@@ -109,16 +109,16 @@ def test_pipe_fine_tuning_freezes_layers(ising_data, run_cli, tmp_path):
 
 @pytest.mark.filterwarnings("ignore::RuntimeWarning")  # the overflow is the point
 def test_pipe_divergence_keeps_the_last_good_checkpoint(ising_data, tmp_path, monkeypatch):
-    from fieldnet.training import trainer as training
     from fieldnet.engine.saving import load_checkpoint
     from fieldnet.errors import TrainingDiverged
     from fieldnet.io.atomic import partial_path
+    from fieldnet.training import trainer as training
 
     class SaneThenHuge:  # a good first epoch, then a learning rate that must blow up
         def lr(self, epoch: int) -> float:
             return 1e-3 if epoch == 0 else 1e12
 
-    monkeypatch.setattr(training, "_schedule", lambda cfg: SaneThenHuge())
+    monkeypatch.setattr("fieldnet.engine.schedules.get_schedule", lambda *args, **kwargs: SaneThenHuge())
     out = tmp_path / "m.h5"
     with pytest.raises(TrainingDiverged, match=r"epoch 2.*learning rate 1e\+12.*last good checkpoint"):
         training.train(ising_data, out, preset="gap", epochs=3, sizes=[8], exclude_T=[(2.1, 2.5)], seed=0,
