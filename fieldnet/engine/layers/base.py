@@ -31,19 +31,9 @@ def register_layer(cls: type[Layer]) -> type[Layer]:
     return cls
 
 
-def conv_output_size(size: int, kernel: int, stride: int, pad_total: int, *, layer: str) -> int:
-    """Output length along one axis, (W - F + 2P)/S + 1, or a ShapeError naming the layer.
-
-    ``pad_total`` is the total padding 2P (it may be odd for even kernels with 'same' padding).
-    """
-    span = size - kernel + pad_total
-    if span < 0 or kernel < 1 or stride < 1:
-        raise ShapeError(
-            f"{layer}: input size {size} does not fit kernel {kernel} with padding {pad_total}/2 and "
-            f"stride {stride}; the output size (W - F + 2P)/S + 1 = ({size} - {kernel} + {pad_total})/{stride} + 1 "
-            "would be below 1"
-        )
-    return span // stride + 1
+def work_dtype(x: np.ndarray) -> type:
+    """The dtype a layer computes in: float64 stays float64 (gradient checks), all else is float32."""
+    return np.float64 if x.dtype == np.float64 else np.float32
 
 
 class Layer:

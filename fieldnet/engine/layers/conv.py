@@ -16,12 +16,11 @@ the finite-difference gradient checks).
 
 from __future__ import annotations
 
-import math
-import sys
 from typing import Any, ClassVar
 
 import numpy as np
 
+from fieldnet.engine.initializers import he_normal
 from fieldnet.engine.kernels.conv import (
     SPAN_BLOCK,
     WEIGHT_GRAD_CHUNK,
@@ -37,67 +36,20 @@ from fieldnet.engine.kernels.conv import (
     relu_mask_grad,
     widen_output_grad,
 )
-from fieldnet.engine.layers.base import Layer, conv_output_size, register_layer
+from fieldnet.engine.layers.base import Layer, register_layer, work_dtype
+from fieldnet.engine.layers.spatial import (
+    as_5d,
+    as_written,
+    axis_tuple,
+    conv_output_size,
+    per_sample_shape,
+    reuse_or_empty,
+    three_axes,
+)
 from fieldnet.errors import ShapeError
 
 PADDING_MODES = ("periodic", "zero", "valid")
 ACTIVATIONS = (None, "relu")
-
-
-def _as_tuple(value: int | tuple[int, ...] | list[int], ndim: int, what: str, layer: str) -> tuple[int, ...]:
-    if isinstance(value, int | np.integer):
-        out = (int(value),) * ndim
-    else:
-        out = tuple(int(v) for v in value)
-    if len(out) != ndim or any(v < 1 for v in out):
-        raise ShapeError(f"{layer}: {what} must be a positive int or {ndim} positive ints, got {value!r}")
-    return out
-
-
-def _jsonable(value: int | tuple[int, ...] | list[int]) -> int | list[int]:
-    return int(value) if isinstance(value, int | np.integer) else [int(v) for v in value]
-
-
-def _work_dtype(x: np.ndarray) -> type:
-    return np.float64 if x.dtype == np.float64 else np.float32
-
-
-def _to5d(a: np.ndarray, ndim: int) -> np.ndarray:
-    """(N, C, *spatial) -> (N, C, D, H, W) view with unit axes in front of the spatial ones."""
-    return a.reshape(a.shape[:2] + (1,) * (3 - ndim) + a.shape[2:])
-
-
-def reuse_or_empty(store: dict[str, np.ndarray], key: str, shape: tuple[int, ...], dtype: Any) -> np.ndarray:
-    """``store[key]`` if it has this shape and dtype and nothing outside ``store`` refers to it, else a new array.
-
-    Layers return fresh arrays, but a large fresh array costs a page fault per 4 KiB on first
-    touch.  When the caller has dropped every reference (and view) to the array a layer returned
-    last time, no one can observe it being overwritten, so it is reused.
-    """
-    buf = store.get(key)
-    # references: the store, the local name, getrefcount's argument
-    if buf is not None and buf.shape == tuple(shape) and buf.dtype == dtype and sys.getrefcount(buf) <= 3:
-        return buf
-    buf = store[key] = np.empty(shape, dtype=dtype)
-    return buf
-
-
-def per_sample_shape(input_shape: tuple[int, ...], ndim: int, label: str) -> tuple[int, ...]:
-    """``input_shape`` as ints, checked to be (channels, ``ndim`` spatial axes); ShapeError otherwise."""
-    input_shape = tuple(int(s) for s in input_shape)
-    if len(input_shape) != ndim + 1:
-        raise ShapeError(
-            f"{label}: expects per-sample input (channels, {ndim} spatial axes), got shape {input_shape}"
-        )
-    return input_shape
-
-
-def _he_normal(shape: tuple[int, ...], fan_in: int, rng: np.random.Generator) -> np.ndarray:
-    try:
-        from fieldnet.engine.initializers import he_normal
-    except ImportError:  # the initialisers module is optional at this layer's level
-        return (rng.standard_normal(shape) * math.sqrt(2.0 / fan_in)).astype(np.float32)
-    return np.asarray(he_normal(shape, fan_in, rng), dtype=np.float32)
 
 
 class _ConvNd(Layer):
@@ -118,15 +70,15 @@ class _ConvNd(Layer):
     ) -> None:
         super().__init__(name=name)
         self.out_channels = int(out_channels)
-        self.kernel_size = _jsonable(kernel_size)
-        self.stride = _jsonable(stride)
+        self.kernel_size = as_written(kernel_size)
+        self.stride = as_written(stride)
         self.padding = padding
         self.bias = bool(bias)
         self.activation = activation
         self.in_channels = None if in_channels is None else int(in_channels)
         # validate now, so a bad configuration fails where it is written
-        self._k = _as_tuple(kernel_size, self.ndim, "kernel_size", self.label)
-        self._s = _as_tuple(stride, self.ndim, "stride", self.label)
+        self._k = axis_tuple(kernel_size, self.ndim, "kernel_size", self.label)
+        self._s = axis_tuple(stride, self.ndim, "stride", self.label)
         if padding not in PADDING_MODES:
             raise ShapeError(f"{self.label}: padding must be one of {PADDING_MODES}, got {padding!r}")
         if activation not in ACTIVATIONS:
@@ -184,7 +136,7 @@ class _ConvNd(Layer):
         super().build(input_shape, rng)
         in_ch = int(input_shape[0])
         fan_in = in_ch * int(np.prod(self._k))
-        self.params["kernel"] = _he_normal((self.out_channels, in_ch, *self._k), fan_in, rng)
+        self.params["kernel"] = he_normal((self.out_channels, in_ch, *self._k), fan_in, rng)
         if self.bias:
             self.params["bias"] = np.zeros(self.out_channels, dtype=np.float32)
         self.zero_grads()
@@ -216,20 +168,20 @@ class _ConvNd(Layer):
         if not self.built:
             raise ShapeError(f"{self.label}: call build(input_shape, rng) before forward")
         out_shape = self.output_shape(x.shape[1:])
-        dtype = _work_dtype(x)
+        dtype = work_dtype(x)
         x = np.ascontiguousarray(x, dtype=dtype)
         spatial = tuple(x.shape[2:])
-        xp, xs, maps = self._padded(_to5d(x, self.ndim), spatial)
+        xp, xs, maps = self._padded(as_5d(x, self.ndim), spatial)
         w = np.ascontiguousarray(self.params["kernel"], dtype=dtype)
-        w5 = _to5d(w, self.ndim)
+        w5 = as_5d(w, self.ndim)
         b = np.ascontiguousarray(self.params["bias"], dtype=dtype) if self.bias else np.zeros(1, dtype)
-        stride = (1,) * (3 - self.ndim) + self._s
+        stride = three_axes(self._s, self.ndim)
         self._cache = {}
         out = reuse_or_empty(self._work, "out", (x.shape[0],) + out_shape, dtype)
         if stride == (1, 1, 1):
-            conv_forward(xp, xs, w5, b, self.bias, self.activation == "relu", _to5d(out, self.ndim))
+            conv_forward(xp, xs, w5, b, self.bias, self.activation == "relu", as_5d(out, self.ndim))
         else:
-            conv_forward_strided(xp, w5, b, self.bias, self.activation == "relu", *stride, _to5d(out, self.ndim))
+            conv_forward_strided(xp, w5, b, self.bias, self.activation == "relu", *stride, as_5d(out, self.ndim))
         self._cache = {"xp": xp, "xs": xs, "maps": maps, "x_shape": x.shape, "out": out, "w5": w5, "stride": stride}
         return out
 
@@ -251,18 +203,18 @@ class _ConvNd(Layer):
         unit = stride == (1, 1, 1)
         if unit:
             # unit stride: the kernels read the gradient in padded-width coordinates (mask fused)
-            dy5 = _to5d(dy, self.ndim)
+            dy5 = as_5d(dy, self.ndim)
             hp, wp = xp.shape[3], xp.shape[4]
             kd, kh, kw = w5.shape[2:]
             margin = ((kd - 1) * hp + kh - 1) * wp + kw - 1
             dy_ext = self._scratch("dy_ext", dy5.shape[:2] + (margin + int(np.prod(xp.shape[2:])),), dtype)
-            widen_output_grad(dy5, _to5d(out, self.ndim), relu, hp, wp, margin, dy_ext)
+            widen_output_grad(dy5, as_5d(out, self.ndim), relu, hp, wp, margin, dy_ext)
         else:
             if relu:
                 masked = np.empty_like(dy)
                 relu_mask_grad(dy.reshape(-1), out.reshape(-1), masked.reshape(-1))
                 dy = masked
-            dy5 = _to5d(dy, self.ndim)
+            dy5 = as_5d(dy, self.ndim)
         n = dy.shape[0]
         n_chunks = max(1, -(-n // WEIGHT_GRAD_CHUNK))
         partial_w = self._scratch("partial_w", (n_chunks,) + w5.shape, dtype)
@@ -294,7 +246,7 @@ class _ConvNd(Layer):
             return dxp.reshape(c["x_shape"])
         dx = reuse_or_empty(self._work, "dx", c["x_shape"], dtype)
         maps = c["maps"]
-        pad_fold(dxp, maps[0], maps[1], maps[2], _to5d(dx, self.ndim))
+        pad_fold(dxp, maps[0], maps[1], maps[2], as_5d(dx, self.ndim))
         return dx
 
     def _scratch(self, key: str, shape: tuple[int, ...], dtype: Any) -> np.ndarray:

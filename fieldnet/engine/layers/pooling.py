@@ -13,14 +13,15 @@ from typing import Any, ClassVar
 import numpy as np
 
 from fieldnet.engine.kernels.pool import pool_backward, pool_forward
-from fieldnet.engine.layers.base import Layer, conv_output_size, register_layer
-from fieldnet.engine.layers.conv import (
-    _as_tuple,
-    _jsonable,
-    _to5d,
-    _work_dtype,
+from fieldnet.engine.layers.base import Layer, register_layer, work_dtype
+from fieldnet.engine.layers.spatial import (
+    as_5d,
+    as_written,
+    axis_tuple,
+    conv_output_size,
     per_sample_shape,
     reuse_or_empty,
+    three_axes,
 )
 from fieldnet.errors import ShapeError
 
@@ -38,10 +39,10 @@ class _PoolNd(Layer):
         name: str | None = None,
     ) -> None:
         super().__init__(name=name)
-        self.pool_size = _jsonable(pool_size)
-        self.stride = None if stride is None else _jsonable(stride)
-        self._k = _as_tuple(pool_size, self.ndim, "pool_size", self.label)
-        self._s = self._k if stride is None else _as_tuple(stride, self.ndim, "stride", self.label)
+        self.pool_size = as_written(pool_size)
+        self.stride = None if stride is None else as_written(stride)
+        self._k = axis_tuple(pool_size, self.ndim, "pool_size", self.label)
+        self._s = self._k if stride is None else axis_tuple(stride, self.ndim, "stride", self.label)
         self._cache: dict[str, Any] = {}
 
     def get_config(self) -> dict[str, Any]:
@@ -66,7 +67,7 @@ class _PoolNd(Layer):
         """Pool a batch (N, C, *spatial) into (N, C, *spatial_out)."""
         self.check_input(x, self.ndim + 2)
         out_shape = self.output_shape(x.shape[1:])
-        dtype = _work_dtype(x)
+        dtype = work_dtype(x)
         x = np.ascontiguousarray(x, dtype=dtype)
         if not hasattr(self, "_work"):
             self._work: dict[str, np.ndarray] = {}
@@ -77,9 +78,9 @@ class _PoolNd(Layer):
         argmax = self._argmax if getattr(self, "_argmax", None) is not None and self._argmax.shape == ashape else None
         if argmax is None:  # reused between calls: large fresh arrays cost page faults
             argmax = self._argmax = np.empty(ashape, dtype=np.int64)
-        k = (1,) * (3 - self.ndim) + self._k
-        s = (1,) * (3 - self.ndim) + self._s
-        pool_forward(_to5d(x, self.ndim), *k, *s, is_max, _to5d(out, self.ndim), _to5d(argmax, self.ndim))
+        k = three_axes(self._k, self.ndim)
+        s = three_axes(self._s, self.ndim)
+        pool_forward(as_5d(x, self.ndim), *k, *s, is_max, as_5d(out, self.ndim), as_5d(argmax, self.ndim))
         self._cache = {"x_shape": x.shape, "argmax": argmax, "k": k, "s": s, "out_shape": out.shape, "dtype": dtype}
         return out
 
@@ -93,8 +94,8 @@ class _PoolNd(Layer):
         dy = np.ascontiguousarray(dy, dtype=c["dtype"])
         dx = reuse_or_empty(self._work, "dx", c["x_shape"], c["dtype"])
         pool_backward(
-            _to5d(dy, self.ndim), *c["k"], *c["s"], self.mode == "max", _to5d(c["argmax"], self.ndim),
-            _to5d(dx, self.ndim),
+            as_5d(dy, self.ndim), *c["k"], *c["s"], self.mode == "max", as_5d(c["argmax"], self.ndim),
+            as_5d(dx, self.ndim),
         )
         return dx
 
@@ -162,7 +163,7 @@ class _GlobalPool(Layer):
         if x.ndim < 3:
             raise ShapeError(f"{self.label}: expected a batch (N, C, spatial...), got shape {x.shape}")
         self.output_shape(x.shape[1:])
-        dtype = _work_dtype(x)
+        dtype = work_dtype(x)
         flat = np.ascontiguousarray(x, dtype=dtype).reshape(x.shape[0], x.shape[1], -1)
         if self.mode == "max":
             idx = np.argmax(flat, axis=2)
