@@ -72,7 +72,7 @@ def check_model_fits(model, ds: xr.Dataset) -> np.ndarray:
 
     x = np.asarray(ds["config"].values, dtype=np.float32)
     try:
-        model.shape_after(tuple(x.shape[1:]))
+        model.compute_output_shape(tuple(x.shape[1:]))
     except ShapeError as exc:
         raise FieldnetError(f"the model does not fit the data: {exc}; give the data the model was trained on") from None
     return x

@@ -58,7 +58,7 @@ def fieldnet_conv_stack(L: int, seed: int = 0):
     shape = (1, L, L)
     for layer in layers:
         layer.build(shape, rng)
-        shape = layer.output_shape(shape)
+        shape = layer.compute_output_shape(shape)
     return layers, shape
 
 

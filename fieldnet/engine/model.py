@@ -42,6 +42,7 @@ class Sequential:
         seed: seeds the initial weights and every Dropout mask stream.
 
     Attributes:
+        input_shape, output_shape: per-sample shapes the model was built for (None before).
         history: per-epoch training records (``loss``, ``accuracy``, ``val_loss``, ...).
         attrs: provenance stored in model files (data file, command, Tc reference, ...).
         input_grad: compute the gradient with respect to the input in :meth:`backward`
@@ -75,7 +76,7 @@ class Sequential:
         for i, layer in enumerate(self.layers):
             try:
                 layer.build(shape, rng)
-                shape = layer.output_shape(shape)
+                shape = layer.output_shape
             except ShapeError as exc:
                 self.input_shape = None
                 raise ShapeError(f"layer {i} ({type(layer).__name__}) with input {shape}: {exc}") from None
@@ -101,16 +102,20 @@ class Sequential:
         if x is not None and tuple(x.shape[1:]) != self.input_shape:
             # size-agnostic stacks (global pooling) accept other lattice sizes
             try:
-                self.shape_after(tuple(x.shape[1:]))
+                self.compute_output_shape(tuple(x.shape[1:]))
             except ShapeError as exc:
                 raise ShapeError(f"model built for input {self.input_shape} got a batch of {tuple(x.shape[1:])}: {exc}") from None
 
-    def shape_after(self, input_shape: tuple[int, ...]) -> tuple[int, ...]:
-        """Output shape for a per-sample input shape (ShapeError when it does not fit)."""
+    def compute_output_shape(self, input_shape: tuple[int, ...]) -> tuple[int, ...]:
+        """Per-sample output shape for a per-sample input shape (ShapeError when it does not fit).
+
+        Size-agnostic stacks (global pooling) accept other shapes than the one they were built
+        for; ``output_shape`` is the one for the built ``input_shape``.
+        """
         shape = tuple(input_shape)
         for i, layer in enumerate(self.layers):
             try:
-                shape = layer.output_shape(shape)
+                shape = layer.compute_output_shape(shape)
             except ShapeError as exc:
                 raise ShapeError(f"layer {i} ({type(layer).__name__}): {exc}") from None
         return shape
@@ -264,7 +269,7 @@ class Sequential:
         total, shape = 0, self.input_shape
         for layer in self.layers:
             total += layer.flops(shape)
-            shape = layer.output_shape(shape)
+            shape = layer.compute_output_shape(shape)
         return total
 
     def summary(self) -> str:
@@ -275,7 +280,7 @@ class Sequential:
         rows.append(("input", str(shape), "", ""))
         for label, layer in zip(self.layer_labels(), self.layers, strict=True):
             flops = layer.flops(shape)
-            shape = layer.output_shape(shape)
+            shape = layer.compute_output_shape(shape)
             frozen = "" if layer.trainable else " (frozen)"
             rows.append((label + frozen, str(shape), f"{layer.param_count():,}", f"{flops:,}"))
         rows.append(("total", "", f"{self.param_count():,}", f"{self.flops():,}"))

@@ -109,7 +109,7 @@ def _check_accepts(model, index, data) -> None:
         raise FieldnetError(f"the model has {model.output_shape} outputs; predictions need a two-class phase classifier")
     for lat in index.lattices:
         try:
-            model.shape_after(lat.shape)
+            model.compute_output_shape(lat.shape)
         except Exception as exc:
             raise FieldnetError(
                 f"the model (input {tuple(model.input_shape)}) does not accept L={lat.L} configurations {lat.shape} "

@@ -58,7 +58,7 @@ def _fine_tuning_start(cfg: TrainConfig, input_shape: tuple[int, ...]):
 
     model = load_model(cfg.init_model)
     try:
-        model.shape_after(tuple(input_shape))
+        model.compute_output_shape(tuple(input_shape))
     except Exception as exc:
         raise FieldnetError(f"--init {cfg.init_model} does not accept this data's configurations {input_shape}: {exc}") from None
     if tuple(model.input_shape) != tuple(input_shape):
@@ -73,7 +73,7 @@ def _fine_tuning_start(cfg: TrainConfig, input_shape: tuple[int, ...]):
 def _check_accepts(model, lattices) -> None:
     for lat in lattices:
         try:
-            model.shape_after(lat.shape)
+            model.compute_output_shape(lat.shape)
         except Exception as exc:
             raise FieldnetError(f"the network does not accept L={lat.L} configurations {lat.shape}: {exc}") from None
 

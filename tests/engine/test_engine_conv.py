@@ -124,7 +124,7 @@ def test_engine_conv_textbook_shapes():
     for padding, expected in [("valid", (1, 1, 2, 2)), ("zero", (1, 1, 4, 4)), ("periodic", (1, 1, 4, 4))]:
         layer = Conv2d(1, 3, padding=padding)
         layer.build((1, 4, 4), rng)
-        assert layer.output_shape((1, 4, 4)) == expected[1:]
+        assert layer.compute_output_shape((1, 4, 4)) == layer.output_shape == expected[1:]
         assert layer.forward(x4).shape == expected
     layer = Conv2d(1, 3, stride=2, padding="valid")
     layer.build((1, 7, 7), rng)

@@ -24,7 +24,7 @@ SCRIPT = textwrap.dedent(
     shape = (2, 16, 16)
     for layer in layers:
         layer.build(shape, rng)
-        shape = layer.output_shape(shape)
+        shape = layer.compute_output_shape(shape)
     x = rng.standard_normal((11, 2, 16, 16)).astype(np.float32)
     h = x
     for layer in layers:

@@ -107,9 +107,9 @@ def test_engine_flatten_round_trip_and_dense_shape_error():
     np.testing.assert_array_equal(f.backward(f.forward(x)), x)
     dense = built(Dense(4), (12,))
     with pytest.raises(ShapeError, match=r"Dense.*12 input features.*got 10"):
-        dense.output_shape((10,))
+        dense.compute_output_shape((10,))
     with pytest.raises(ShapeError, match="Flatten"):
-        Dense(3).output_shape((3, 4, 4))
+        Dense(3).compute_output_shape((3, 4, 4))
 
 
 def test_engine_layer_specs_round_trip_and_refuse_unknowns():

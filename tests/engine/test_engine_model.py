@@ -43,7 +43,9 @@ def test_engine_r1_summary_counts_parameters_and_flops():
     assert model.layers[3].param_count() == 32 * 3 * 3 * 16 + 32
     assert model.layers[7].param_count() == 32 * 8 * 8 * 64 + 64
     assert model.param_count() == 160 + 4640 + 131136 + 130
-    assert model.output_shape == (2,)
+    assert model.output_shape == (2,) and model.compute_output_shape((1, 32, 32)) == (2,)
+    assert model.layers[0].input_shape == (1, 32, 32) and model.layers[0].output_shape == (16, 32, 32)
+    assert model.layers[2].output_shape == model.layers[2].compute_output_shape((16, 32, 32)) == (16, 16, 16)
     text = model.summary()
     assert "(32, 8, 8)" in text and "136,066" in text and f"{model.flops():,}" in text
     assert model.flops() == sum(layer.flops(s) for layer, s in zip(model.layers, _shapes(model), strict=True))
@@ -53,7 +55,7 @@ def _shapes(model):
     shapes, s = [], model.input_shape
     for layer in model.layers:
         shapes.append(s)
-        s = layer.output_shape(s)
+        s = layer.compute_output_shape(s)
     return shapes
 
 

@@ -40,7 +40,7 @@ def test_engine_pool_gradients_match_finite_differences(cls, size, stride, in_sh
     rng = np.random.default_rng(1)
     x = rng.standard_normal((2, *in_shape))  # continuous values: no ties in the max
     y = layer.forward(x)
-    assert y.dtype == np.float64 and y.shape == (2, *layer.output_shape(in_shape))
+    assert y.dtype == np.float64 and y.shape == (2, *layer.compute_output_shape(in_shape))
     r = rng.standard_normal(y.shape)
     dx = layer.backward(r)
 
@@ -65,15 +65,15 @@ def test_engine_pool_values_against_numpy():
 
 def test_engine_pool_shapes_stride_and_config():
     pool = MaxPool2d(2)
-    assert pool.output_shape((4, 32, 32)) == (4, 16, 16)
+    assert pool.compute_output_shape((4, 32, 32)) == (4, 16, 16)
     assert pool.spatial_stride() == 2
     assert MaxPool2d(3, 1).spatial_stride() == 1
-    assert AvgPool3d(2).output_shape((1, 8, 8, 8)) == (1, 4, 4, 4)
-    assert MaxPool2d(3, 2).output_shape((1, 7, 7)) == (1, 3, 3)
+    assert AvgPool3d(2).compute_output_shape((1, 8, 8, 8)) == (1, 4, 4, 4)
+    assert MaxPool2d(3, 2).compute_output_shape((1, 7, 7)) == (1, 3, 3)
     assert pool.param_count() == 0 and pool.flops((4, 32, 32)) == 4 * 16 * 16 * 4
-    assert GlobalAvgPool().output_shape((7, 9, 9)) == (7,)
+    assert GlobalAvgPool().compute_output_shape((7, 9, 9)) == (7,)
     clone = MaxPool2d(**json.loads(json.dumps(MaxPool2d(3, 2, name="p").get_config())))
-    assert clone.output_shape((1, 7, 7)) == (1, 3, 3) and clone.name == "p"
+    assert clone.compute_output_shape((1, 7, 7)) == (1, 3, 3) and clone.name == "p"
 
 
 def test_engine_pool_equivariant_under_even_shifts():

@@ -6,7 +6,10 @@ per-sample input shape in :meth:`Layer.build`, computes ``forward`` on a batch a
 
 Conventions:
     * arrays are float32 and batch-first: (N, C, W) in 1D, (N, C, H, W) in 2D, (N, C, D, H, W) in 3D;
-    * shapes passed to ``build``/``output_shape``/``flops`` are per sample, without N;
+    * shapes passed to ``build``/``compute_output_shape``/``flops`` are per sample, without N;
+    * ``compute_output_shape(input_shape)`` answers for any input shape; a built layer (and a
+      built :class:`~fieldnet.engine.model.Sequential`) also has the attributes ``input_shape`` and
+      ``output_shape`` of the shape it was built for;
     * ``params`` and ``grads`` are dicts of arrays with the same keys; ``buffers`` hold state that is
       saved but not trained (BatchNorm's running statistics);
     * FLOPs count one multiply-add as 2, per sample, forward only;
@@ -44,7 +47,7 @@ class Layer:
         trainable: False freezes the parameters (fine-tuning with --freeze).
         params, grads: parameter arrays and their gradients, filled by build/backward.
         buffers: saved, non-trained state.
-        input_shape_: per-sample input shape seen at build time.
+        input_shape, output_shape: per-sample shapes at build time (None before).
     """
 
     #: spatial down-sampling factor of this layer (pooling and strided convolutions set it)
@@ -59,7 +62,8 @@ class Layer:
         self.params: dict[str, np.ndarray] = {}
         self.grads: dict[str, np.ndarray] = {}
         self.buffers: dict[str, np.ndarray] = {}
-        self.input_shape_: tuple[int, ...] | None = None
+        self.input_shape: tuple[int, ...] | None = None
+        self.output_shape: tuple[int, ...] | None = None
         self.built = False
 
     # -- configuration -------------------------------------------------------------------
@@ -73,11 +77,12 @@ class Layer:
 
     def build(self, input_shape: tuple[int, ...], rng: np.random.Generator) -> None:
         """Create weights for per-sample ``input_shape``; the default has none."""
-        self.output_shape(input_shape)  # validates
-        self.input_shape_ = tuple(int(s) for s in input_shape)
+        output_shape = self.compute_output_shape(input_shape)  # validates
+        self.input_shape = tuple(int(s) for s in input_shape)
+        self.output_shape = tuple(int(s) for s in output_shape)
         self.built = True
 
-    def output_shape(self, input_shape: tuple[int, ...]) -> tuple[int, ...]:
+    def compute_output_shape(self, input_shape: tuple[int, ...]) -> tuple[int, ...]:
         """Per-sample output shape; raises ShapeError when the input does not fit."""
         return tuple(input_shape)
 
@@ -94,7 +99,7 @@ class Layer:
 
     def flops(self, input_shape: tuple[int, ...]) -> int:
         """Forward FLOPs per sample (multiply-add = 2); elementwise layers count one per element."""
-        return int(np.prod(self.output_shape(input_shape)))
+        return int(np.prod(self.compute_output_shape(input_shape)))
 
     def named_arrays(self, prefix: str = "") -> Iterator[tuple[str, dict[str, np.ndarray], dict[str, np.ndarray]]]:
         """Yield (path, params, buffers) for this layer and any sub-layers (containers override)."""

@@ -121,7 +121,7 @@ class _ConvNd(Layer):
                 geometry.append((out, pad_total // 2, size + pad_total))
         return geometry
 
-    def output_shape(self, input_shape: tuple[int, ...]) -> tuple[int, ...]:
+    def compute_output_shape(self, input_shape: tuple[int, ...]) -> tuple[int, ...]:
         input_shape = per_sample_shape(input_shape, self.ndim, self.label)
         channels = self.in_channels if self.in_channels is not None else (
             self.params["kernel"].shape[1] if "kernel" in self.params else None
@@ -167,7 +167,7 @@ class _ConvNd(Layer):
         self.check_input(x, self.ndim + 2)
         if not self.built:
             raise ShapeError(f"{self.label}: call build(input_shape, rng) before forward")
-        out_shape = self.output_shape(x.shape[1:])
+        out_shape = self.compute_output_shape(x.shape[1:])
         dtype = work_dtype(x)
         x = np.ascontiguousarray(x, dtype=dtype)
         spatial = tuple(x.shape[2:])
@@ -272,7 +272,7 @@ class _ConvNd(Layer):
 
     def flops(self, input_shape: tuple[int, ...]) -> int:
         """2 * (multiply-adds) per sample: out_channels * prod(out) * in_channels * prod(kernel), plus bias and ReLU."""
-        out = self.output_shape(input_shape)
+        out = self.compute_output_shape(input_shape)
         positions = int(np.prod(out))
         macs = positions * int(input_shape[0]) * int(np.prod(self._k))
         extra = positions * (int(self.bias) + int(self.activation == "relu"))

@@ -53,7 +53,7 @@ class Dense(Layer):
         return {"name": self.name, "units": self.units, "activation": self.activation,
                 "use_bias": self.use_bias, "init": self.init}
 
-    def output_shape(self, input_shape: tuple[int, ...]) -> tuple[int, ...]:
+    def compute_output_shape(self, input_shape: tuple[int, ...]) -> tuple[int, ...]:
         input_shape = tuple(int(s) for s in input_shape)
         if len(input_shape) != 1:
             raise ShapeError(
@@ -86,7 +86,7 @@ class Dense(Layer):
 
     def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
         self.check_input(x, 2)
-        self.output_shape(x.shape[1:])
+        self.compute_output_shape(x.shape[1:])
         dtype = np.float64 if x.dtype == np.float64 else np.float32
         x = np.ascontiguousarray(x, dtype=dtype)
         y = x @ self.params["kernel"].astype(dtype, copy=False)

@@ -51,7 +51,7 @@ class _PoolNd(Layer):
     def spatial_stride(self) -> int:
         return int(max(self._s))
 
-    def output_shape(self, input_shape: tuple[int, ...]) -> tuple[int, ...]:
+    def compute_output_shape(self, input_shape: tuple[int, ...]) -> tuple[int, ...]:
         input_shape = per_sample_shape(input_shape, self.ndim, self.label)
         spatial = tuple(
             conv_output_size(size, k, s, 0, layer=f"{self.label} (input {input_shape})")
@@ -61,12 +61,12 @@ class _PoolNd(Layer):
 
     def flops(self, input_shape: tuple[int, ...]) -> int:
         """One operation per window element per output, per sample."""
-        return int(np.prod(self.output_shape(input_shape))) * int(np.prod(self._k))
+        return int(np.prod(self.compute_output_shape(input_shape))) * int(np.prod(self._k))
 
     def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
         """Pool a batch (N, C, *spatial) into (N, C, *spatial_out)."""
         self.check_input(x, self.ndim + 2)
-        out_shape = self.output_shape(x.shape[1:])
+        out_shape = self.compute_output_shape(x.shape[1:])
         dtype = work_dtype(x)
         x = np.ascontiguousarray(x, dtype=dtype)
         if not hasattr(self, "_work"):
@@ -144,7 +144,7 @@ class _GlobalPool(Layer):
 
     mode: ClassVar[str] = "avg"
 
-    def output_shape(self, input_shape: tuple[int, ...]) -> tuple[int, ...]:
+    def compute_output_shape(self, input_shape: tuple[int, ...]) -> tuple[int, ...]:
         input_shape = tuple(int(s) for s in input_shape)
         if len(input_shape) < 2 or min(input_shape[1:]) < 1:
             raise ShapeError(
@@ -162,7 +162,7 @@ class _GlobalPool(Layer):
         """Reduce a batch (N, C, *spatial) to (N, C)."""
         if x.ndim < 3:
             raise ShapeError(f"{self.label}: expected a batch (N, C, spatial...), got shape {x.shape}")
-        self.output_shape(x.shape[1:])
+        self.compute_output_shape(x.shape[1:])
         dtype = work_dtype(x)
         flat = np.ascontiguousarray(x, dtype=dtype).reshape(x.shape[0], x.shape[1], -1)
         if self.mode == "max":

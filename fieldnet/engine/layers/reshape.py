@@ -14,7 +14,7 @@ class Flatten(Layer):
     Input shape: (N, *s).  Output shape: (N, prod(s)).
     """
 
-    def output_shape(self, input_shape: tuple[int, ...]) -> tuple[int, ...]:
+    def compute_output_shape(self, input_shape: tuple[int, ...]) -> tuple[int, ...]:
         return (int(np.prod(input_shape)),)
 
     def flops(self, input_shape: tuple[int, ...]) -> int:

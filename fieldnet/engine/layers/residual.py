@@ -47,10 +47,10 @@ class Residual(Layer):
     def sublayers(self) -> list[Layer]:
         return self.layers
 
-    def output_shape(self, input_shape: tuple[int, ...]) -> tuple[int, ...]:
+    def compute_output_shape(self, input_shape: tuple[int, ...]) -> tuple[int, ...]:
         shape = tuple(int(s) for s in input_shape)
         for layer in self.layers:
-            shape = layer.output_shape(shape)
+            shape = layer.compute_output_shape(shape)
         if shape != tuple(input_shape):
             raise ShapeError(
                 f"{self.label}: the inner layers map {tuple(input_shape)} to {shape}; a skip connection "
@@ -62,14 +62,14 @@ class Residual(Layer):
         shape = tuple(int(s) for s in input_shape)
         for layer in self.layers:
             layer.build(shape, rng)
-            shape = layer.output_shape(shape)
+            shape = layer.output_shape
         super().build(input_shape, rng)  # validates the skip shapes
 
     def flops(self, input_shape: tuple[int, ...]) -> int:
         total, shape = 0, tuple(input_shape)
         for layer in self.layers:
             total += layer.flops(shape)
-            shape = layer.output_shape(shape)
+            shape = layer.compute_output_shape(shape)
         return total + int(np.prod(shape))
 
     def param_count(self) -> int:
