@@ -91,7 +91,7 @@ class Sequential:
     @input_grad.setter
     def input_grad(self, value: bool) -> None:
         self._input_grad = bool(value)
-        # the first layer's input gradient is wasted work in training (conv and dense skip it)
+        # the gradient with respect to the data is wasted work in training: the first layer skips it
         self.layers[0].input_grad = self._input_grad
 
     def _require_built(self, x: np.ndarray | None = None) -> None:
@@ -141,7 +141,7 @@ class Sequential:
         with single_threaded_blas():
             for layer in reversed(self.layers):
                 g = layer.backward(g)
-        return g if self._input_grad else None
+        return g
 
     def named_parameters(self) -> list[tuple[str, np.ndarray, np.ndarray]]:
         """(path, parameter, gradient) of every trainable parameter, in a fixed order."""

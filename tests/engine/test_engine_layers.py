@@ -7,12 +7,18 @@ import pytest
 
 from fieldnet.engine.layers import (
     ELU,
+    AvgPool3d,
     BatchNorm,
+    Conv1d,
     Conv2d,
+    Conv3d,
     Dense,
     Dropout,
     Flatten,
+    GlobalAvgPool,
+    GlobalMaxPool,
     LeakyReLU,
+    MaxPool2d,
     ReLU,
     Residual,
     Sigmoid,
@@ -20,6 +26,7 @@ from fieldnet.engine.layers import (
     layer_from_spec,
     layer_to_spec,
 )
+from fieldnet.engine.model import Sequential
 from fieldnet.errors import ShapeError
 from tests.engine.gradcheck import check_layer_gradients
 
@@ -120,3 +127,51 @@ def test_engine_layer_specs_round_trip_and_refuse_unknowns():
         layer_from_spec({"type": "os.system", "config": {}})
     with pytest.raises(ShapeError, match="no argument"):
         layer_from_spec({"type": "Dense", "config": {"units": 3, "__class__": "x"}})
+
+
+EVERY_LAYER = [
+    (lambda: Conv1d(2, 3), (2, 5)),
+    (lambda: Conv2d(2, 3, stride=2), (2, 5, 4)),
+    (lambda: Conv3d(2, 2, padding="valid"), (1, 3, 3, 3)),
+    (lambda: Dense(3, activation="relu"), (4,)),
+    (lambda: MaxPool2d(2), (2, 4, 4)),
+    (lambda: AvgPool3d(2), (1, 2, 2, 4)),
+    (GlobalAvgPool, (2, 3, 3)),
+    (GlobalMaxPool, (2, 3, 3)),
+    (Flatten, (2, 3, 3)),
+    (ReLU, (5,)),
+    (LeakyReLU, (5,)),
+    (Tanh, (5,)),
+    (Sigmoid, (5,)),
+    (ELU, (5,)),
+    (Dropout, (5,)),
+    (BatchNorm, (2, 3, 3)),
+    (lambda: Residual([Conv2d(2, 3, activation="relu"), Conv2d(2, 3)]), (2, 4, 4)),
+]
+
+
+@pytest.mark.parametrize("make,shape", EVERY_LAYER, ids=lambda v: "" if isinstance(v, tuple) else type(v()).__name__)
+def test_engine_every_layer_honours_input_grad(make, shape):
+    layer = built(make(), shape)
+    x = away_from_kinks((3, *shape)).astype(np.float32)
+    r = np.random.default_rng(1).standard_normal((3, *layer.output_shape)).astype(np.float32)
+    layer.forward(x, training=False)
+    dx = layer.backward(r)
+    assert layer.input_grad is True and dx.shape == x.shape
+    grads = {k: g.copy() for k, g in layer.grads.items()}
+    layer.input_grad = False
+    layer.forward(x, training=False)
+    assert layer.backward(r) is None
+    assert grads.keys() == layer.grads.keys()
+    for k, g in grads.items():
+        np.testing.assert_array_equal(layer.grads[k], g, err_msg=k)
+
+
+def test_engine_sequential_turns_off_only_its_first_layers_input_grad():
+    model = Sequential([Conv2d(2, 3), ReLU(), Flatten(), Dense(2)], input_shape=(1, 4, 4), seed=0)
+    assert [layer.input_grad for layer in model.layers] == [False, True, True, True]
+    x = np.ones((2, 1, 4, 4), np.float32)
+    model.forward(x)
+    assert model.backward(np.ones((2, 2), np.float32)) is None
+    assert model.input_gradient(x, 0).shape == x.shape
+    assert model.layers[0].input_grad is False

@@ -25,9 +25,11 @@ class _Activation(Layer):
         super().__init__(name=name)
         self._saved: np.ndarray | None = None
 
-    def _check_backward(self, dy: np.ndarray) -> None:
+    def _input_grad_wanted(self) -> bool:
+        """Whether backward should return the input gradient; RuntimeError before any forward."""
         if self._saved is None:
             raise RuntimeError(f"{self.label}: backward called before forward")
+        return self.input_grad
 
 
 class _AlphaActivation(_Activation):
@@ -50,8 +52,9 @@ class ReLU(_Activation):
         self._saved = x > 0
         return np.where(self._saved, x, x.dtype.type(0))
 
-    def backward(self, dy: np.ndarray) -> np.ndarray:
-        self._check_backward(dy)
+    def backward(self, dy: np.ndarray) -> np.ndarray | None:
+        if not self._input_grad_wanted():
+            return None
         return np.where(self._saved, dy, dy.dtype.type(0))
 
 
@@ -71,8 +74,9 @@ class LeakyReLU(_AlphaActivation):
         self._saved = x > 0
         return np.where(self._saved, x, x * x.dtype.type(self.alpha))
 
-    def backward(self, dy: np.ndarray) -> np.ndarray:
-        self._check_backward(dy)
+    def backward(self, dy: np.ndarray) -> np.ndarray | None:
+        if not self._input_grad_wanted():
+            return None
         return np.where(self._saved, dy, dy * dy.dtype.type(self.alpha))
 
 
@@ -84,8 +88,9 @@ class Tanh(_Activation):
         self._saved = np.tanh(_work(x))
         return self._saved
 
-    def backward(self, dy: np.ndarray) -> np.ndarray:
-        self._check_backward(dy)
+    def backward(self, dy: np.ndarray) -> np.ndarray | None:
+        if not self._input_grad_wanted():
+            return None
         y = self._saved
         return dy * (1 - y * y)
 
@@ -101,8 +106,9 @@ class Sigmoid(_Activation):
         self._saved = np.where(x >= 0, 1 / (1 + e), e / (1 + e)).astype(x.dtype, copy=False)
         return self._saved
 
-    def backward(self, dy: np.ndarray) -> np.ndarray:
-        self._check_backward(dy)
+    def backward(self, dy: np.ndarray) -> np.ndarray | None:
+        if not self._input_grad_wanted():
+            return None
         y = self._saved
         return dy * y * (1 - y)
 
@@ -125,8 +131,9 @@ class ELU(_AlphaActivation):
         self._saved = np.where(positive, x.dtype.type(1), neg + x.dtype.type(self.alpha))  # f'(x)
         return np.where(positive, x, neg)
 
-    def backward(self, dy: np.ndarray) -> np.ndarray:
-        self._check_backward(dy)
+    def backward(self, dy: np.ndarray) -> np.ndarray | None:
+        if not self._input_grad_wanted():
+            return None
         return dy * self._saved
 
 

@@ -48,6 +48,9 @@ class Layer:
         params, grads: parameter arrays and their gradients, filled by build/backward.
         buffers: saved, non-trained state.
         input_shape, output_shape: per-sample shapes at build time (None before).
+        input_grad: False skips the input gradient: ``backward`` still fills ``grads`` but
+            returns None.  Sequential turns it off on its first layer, where the gradient with
+            respect to the data is wasted work in training.
     """
 
     #: spatial down-sampling factor of this layer (pooling and strided convolutions set it)
@@ -64,6 +67,7 @@ class Layer:
         self.buffers: dict[str, np.ndarray] = {}
         self.input_shape: tuple[int, ...] | None = None
         self.output_shape: tuple[int, ...] | None = None
+        self.input_grad = True
         self.built = False
 
     # -- configuration -------------------------------------------------------------------
@@ -90,7 +94,9 @@ class Layer:
     def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
         raise NotImplementedError
 
-    def backward(self, dy: np.ndarray) -> np.ndarray:
+    def backward(self, dy: np.ndarray) -> np.ndarray | None:
+        """Input gradient of the last forward for output gradient ``dy`` (None when ``input_grad``
+        is False); fills ``grads``."""
         raise NotImplementedError
 
     # -- accounting ----------------------------------------------------------------------

@@ -87,8 +87,6 @@ class _ConvNd(Layer):
             raise ShapeError(f"{self.label}: out_channels must be positive, got {out_channels}")
         self._cache: dict[str, Any] = {}
         self._work: dict[str, np.ndarray] = {}  # scratch reused between calls (no page faults)
-        #: set False (e.g. for a network's first layer) to skip the input gradient; backward returns None
-        self.input_grad = True
 
     def get_config(self) -> dict[str, Any]:
         return {

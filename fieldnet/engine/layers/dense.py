@@ -97,7 +97,7 @@ class Dense(Layer):
         self._x, self._y = x, y
         return y
 
-    def backward(self, dy: np.ndarray) -> np.ndarray:
+    def backward(self, dy: np.ndarray) -> np.ndarray | None:
         if getattr(self, "_x", None) is None:
             raise RuntimeError(f"{self.label}: backward called before forward")
         if dy.shape != self._y.shape:
@@ -109,6 +109,6 @@ class Dense(Layer):
         self.grads["kernel"] = (self._x.T @ dy).astype(kernel.dtype, copy=False)
         if self.use_bias:
             self.grads["bias"] = dy.sum(axis=0).astype(self.params["bias"].dtype, copy=False)
-        if getattr(self, "input_grad", True) is False:
+        if not self.input_grad:
             return None
         return dy @ kernel.astype(dy.dtype, copy=False).T

@@ -84,13 +84,15 @@ class _PoolNd(Layer):
         self._cache = {"x_shape": x.shape, "argmax": argmax, "k": k, "s": s, "out_shape": out.shape, "dtype": dtype}
         return out
 
-    def backward(self, dy: np.ndarray) -> np.ndarray:
-        """Input gradient of the last forward."""
+    def backward(self, dy: np.ndarray) -> np.ndarray | None:
+        """Input gradient of the last forward (None when ``input_grad`` is off)."""
         if not self._cache:
             raise RuntimeError(f"{self.label}: backward called before forward")
         c = self._cache
         if dy.shape != c["out_shape"]:
             raise ShapeError(f"{self.label}: output gradient has shape {dy.shape}, expected {c['out_shape']}")
+        if not self.input_grad:
+            return None
         dy = np.ascontiguousarray(dy, dtype=c["dtype"])
         dx = reuse_or_empty(self._work, "dx", c["x_shape"], c["dtype"])
         pool_backward(
@@ -174,7 +176,7 @@ class _GlobalPool(Layer):
             self._cache = {"x_shape": x.shape, "dtype": dtype}
         return np.ascontiguousarray(out, dtype=dtype)
 
-    def backward(self, dy: np.ndarray) -> np.ndarray:
+    def backward(self, dy: np.ndarray) -> np.ndarray | None:
         """Input gradient of the last forward: the mean spreads evenly, the max goes to its first argmax."""
         c = getattr(self, "_cache", None)
         if not c:
@@ -182,6 +184,8 @@ class _GlobalPool(Layer):
         shape, dtype = c["x_shape"], c["dtype"]
         if dy.shape != shape[:2]:
             raise ShapeError(f"{self.label}: output gradient has shape {dy.shape}, expected {shape[:2]}")
+        if not self.input_grad:
+            return None
         dy = np.asarray(dy, dtype=dtype)
         size = int(np.prod(shape[2:]))
         if self.mode == "max":

@@ -60,7 +60,9 @@ class Dropout(Layer):
         self._mask = keep.astype(x.dtype) / x.dtype.type(1.0 - self.rate)
         return x * self._mask
 
-    def backward(self, dy: np.ndarray) -> np.ndarray:
+    def backward(self, dy: np.ndarray) -> np.ndarray | None:
+        if not self.input_grad:
+            return None
         return dy if self._mask is None else dy * self._mask
 
 
@@ -123,11 +125,13 @@ class BatchNorm(Layer):
         gamma = self.params["gamma"].astype(dtype)
         return x_hat * self._view(gamma, x.ndim) + self._view(self.params["beta"].astype(dtype), x.ndim)
 
-    def backward(self, dy: np.ndarray) -> np.ndarray:
+    def backward(self, dy: np.ndarray) -> np.ndarray | None:
         x_hat, inv_std, axes, training = self._cache
         dy = dy.astype(x_hat.dtype, copy=False)
         self.grads["gamma"] = (dy * x_hat).sum(axis=axes).astype(self.params["gamma"].dtype)
         self.grads["beta"] = dy.sum(axis=axes).astype(self.params["beta"].dtype)
+        if not self.input_grad:
+            return None
         g = self._view(self.params["gamma"].astype(dy.dtype) * inv_std, dy.ndim)
         if not training:  # running statistics are constants
             return dy * g

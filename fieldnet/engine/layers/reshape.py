@@ -24,5 +24,5 @@ class Flatten(Layer):
         self._shape = x.shape
         return x.reshape(x.shape[0], -1)
 
-    def backward(self, dy: np.ndarray) -> np.ndarray:
-        return dy.reshape(self._shape)
+    def backward(self, dy: np.ndarray) -> np.ndarray | None:
+        return dy.reshape(self._shape) if self.input_grad else None

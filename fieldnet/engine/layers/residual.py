@@ -89,10 +89,12 @@ class Residual(Layer):
         self._y = y
         return y
 
-    def backward(self, dy: np.ndarray) -> np.ndarray:
+    def backward(self, dy: np.ndarray) -> np.ndarray | None:
         if self.activation == "relu":
             dy = np.where(self._y > 0, dy, dy.dtype.type(0))
+        # the inner stack's input gradient is only needed for this block's
+        self.layers[0].input_grad = self.input_grad
         g = dy
         for layer in reversed(self.layers):
             g = layer.backward(g)
-        return g + dy
+        return None if g is None else g + dy
