@@ -175,3 +175,18 @@ def test_engine_sequential_turns_off_only_its_first_layers_input_grad():
     assert model.backward(np.ones((2, 2), np.float32)) is None
     assert model.input_gradient(x, 0).shape == x.shape
     assert model.layers[0].input_grad is False
+
+
+@pytest.mark.parametrize("make,shape", [case for case in EVERY_LAYER if built(case[0](), case[1]).params])
+def test_engine_gradients_are_written_into_the_same_arrays(make, shape):
+    layer = built(make(), shape)
+    held = dict(layer.grads)
+    assert held.keys() == layer.params.keys()
+    rng = np.random.default_rng(2)
+    for _ in range(2):
+        x = rng.standard_normal((3, *shape)).astype(np.float32)
+        layer.forward(x, training=True)
+        layer.backward(rng.standard_normal((3, *layer.output_shape)).astype(np.float32))
+        for k, g in held.items():
+            assert layer.grads[k] is g and g.dtype == layer.params[k].dtype
+    assert any(np.any(g != 0) for g in held.values())

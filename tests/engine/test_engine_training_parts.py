@@ -51,7 +51,7 @@ def test_engine_sgd_follows_the_alexnet_rule():
     v = np.zeros_like(w0)
     w = w0.copy()
     for _ in range(3):
-        model.layers[0].grads["kernel"] = g.copy()
+        model.layers[0].grads["kernel"][...] = g
         opt.step(model)
         v = 0.9 * v - 5e-4 * 0.1 * w - 0.1 * g
         w = w + v
@@ -66,7 +66,7 @@ def test_engine_adam_matches_the_paper():
     rng = np.random.default_rng(3)
     for t in range(1, 5):
         g = rng.standard_normal(w.shape).astype(np.float32)
-        model.layers[0].grads["kernel"] = g
+        model.layers[0].grads["kernel"][...] = g
         opt.step(model)
         m = 0.9 * m + 0.1 * g
         v = 0.999 * v + 0.001 * g.astype(np.float64) ** 2

@@ -45,7 +45,8 @@ class Layer:
     Attributes:
         name: optional label shown in summaries.
         trainable: False freezes the parameters (fine-tuning with --freeze).
-        params, grads: parameter arrays and their gradients, filled by build/backward.
+        params, grads: parameter arrays and their gradients (same keys, shapes and dtypes); build
+            allocates both, backward overwrites ``grads`` in place (:meth:`grad_buffer`).
         buffers: saved, non-trained state.
         input_shape, output_shape: per-sample shapes at build time (None before).
         input_grad: False skips the input gradient: ``backward`` still fills ``grads`` but
@@ -111,13 +112,22 @@ class Layer:
         """Yield (path, params, buffers) for this layer and any sub-layers (containers override)."""
         yield prefix, self.params, self.buffers
 
+    def grad_buffer(self, key: str) -> np.ndarray:
+        """The gradient array of ``params[key]``, which backward overwrites in place.
+
+        Every backward pass writes into the same arrays, so optimisers and callers may hold
+        references to them; a new array is made only when the parameter's shape or dtype changed
+        (a rebuild, or float64 weights in a gradient check).
+        """
+        p = self.params[key]
+        g = self.grads.get(key)
+        if g is None or g.shape != p.shape or g.dtype != p.dtype:
+            g = self.grads[key] = np.zeros_like(p)
+        return g
+
     def zero_grads(self) -> None:
-        for key, p in self.params.items():
-            g = self.grads.get(key)
-            if g is None or g.shape != p.shape:
-                self.grads[key] = np.zeros_like(p)
-            else:
-                g.fill(0)
+        for key in self.params:
+            self.grad_buffer(key).fill(0)
 
     def check_input(self, x: np.ndarray, expected_ndim: int) -> None:
         """Raise ShapeError unless x is a batch with ``expected_ndim`` axes (batch included)."""

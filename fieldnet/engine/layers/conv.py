@@ -221,15 +221,12 @@ class _ConvNd(Layer):
             conv_backward_weight(xp, c["xs"], dy_ext, self.bias, partial_w, partial_b)
         else:
             conv_backward_weight_strided(xp, dy5, self.bias, *stride, partial_w, partial_b)
-        gw = partial_w[0].copy()
         for i in range(1, n_chunks):  # fixed order, whatever the thread count
-            gw += partial_w[i]
-        self._set_grad("kernel", gw.reshape(self.params["kernel"].shape))
+            partial_w[0] += partial_w[i]
+            partial_b[0] += partial_b[i]
+        self.grad_buffer("kernel")[...] = partial_w[0].reshape(self.params["kernel"].shape)
         if self.bias:
-            gb = partial_b[0].copy()
-            for i in range(1, n_chunks):
-                gb += partial_b[i]
-            self._set_grad("bias", gb)
+            self.grad_buffer("bias")[...] = partial_b[0]
         if not self.input_grad:
             return None
         if c["maps"] is None:  # no padding: the padded-input gradient is the result
@@ -252,13 +249,6 @@ class _ConvNd(Layer):
         if buf is None or buf.shape != tuple(shape) or buf.dtype != dtype:
             buf = self._work[key] = np.empty(shape, dtype=dtype)
         return buf
-
-    def _set_grad(self, key: str, value: np.ndarray) -> None:
-        g = self.grads.get(key)
-        if g is not None and g.shape == value.shape and g.dtype == value.dtype:
-            g[...] = value  # in place, so optimisers holding the array see it
-        else:
-            self.grads[key] = value
 
     # -- accounting ------------------------------------------------------------------------
     def param_count(self) -> int:

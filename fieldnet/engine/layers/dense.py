@@ -106,9 +106,9 @@ class Dense(Layer):
         if self.activation == "relu":
             dy = np.where(self._y > 0, dy, dy.dtype.type(0))
         kernel = self.params["kernel"]
-        self.grads["kernel"] = (self._x.T @ dy).astype(kernel.dtype, copy=False)
+        np.matmul(self._x.T, dy, out=self.grad_buffer("kernel"))
         if self.use_bias:
-            self.grads["bias"] = dy.sum(axis=0).astype(self.params["bias"].dtype, copy=False)
+            self.grad_buffer("bias")[...] = dy.sum(axis=0)
         if not self.input_grad:
             return None
         return dy @ kernel.astype(dy.dtype, copy=False).T

@@ -128,8 +128,8 @@ class BatchNorm(Layer):
     def backward(self, dy: np.ndarray) -> np.ndarray | None:
         x_hat, inv_std, axes, training = self._cache
         dy = dy.astype(x_hat.dtype, copy=False)
-        self.grads["gamma"] = (dy * x_hat).sum(axis=axes).astype(self.params["gamma"].dtype)
-        self.grads["beta"] = dy.sum(axis=axes).astype(self.params["beta"].dtype)
+        self.grad_buffer("gamma")[...] = (dy * x_hat).sum(axis=axes)
+        self.grad_buffer("beta")[...] = dy.sum(axis=axes)
         if not self.input_grad:
             return None
         g = self._view(self.params["gamma"].astype(dy.dtype) * inv_std, dy.ndim)
