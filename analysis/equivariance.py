@@ -210,7 +210,7 @@ def spin_flip_errors(model, x: np.ndarray, batch_size: int = 256) -> xr.Dataset:
             h_in = np.asarray(x if i == 0 else base[i - 1], dtype=np.float32)
             up = np.asarray(layer.forward(h_in), dtype=np.float64).copy()
             down = np.asarray(layer.forward(np.ascontiguousarray(-h_in)), dtype=np.float64).copy()
-            low = _min_pool(h_in.astype(np.float64), layer._k, layer._s)
+            low = _min_pool(h_in.astype(np.float64), layer.kernel_size, layer.stride)
             up_sq = float(np.sum(up * up))
             mp_odd[i] = _relative(float(np.sum((down + up) ** 2)), up_sq)
             mp_min[i] = _relative(float(np.sum((down + low) ** 2)), up_sq)

@@ -22,7 +22,7 @@ def dropout_layers(model) -> list:
     """The model's top-level Dropout layers with a positive rate; a one-line error when there are none."""
     from fieldnet.engine.layers import Dropout
 
-    found = [layer for layer in model.layers if isinstance(layer, Dropout) and layer.rate > 0]
+    found = [layer for layer in model.layers if isinstance(layer, Dropout) and layer.p > 0]
     if not found:
         raise FieldnetError("the model has no Dropout layer (with rate > 0), so MC dropout has nothing to sample; "
                             "train a model with a Dropout layer, e.g. before its last Dense layer")
@@ -55,8 +55,8 @@ def mc_dropout_probabilities(model, x: np.ndarray, n_passes: int = 30, seed: int
             h = x[start : start + batch_size]
             for layer in model.layers:
                 if id(layer) in streams:  # the Dropout layer's training-mode rule, with our own masks
-                    keep = streams[id(layer)].random(h.shape, dtype=np.float32) >= layer.rate
-                    h = h * (keep.astype(h.dtype) / h.dtype.type(1.0 - layer.rate))
+                    keep = streams[id(layer)].random(h.shape, dtype=np.float32) >= layer.p
+                    h = h * (keep.astype(h.dtype) / h.dtype.type(1.0 - layer.p))
                 else:
                     h = layer.forward(h, training=False)
             z = np.asarray(h, dtype=np.float64)

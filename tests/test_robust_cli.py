@@ -125,7 +125,7 @@ def ising_data(tmp_path_factory):
     data = folder / "data.h5"
     subprocess.run([*cli_command(), "simulate", "--L", "8", "--T", "1.6:3.2:4", "--samples", "16", "--seed", "1", "-q", "-o", str(data)], check=True, capture_output=True)
     arch = folder / "flat.json"
-    arch.write_text(json.dumps([{"type": "Conv2d", "out_channels": 2, "kernel_size": 3}, {"type": "Flatten"}, {"type": "Dense", "units": 2}]))
+    arch.write_text(json.dumps([{"type": "Conv2d", "out_channels": 2, "kernel_size": 3}, {"type": "Flatten"}, {"type": "Dense", "out_features": 2}]))
     model = folder / "model.h5"
     subprocess.run([*cli_command(), "train", str(data), "--architecture", str(arch), "--epochs", "1", "-q", "-o", str(model)], check=True, capture_output=True)
     return data, model
@@ -180,9 +180,9 @@ def test_temperature_window_that_empties_a_class(ising_data, tmp_path, run_cli):
 @pytest.mark.parametrize(
     "layers, fragment",
     [
-        ([{"type": "Bogus"}, {"type": "Dense", "units": 2}], "unknown layer"),
+        ([{"type": "Bogus"}, {"type": "Dense", "out_features": 2}], "unknown layer"),
         ([{"type": "os.system", "command": "touch pwned"}], "unknown layer"),
-        ([{"type": "Conv2d", "out_channels": 2, "kernel_size": 20, "padding": "valid"}, {"type": "Flatten"}, {"type": "Dense", "units": 2}], ""),
+        ([{"type": "Conv2d", "out_channels": 2, "kernel_size": 20, "padding": "valid"}, {"type": "Flatten"}, {"type": "Dense", "out_features": 2}], ""),
         ([{"type": "Conv2d", "out_channels": -3}], ""),
         ({"layers": "not a list"}, ""),
     ],

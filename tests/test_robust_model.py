@@ -77,7 +77,7 @@ def architecture_mutation(draw):
     if kind == "type":
         return kind, layer, draw(layer_names), None
     if kind == "config":
-        key = draw(st.sampled_from(["filters", "kernel_size", "stride", "padding", "units", "activation", "pool_size", "bogus"]))
+        key = draw(st.sampled_from(["filters", "kernel_size", "stride", "padding", "units", "out_features", "activation", "pool_size", "p", "bogus"]))
         value = draw(st.one_of(st.integers(-3, 100), st.sampled_from(["periodic", "zero", "valid", "nonsense"]), json_values))
         return kind, layer, key, value
     if kind == "replace":

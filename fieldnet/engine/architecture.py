@@ -4,11 +4,12 @@ Either a list of layers or an object with a ``layers`` list; each layer is
 ``{"type": "Conv2d", "out_channels": 16, "kernel_size": 3}`` (arguments inline) or
 ``{"type": "Conv2d", "config": {...}}``.  Example::
 
-    [{"type": "Conv2d", "out_channels": 16, "activation": "relu"},
-     {"type": "MaxPool2d", "pool_size": 2},
+    [{"type": "Conv2d", "out_channels": 16, "kernel_size": 3, "activation": "relu"},
+     {"type": "MaxPool2d", "kernel_size": 2},
      {"type": "GlobalAvgPool"},
-     {"type": "Dense", "units": 2}]
+     {"type": "Dense", "out_features": 2}]
 
+The arguments are those of the layer classes (PyTorch's names, :mod:`fieldnet.engine.layers`).
 Only registered layer classes can be named, with the arguments they declare; the file is data
 and is never executed.
 """

@@ -79,7 +79,7 @@ def test_engine_conv_gradients_match_finite_differences(nd, padding, stride, bia
     for key in layer.params:
         np.testing.assert_allclose(grads[key], numeric_grad(loss, layer.params[key]), rtol=1e-6, atol=1e-7)
     # forward against the plain-numpy reference as well
-    ref = reference_conv(x, layer.params["kernel"], layer.params.get("bias"), layer._s, padding)
+    ref = reference_conv(x, layer.params["kernel"], layer.params.get("bias"), layer.stride, padding)
     np.testing.assert_allclose(layer.forward(x), ref, rtol=1e-12, atol=1e-12)
 
 
@@ -90,7 +90,7 @@ def test_engine_conv_fused_relu_gradient(nd):
     rng = np.random.default_rng(3)
     x = rng.standard_normal((2, *in_shape))
     r = rng.standard_normal(layer.forward(x).shape)
-    ref = reference_conv(x, layer.params["kernel"], layer.params["bias"], layer._s, "periodic")
+    ref = reference_conv(x, layer.params["kernel"], layer.params["bias"], layer.stride, "periodic")
     np.testing.assert_allclose(layer.forward(x), np.maximum(ref, 0), rtol=1e-12, atol=1e-12)
     dx = layer.backward(r)
     gk = layer.grads["kernel"].copy()
@@ -229,7 +229,7 @@ def test_engine_conv_forward_sweep_against_numpy_reference():
         in_shape = (3,) + (size,) * nd
         layer = make_layer(nd, 5, k, stride, padding, True, in_shape)
         x = rng.standard_normal((2, *in_shape))
-        ref = reference_conv(x, layer.params["kernel"], layer.params["bias"], layer._s, padding)
+        ref = reference_conv(x, layer.params["kernel"], layer.params["bias"], layer.stride, padding)
         y = layer.forward(x)
         assert y.shape == ref.shape, (nd, padding, k, stride, size)
         np.testing.assert_allclose(y, ref, rtol=1e-10, atol=1e-10, err_msg=str((nd, padding, k, stride, size)))

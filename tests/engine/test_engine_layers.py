@@ -7,6 +7,7 @@ import pytest
 
 from fieldnet.engine.layers import (
     ELU,
+    RENAMED_ARGUMENTS,
     AvgPool3d,
     BatchNorm,
     Conv1d,
@@ -126,7 +127,36 @@ def test_engine_layer_specs_round_trip_and_refuse_unknowns():
     with pytest.raises(ShapeError, match="unknown layer type 'os.system'"):
         layer_from_spec({"type": "os.system", "config": {}})
     with pytest.raises(ShapeError, match="no argument"):
-        layer_from_spec({"type": "Dense", "config": {"units": 3, "__class__": "x"}})
+        layer_from_spec({"type": "Dense", "config": {"out_features": 3, "__class__": "x"}})
+
+
+@pytest.mark.parametrize("kind", sorted(RENAMED_ARGUMENTS))
+def test_engine_old_argument_names_build_the_same_layer(kind):
+    old = {"Dense": {"units": 3, "use_bias": False}, "Dropout": {"rate": 0.2}, "LeakyReLU": {"alpha": 0.3}}.get(
+        kind, {"pool_size": 3, "stride": None})
+    new = {RENAMED_ARGUMENTS[kind].get(k, k): v for k, v in old.items()}
+    layer = layer_from_spec({"type": kind, "config": old})
+    assert layer_to_spec(layer) == layer_to_spec(layer_from_spec({"type": kind, "config": new}))
+    config = layer.get_config()
+    assert all(config[k] == v for k, v in new.items()) and not any(k in config for k in set(old) - set(new))
+    both = {**old, **new}
+    with pytest.raises(ShapeError, match="two names of one argument"):
+        layer_from_spec({"type": kind, "config": both})
+
+
+def test_engine_pytorch_argument_names_and_public_window_attributes():
+    dense = Dense(4, bias=False, activation="relu")
+    assert (dense.out_features, dense.bias, dense.activation) == (4, False, "relu")
+    with pytest.raises(TypeError):
+        Dense(4, "relu")  # the options are keyword-only: an old positional activation must not become bias
+    assert Dropout(p=0.3).p == 0.3 and LeakyReLU(negative_slope=0.2).negative_slope == 0.2
+    pool = MaxPool2d(kernel_size=3, stride=2)
+    assert (pool.kernel_size, pool.stride) == ((3, 3), (2, 2))
+    assert MaxPool2d(2).stride == (2, 2) and AvgPool3d([2, 1, 1]).stride == (2, 1, 1)
+    assert MaxPool2d(2).get_config() == {"name": None, "kernel_size": 2, "stride": None}  # as written
+    conv = Conv2d(4, [3, 1], stride=2)
+    assert (conv.kernel_size, conv.stride) == ((3, 1), (2, 2))
+    assert conv.get_config()["kernel_size"] == [3, 1] and conv.get_config()["stride"] == 2
 
 
 EVERY_LAYER = [

@@ -13,7 +13,17 @@ import numpy as np
 import pytest
 
 import fieldnet
-from fieldnet.engine.layers import Conv2d, Dense, Dropout, Flatten, GlobalAvgPool, MaxPool2d, ReLU
+from fieldnet.engine.layers import (
+    AvgPool2d,
+    Conv2d,
+    Dense,
+    Dropout,
+    Flatten,
+    GlobalAvgPool,
+    LeakyReLU,
+    MaxPool2d,
+    ReLU,
+)
 from fieldnet.engine.losses import get_loss
 from fieldnet.engine.model import Sequential
 from fieldnet.engine.optimizers import SGD
@@ -117,6 +127,44 @@ def test_engine_mc_dropout_varies_only_in_training_mode():
     assert np.array_equal(model.predict_proba(x), model.predict_proba(x))
     assert not np.array_equal(model.predict_proba(x, training=True), model.predict_proba(x, training=True))
     np.testing.assert_allclose(model.predict_proba(x).sum(axis=1), 1, rtol=1e-6)
+
+
+# The architecture attribute of a model file written before the layers took PyTorch's argument
+# names (units, use_bias, pool_size, rate, LeakyReLU's alpha), exactly as it was stored.
+OLD_NAMES_ARCHITECTURE = (
+    '{"input_shape": [1, 8, 8], "seed": 4, "layers": ['
+    '{"type": "Conv2d", "config": {"name": null, "in_channels": null, "out_channels": 3, "kernel_size": 3, '
+    '"stride": 1, "padding": "periodic", "bias": true, "activation": "relu"}}, '
+    '{"type": "MaxPool2d", "config": {"name": null, "pool_size": 2, "stride": null}}, '
+    '{"type": "AvgPool2d", "config": {"name": null, "pool_size": [2, 1], "stride": 1}}, '
+    '{"type": "LeakyReLU", "config": {"name": null, "alpha": 0.1}}, '
+    '{"type": "Flatten", "config": {"name": null}}, '
+    '{"type": "Dense", "config": {"name": null, "units": 8, "activation": "relu", "use_bias": false, "init": "glorot"}}, '
+    '{"type": "Dropout", "config": {"name": null, "rate": 0.25}}, '
+    '{"type": "Dense", "config": {"name": null, "units": 2, "activation": null, "use_bias": true, "init": "he"}}]}'
+)
+
+
+def test_engine_model_file_with_old_argument_names_loads_and_predicts_bit_for_bit(tmp_path):
+    model = Sequential(
+        [Conv2d(3, 3, activation="relu"), MaxPool2d(2), AvgPool2d([2, 1], stride=1), LeakyReLU(0.1), Flatten(),
+         Dense(8, activation="relu", bias=False, init="glorot"), Dropout(0.25), Dense(2)],
+        input_shape=(1, 8, 8), seed=4,
+    )
+    path = tmp_path / "old.h5"
+    model.save(path)
+    with h5py.File(path, "r+") as f:
+        new_names = json.loads(f.attrs["architecture"])
+        f.attrs["architecture"] = OLD_NAMES_ARCHITECTURE
+    old_names = json.loads(OLD_NAMES_ARCHITECTURE)
+    # the same architecture, only the argument names differ
+    assert json.dumps(old_names).replace('"units"', '"out_features"').replace('"use_bias"', '"bias"').replace(
+        '"pool_size"', '"kernel_size"').replace('"rate"', '"p"').replace('"alpha"', '"negative_slope"') == json.dumps(new_names)
+    loaded = fieldnet.load_model(path)
+    assert loaded.get_config() == model.get_config()
+    x = np.random.default_rng(0).standard_normal((16, 1, 8, 8)).astype(np.float32)
+    assert np.array_equal(loaded.predict(x), model.predict(x))
+    assert np.array_equal(loaded.predict(x, training=True), model.predict(x, training=True))  # same dropout masks
 
 
 def test_engine_model_file_errors(tmp_path):

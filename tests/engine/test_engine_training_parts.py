@@ -40,7 +40,7 @@ def test_engine_binary_cross_entropy_and_mse_gradients():
 
 
 def _one_dense(seed=0):
-    return Sequential([Dense(3, use_bias=False)], input_shape=(4,), seed=seed)
+    return Sequential([Dense(3, bias=False)], input_shape=(4,), seed=seed)
 
 
 def test_engine_sgd_follows_the_alexnet_rule():

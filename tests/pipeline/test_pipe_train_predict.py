@@ -135,7 +135,7 @@ def test_pipe_preset_dropout_enables_mc_dropout():
     from fieldnet.training.presets import build_preset
 
     model = build_preset("gap", (1, 8, 8), dropout=0.3, seed=1)
-    assert isinstance(model.layers[-2], Dropout) and model.layers[-2].rate == 0.3
+    assert isinstance(model.layers[-2], Dropout) and model.layers[-2].p == 0.3
     x = np.sign(np.random.default_rng(0).standard_normal((6, 1, 8, 8))).astype(np.float32)
     assert np.array_equal(model.predict_proba(x), model.predict_proba(x))
     assert not np.array_equal(model.predict_proba(x, training=True), model.predict_proba(x, training=True))

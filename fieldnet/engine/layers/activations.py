@@ -32,17 +32,6 @@ class _Activation(Layer):
         return self.input_grad
 
 
-class _AlphaActivation(_Activation):
-    """An activation with one float parameter ``alpha``, stored in its config beside the name."""
-
-    def __init__(self, alpha: float, name: str | None = None) -> None:
-        super().__init__(name=name)
-        self.alpha = float(alpha)
-
-    def get_config(self) -> dict[str, Any]:
-        return {"name": self.name, "alpha": self.alpha}
-
-
 @register_layer
 class ReLU(_Activation):
     """max(0, x)."""
@@ -59,25 +48,29 @@ class ReLU(_Activation):
 
 
 @register_layer
-class LeakyReLU(_AlphaActivation):
-    """x for x > 0, alpha * x otherwise.
+class LeakyReLU(_Activation):
+    """x for x > 0, negative_slope * x otherwise.
 
     Args:
-        alpha: slope for negative inputs.
+        negative_slope: slope for negative inputs.
     """
 
-    def __init__(self, alpha: float = 0.01, name: str | None = None) -> None:
-        super().__init__(alpha, name=name)
+    def __init__(self, negative_slope: float = 0.01, name: str | None = None) -> None:
+        super().__init__(name=name)
+        self.negative_slope = float(negative_slope)
+
+    def get_config(self) -> dict[str, Any]:
+        return {"name": self.name, "negative_slope": self.negative_slope}
 
     def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
         x = _work(x)
         self._saved = x > 0
-        return np.where(self._saved, x, x * x.dtype.type(self.alpha))
+        return np.where(self._saved, x, x * x.dtype.type(self.negative_slope))
 
     def backward(self, dy: np.ndarray) -> np.ndarray | None:
         if not self._input_grad_wanted():
             return None
-        return np.where(self._saved, dy, dy * dy.dtype.type(self.alpha))
+        return np.where(self._saved, dy, dy * dy.dtype.type(self.negative_slope))
 
 
 @register_layer
@@ -114,7 +107,7 @@ class Sigmoid(_Activation):
 
 
 @register_layer
-class ELU(_AlphaActivation):
+class ELU(_Activation):
     """x for x > 0, alpha (exp(x) - 1) otherwise.
 
     Args:
@@ -122,7 +115,11 @@ class ELU(_AlphaActivation):
     """
 
     def __init__(self, alpha: float = 1.0, name: str | None = None) -> None:
-        super().__init__(alpha, name=name)
+        super().__init__(name=name)
+        self.alpha = float(alpha)
+
+    def get_config(self) -> dict[str, Any]:
+        return {"name": self.name, "alpha": self.alpha}
 
     def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
         x = _work(x)

@@ -149,12 +149,39 @@ def layer_to_spec(layer: Layer) -> dict[str, Any]:
     return {"type": type(layer).__name__, "config": layer.get_config()}
 
 
+#: Argument names in model and architecture files written before the layers took PyTorch's
+#: names, per layer type: {name in the file: argument now}.  :func:`layer_from_spec` reads them,
+#: so every such file still loads (and predicts bit for bit as before).
+RENAMED_ARGUMENTS: dict[str, dict[str, str]] = {
+    "Dense": {"units": "out_features", "use_bias": "bias"},
+    "MaxPool2d": {"pool_size": "kernel_size"},
+    "AvgPool2d": {"pool_size": "kernel_size"},
+    "MaxPool3d": {"pool_size": "kernel_size"},
+    "AvgPool3d": {"pool_size": "kernel_size"},
+    "Dropout": {"rate": "p"},
+    "LeakyReLU": {"alpha": "negative_slope"},
+}
+
+
+def _current_names(kind: str, config: dict[str, Any], where: str) -> dict[str, Any]:
+    """``config`` with the names of :data:`RENAMED_ARGUMENTS` replaced (order kept)."""
+    renamed = RENAMED_ARGUMENTS.get(kind, {})
+    out: dict[str, Any] = {}
+    for key, value in config.items():
+        name = renamed.get(key, key)
+        if name != key and name in config:
+            raise ShapeError(f"{where}: {kind} gives both {key!r} and {name!r}, two names of one argument; keep {name!r}")
+        out[name] = value
+    return out
+
+
 def layer_from_spec(spec: Any, where: str = "architecture") -> Layer:
     """Instantiate a registered layer from ``{"type": ..., "config": {...}}``.
 
     Only classes registered with :func:`register_layer` can be created, and only with the
-    arguments their constructor declares; anything else raises ShapeError naming the problem.
-    Containers (the residual block) rebuild their children through this same function.
+    arguments their constructor declares (or their names in older files, :data:`RENAMED_ARGUMENTS`);
+    anything else raises ShapeError naming the problem.  Containers (the residual block) rebuild
+    their children through this same function.
     """
     import inspect
 
@@ -167,6 +194,7 @@ def layer_from_spec(spec: Any, where: str = "architecture") -> Layer:
     config = spec.get("config", {k: v for k, v in spec.items() if k != "type"})
     if not isinstance(config, dict):
         raise ShapeError(f"{where}: the config of {kind} must be an object, got {config!r:.80}")
+    config = _current_names(kind, config, where)
     accepted = set(inspect.signature(cls.__init__).parameters) - {"self"}
     unknown = sorted(set(config) - accepted)
     if unknown:

@@ -70,15 +70,15 @@ class _ConvNd(Layer):
     ) -> None:
         super().__init__(name=name)
         self.out_channels = int(out_channels)
-        self.kernel_size = as_written(kernel_size)
-        self.stride = as_written(stride)
+        # one int per spatial axis, checked now so that a bad configuration fails where it is written
+        self.kernel_size = axis_tuple(kernel_size, self.ndim, "kernel_size", self.label)
+        self.stride = axis_tuple(stride, self.ndim, "stride", self.label)
         self.padding = padding
         self.bias = bool(bias)
         self.activation = activation
         self.in_channels = None if in_channels is None else int(in_channels)
-        # validate now, so a bad configuration fails where it is written
-        self._k = axis_tuple(kernel_size, self.ndim, "kernel_size", self.label)
-        self._s = axis_tuple(stride, self.ndim, "stride", self.label)
+        # the sizes as the caller wrote them (3 or [3, 3]): the config, and so a saved architecture, keeps them
+        self._written = {"kernel_size": as_written(kernel_size), "stride": as_written(stride)}
         if padding not in PADDING_MODES:
             raise ShapeError(f"{self.label}: padding must be one of {PADDING_MODES}, got {padding!r}")
         if activation not in ACTIVATIONS:
@@ -93,21 +93,21 @@ class _ConvNd(Layer):
             "name": self.name,
             "in_channels": self.in_channels,
             "out_channels": self.out_channels,
-            "kernel_size": self.kernel_size,
-            "stride": self.stride,
+            "kernel_size": self._written["kernel_size"],
+            "stride": self._written["stride"],
             "padding": self.padding,
             "bias": self.bias,
             "activation": self.activation,
         }
 
     def spatial_stride(self) -> int:
-        return int(max(self._s))
+        return int(max(self.stride))
 
     # -- shapes ----------------------------------------------------------------------------
     def _axis_geometry(self, spatial: tuple[int, ...]) -> list[tuple[int, int, int]]:
         """Per spatial axis: (output size, low padding, padded length)."""
         geometry = []
-        for size, k, s in zip(spatial, self._k, self._s, strict=True):
+        for size, k, s in zip(spatial, self.kernel_size, self.stride, strict=True):
             if self.padding == "valid":
                 out = conv_output_size(size, k, s, 0, layer=self.label)
                 geometry.append((out, 0, size))
@@ -133,8 +133,8 @@ class _ConvNd(Layer):
         self.params, self.grads, self._work, self._cache = {}, {}, {}, {}  # a rebuild starts afresh
         super().build(input_shape, rng)
         in_ch = int(input_shape[0])
-        fan_in = in_ch * int(np.prod(self._k))
-        self.params["kernel"] = he_normal((self.out_channels, in_ch, *self._k), fan_in, rng)
+        fan_in = in_ch * int(np.prod(self.kernel_size))
+        self.params["kernel"] = he_normal((self.out_channels, in_ch, *self.kernel_size), fan_in, rng)
         if self.bias:
             self.params["bias"] = np.zeros(self.out_channels, dtype=np.float32)
         self.zero_grads()
@@ -173,7 +173,7 @@ class _ConvNd(Layer):
         w = np.ascontiguousarray(self.params["kernel"], dtype=dtype)
         w5 = as_5d(w, self.ndim)
         b = np.ascontiguousarray(self.params["bias"], dtype=dtype) if self.bias else np.zeros(1, dtype)
-        stride = three_axes(self._s, self.ndim)
+        stride = three_axes(self.stride, self.ndim)
         self._cache = {}
         out = reuse_or_empty(self._work, "out", (x.shape[0],) + out_shape, dtype)
         if stride == (1, 1, 1):
@@ -256,13 +256,13 @@ class _ConvNd(Layer):
             return super().param_count()
         if self.in_channels is None:
             return 0
-        return self.out_channels * self.in_channels * int(np.prod(self._k)) + (self.out_channels if self.bias else 0)
+        return self.out_channels * self.in_channels * int(np.prod(self.kernel_size)) + (self.out_channels if self.bias else 0)
 
     def flops(self, input_shape: tuple[int, ...]) -> int:
         """2 * (multiply-adds) per sample: out_channels * prod(out) * in_channels * prod(kernel), plus bias and ReLU."""
         out = self.compute_output_shape(input_shape)
         positions = int(np.prod(out))
-        macs = positions * int(input_shape[0]) * int(np.prod(self._k))
+        macs = positions * int(input_shape[0]) * int(np.prod(self.kernel_size))
         extra = positions * (int(self.bias) + int(self.activation == "relu"))
         return 2 * macs + extra
 

@@ -20,38 +20,42 @@ class Dense(Layer):
     """Fully connected layer.
 
     Args:
-        units: number of outputs.
+        out_features: number of outputs.
+        bias: add a learned bias.
         activation: None or "relu" (fused: its mask is applied in backward).
-        use_bias: add a learned bias.
         init: "he" (default, for ReLU nets) or "glorot".
 
-    Input shape: (N, F).  Output shape: (N, units).
-    Parameters: kernel (F, units), bias (units,).
+    The arguments after ``out_features`` are keyword-only: files and code written before the
+    PyTorch names passed the activation second, and must not silently set ``bias`` instead.
+
+    Input shape: (N, F).  Output shape: (N, out_features).
+    Parameters: kernel (F, out_features), bias (out_features,).
     """
 
     def __init__(
         self,
-        units: int,
+        out_features: int,
+        *,
+        bias: bool = True,
         activation: str | None = None,
-        use_bias: bool = True,
         init: str = "he",
         name: str | None = None,
     ) -> None:
         super().__init__(name=name)
-        self.units = int(units)
+        self.out_features = int(out_features)
+        self.bias = bool(bias)
         self.activation = activation
-        self.use_bias = bool(use_bias)
         self.init = init
-        if self.units < 1:
-            raise ShapeError(f"{self.label}: units must be positive, got {units}")
+        if self.out_features < 1:
+            raise ShapeError(f"{self.label}: out_features must be positive, got {out_features}")
         if activation not in (None, "relu"):
             raise ShapeError(f"{self.label}: activation must be None or 'relu', got {activation!r}")
         if init not in ("he", "glorot"):
             raise ShapeError(f"{self.label}: init must be 'he' or 'glorot', got {init!r}")
 
     def get_config(self) -> dict[str, Any]:
-        return {"name": self.name, "units": self.units, "activation": self.activation,
-                "use_bias": self.use_bias, "init": self.init}
+        return {"name": self.name, "out_features": self.out_features, "activation": self.activation,
+                "bias": self.bias, "init": self.init}
 
     def compute_output_shape(self, input_shape: tuple[int, ...]) -> tuple[int, ...]:
         input_shape = tuple(int(s) for s in input_shape)
@@ -64,7 +68,7 @@ class Dense(Layer):
             raise ShapeError(
                 f"{self.label}: expects {self.params['kernel'].shape[0]} input features, got {input_shape[0]}"
             )
-        return (self.units,)
+        return (self.out_features,)
 
     def build(self, input_shape: tuple[int, ...], rng: np.random.Generator) -> None:
         from fieldnet.engine.initializers import glorot_uniform, he_normal
@@ -72,17 +76,17 @@ class Dense(Layer):
         self.params, self.grads = {}, {}
         super().build(input_shape, rng)
         fan_in = int(input_shape[0])
-        shape = (fan_in, self.units)
+        shape = (fan_in, self.out_features)
         if self.init == "he":
             self.params["kernel"] = he_normal(shape, fan_in, rng)
         else:
-            self.params["kernel"] = glorot_uniform(shape, fan_in, self.units, rng)
-        if self.use_bias:
-            self.params["bias"] = np.zeros(self.units, dtype=np.float32)
+            self.params["kernel"] = glorot_uniform(shape, fan_in, self.out_features, rng)
+        if self.bias:
+            self.params["bias"] = np.zeros(self.out_features, dtype=np.float32)
         self.zero_grads()
 
     def flops(self, input_shape: tuple[int, ...]) -> int:
-        return 2 * int(input_shape[0]) * self.units
+        return 2 * int(input_shape[0]) * self.out_features
 
     def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
         self.check_input(x, 2)
@@ -90,7 +94,7 @@ class Dense(Layer):
         dtype = np.float64 if x.dtype == np.float64 else np.float32
         x = np.ascontiguousarray(x, dtype=dtype)
         y = x @ self.params["kernel"].astype(dtype, copy=False)
-        if self.use_bias:
+        if self.bias:
             y += self.params["bias"].astype(dtype, copy=False)
         if self.activation == "relu":
             np.maximum(y, 0, out=y)
@@ -107,7 +111,7 @@ class Dense(Layer):
             dy = np.where(self._y > 0, dy, dy.dtype.type(0))
         kernel = self.params["kernel"]
         np.matmul(self._x.T, dy, out=self.grad_buffer("kernel"))
-        if self.use_bias:
+        if self.bias:
             self.grad_buffer("bias")[...] = dy.sum(axis=0)
         if not self.input_grad:
             return None

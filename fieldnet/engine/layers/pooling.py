@@ -1,7 +1,7 @@
 """Pooling layers: max and average pooling (2-D, 3-D) and global pooling over all spatial axes.
 
 Windows are "valid" (no padding): output size (W - F)/S + 1 along each axis, with the stride
-defaulting to the pool size.  A pool larger than its input raises :class:`ShapeError`.
+defaulting to the window size.  A pool larger than its input raises :class:`ShapeError`.
 Global pooling maps (N, C, *spatial) to (N, C) for any lattice size, so a periodic conv net
 followed by it is invariant under every translation of its input.
 """
@@ -34,34 +34,35 @@ class _PoolNd(Layer):
 
     def __init__(
         self,
-        pool_size: int | tuple[int, ...] | list[int] = 2,
+        kernel_size: int | tuple[int, ...] | list[int] = 2,
         stride: int | tuple[int, ...] | list[int] | None = None,
         name: str | None = None,
     ) -> None:
         super().__init__(name=name)
-        self.pool_size = as_written(pool_size)
-        self.stride = None if stride is None else as_written(stride)
-        self._k = axis_tuple(pool_size, self.ndim, "pool_size", self.label)
-        self._s = self._k if stride is None else axis_tuple(stride, self.ndim, "stride", self.label)
+        # one int per spatial axis; the stride defaults to the window
+        self.kernel_size = axis_tuple(kernel_size, self.ndim, "kernel_size", self.label)
+        self.stride = self.kernel_size if stride is None else axis_tuple(stride, self.ndim, "stride", self.label)
+        # the arguments as the caller wrote them (2, [2, 2], None): the config, and so a saved architecture, keeps them
+        self._written = {"kernel_size": as_written(kernel_size), "stride": None if stride is None else as_written(stride)}
         self._cache: dict[str, Any] = {}
 
     def get_config(self) -> dict[str, Any]:
-        return {"name": self.name, "pool_size": self.pool_size, "stride": self.stride}
+        return {"name": self.name, "kernel_size": self._written["kernel_size"], "stride": self._written["stride"]}
 
     def spatial_stride(self) -> int:
-        return int(max(self._s))
+        return int(max(self.stride))
 
     def compute_output_shape(self, input_shape: tuple[int, ...]) -> tuple[int, ...]:
         input_shape = per_sample_shape(input_shape, self.ndim, self.label)
         spatial = tuple(
             conv_output_size(size, k, s, 0, layer=f"{self.label} (input {input_shape})")
-            for size, k, s in zip(input_shape[1:], self._k, self._s, strict=True)
+            for size, k, s in zip(input_shape[1:], self.kernel_size, self.stride, strict=True)
         )
         return (input_shape[0], *spatial)
 
     def flops(self, input_shape: tuple[int, ...]) -> int:
         """One operation per window element per output, per sample."""
-        return int(np.prod(self.compute_output_shape(input_shape))) * int(np.prod(self._k))
+        return int(np.prod(self.compute_output_shape(input_shape))) * int(np.prod(self.kernel_size))
 
     def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
         """Pool a batch (N, C, *spatial) into (N, C, *spatial_out)."""
@@ -78,8 +79,8 @@ class _PoolNd(Layer):
         argmax = self._argmax if getattr(self, "_argmax", None) is not None and self._argmax.shape == ashape else None
         if argmax is None:  # reused between calls: large fresh arrays cost page faults
             argmax = self._argmax = np.empty(ashape, dtype=np.int64)
-        k = three_axes(self._k, self.ndim)
-        s = three_axes(self._s, self.ndim)
+        k = three_axes(self.kernel_size, self.ndim)
+        s = three_axes(self.stride, self.ndim)
         pool_forward(as_5d(x, self.ndim), *k, *s, is_max, as_5d(out, self.ndim), as_5d(argmax, self.ndim))
         self._cache = {"x_shape": x.shape, "argmax": argmax, "k": k, "s": s, "out_shape": out.shape, "dtype": dtype}
         return out
@@ -107,8 +108,8 @@ class MaxPool2d(_PoolNd):
     """2-D max pooling.
 
     Args:
-        pool_size: window size F (int or two ints).
-        stride: step S (defaults to ``pool_size``).
+        kernel_size: window size F (int or two ints).
+        stride: step S (int or two ints; defaults to ``kernel_size``).
 
     Input shape: (N, C, H, W).  Output shape: (N, C, (H - F)/S + 1, (W - F)/S + 1).
     """

@@ -17,10 +17,10 @@ from fieldnet.errors import ShapeError
 
 @register_layer
 class Dropout(Layer):
-    """Zero each activation with probability ``rate`` in training; inverted scaling by 1/(1-rate).
+    """Zero each activation with probability ``p`` in training; inverted scaling by 1/(1-p).
 
     Args:
-        rate: drop probability in [0, 1).
+        p: drop probability in [0, 1).
 
     The mask stream is seeded from the model seed at build time; its state is part of a training
     checkpoint (``rng_state``), so a resumed training draws the same masks.
@@ -29,16 +29,16 @@ class Dropout(Layer):
 
     has_randomness = True
 
-    def __init__(self, rate: float = 0.5, name: str | None = None) -> None:
+    def __init__(self, p: float = 0.5, name: str | None = None) -> None:
         super().__init__(name=name)
-        self.rate = float(rate)
-        if not 0.0 <= self.rate < 1.0:
-            raise ShapeError(f"{self.label}: rate must be in [0, 1), got {rate}")
+        self.p = float(p)
+        if not 0.0 <= self.p < 1.0:
+            raise ShapeError(f"{self.label}: the drop probability p must be in [0, 1), got {p}")
         self._rng = np.random.default_rng(0)
         self._mask: np.ndarray | None = None
 
     def get_config(self) -> dict[str, Any]:
-        return {"name": self.name, "rate": self.rate}
+        return {"name": self.name, "p": self.p}
 
     def build(self, input_shape: tuple[int, ...], rng: np.random.Generator) -> None:
         super().build(input_shape, rng)
@@ -53,11 +53,11 @@ class Dropout(Layer):
         self._rng.bit_generator.state = state
 
     def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
-        if not training or self.rate == 0.0:
+        if not training or self.p == 0.0:
             self._mask = None
             return x
-        keep = self._rng.random(x.shape, dtype=np.float32) >= self.rate
-        self._mask = keep.astype(x.dtype) / x.dtype.type(1.0 - self.rate)
+        keep = self._rng.random(x.shape, dtype=np.float32) >= self.p
+        self._mask = keep.astype(x.dtype) / x.dtype.type(1.0 - self.p)
         return x * self._mask
 
     def backward(self, dy: np.ndarray) -> np.ndarray | None:
