@@ -1,4 +1,5 @@
-"""Convolution layers: references, finite differences, textbook shapes, symmetries, errors.
+"""Convolution layers: the reference (kernels/reference.py), finite differences, textbook shapes,
+symmetries, errors.
 
 Gradient checks run in float64: the layers run the SAME numba kernels compiled for float64
 when given float64 input and float64 weights (the only extra specialisation), so the
@@ -14,36 +15,12 @@ import numpy as np
 import pytest
 from scipy.signal import correlate2d
 
+from fieldnet.engine.kernels.reference import reference_conv
 from fieldnet.engine.layers.conv import Conv1d, Conv2d, Conv3d
 from fieldnet.errors import ShapeError
 from tests.engine.gradcheck import numeric_grad
 
 CONV = {1: Conv1d, 2: Conv2d, 3: Conv3d}
-
-
-def reference_conv(x, w, b, stride, padding):
-    """Plain-numpy cross-correlation (N, C, *S) x (O, C, *K) -> (N, O, *S_out), independent of the kernels."""
-    nd = x.ndim - 2
-    ks = w.shape[2:]
-    if padding == "valid":
-        xp = x
-    else:
-        pads = []
-        for size, k, s in zip(x.shape[2:], ks, stride, strict=True):
-            out = -(-size // s)
-            total = max((out - 1) * s + k - size, 0)
-            pads.append((total // 2, total - total // 2))
-        mode = "wrap" if padding == "periodic" else "constant"
-        xp = np.pad(x, [(0, 0), (0, 0), *pads], mode=mode)
-    win = np.lib.stride_tricks.sliding_window_view(xp, ks, axis=tuple(range(2, 2 + nd)))
-    win = win[(slice(None), slice(None), *(slice(None, None, s) for s in stride))]
-    # win: (N, C, *S_out, *K)
-    letters = "defgh"[:nd]
-    kl = "pqr"[:nd]
-    y = np.einsum(f"nc{letters}{kl},oc{kl}->no{letters}", win, w)
-    if b is not None:
-        y = y + b.reshape((1, -1) + (1,) * nd)
-    return y
 
 
 def make_layer(nd, out_ch, k, stride, padding, bias, in_shape, seed=0, dtype=np.float64, activation=None):

@@ -1,12 +1,15 @@
-"""Pooling layers: finite differences (float64), shapes, equivariance and invariance, errors."""
+"""Pooling layers: the reference (kernels/reference.py), finite differences (float64), shapes,
+equivariance and invariance, errors."""
 
 from __future__ import annotations
 
+import itertools
 import json
 
 import numpy as np
 import pytest
 
+from fieldnet.engine.kernels.reference import reference_pool
 from fieldnet.engine.layers.conv import Conv2d, Conv3d
 from fieldnet.engine.layers.pooling import (
     AvgPool2d,
@@ -48,6 +51,22 @@ def test_engine_pool_gradients_match_finite_differences(cls, size, stride, in_sh
         return float(np.sum(layer.forward(x) * r))
 
     np.testing.assert_allclose(dx, numeric_grad(loss, x), rtol=1e-6, atol=1e-8)
+
+
+def test_engine_pool_sweep_against_the_reference():
+    """2-D and 3-D, max and average, windows 1-3 (square and not), strides 1-3 and the default."""
+    rng = np.random.default_rng(5)
+    classes = {(2, "max"): MaxPool2d, (2, "avg"): AvgPool2d, (3, "max"): MaxPool3d, (3, "avg"): AvgPool3d}
+    for (nd, mode), cls in classes.items():
+        for k, stride, size in itertools.product([1, 2, 3, (3, 1, 2)[:nd]], [None, 1, 2, 3], [3, 4, 7]):
+            if nd == 3 and size == 7:
+                continue
+            layer = cls(k, stride)
+            x = rng.standard_normal((2, 3, *(size,) * nd))
+            y = layer.forward(x)
+            ref = reference_pool(x, layer.kernel_size, layer.stride, mode)
+            assert y.shape == ref.shape == (2, *layer.compute_output_shape(x.shape[1:])), (nd, mode, k, stride, size)
+            np.testing.assert_allclose(y, ref, rtol=1e-12, atol=1e-12, err_msg=str((nd, mode, k, stride, size)))
 
 
 def test_engine_pool_values_against_numpy():

@@ -3,6 +3,7 @@
 Every kernel works on 5-D arrays (N, C, D, H, W): 1-D and 2-D layers pass views with the missing
 spatial axes set to 1, so one compiled kernel serves all dimensions and all padding modes
 (padding is applied beforehand by an index-map gather, see :mod:`fieldnet.engine.kernels.conv`).
+What they compute is specified in plain numpy by :mod:`fieldnet.engine.kernels.reference`.
 """
 
 from fieldnet.engine.kernels.conv import (
