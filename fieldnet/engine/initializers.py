@@ -17,18 +17,7 @@ def he_normal(shape: tuple[int, ...], fan_in: int, rng: np.random.Generator) -> 
     return (rng.standard_normal(shape) * math.sqrt(2.0 / fan_in)).astype(np.float32)
 
 
-def he_uniform(shape: tuple[int, ...], fan_in: int, rng: np.random.Generator) -> np.ndarray:
-    """U(-a, a) with a = sqrt(6 / fan_in): the same variance as :func:`he_normal`."""
-    a = math.sqrt(6.0 / fan_in)
-    return rng.uniform(-a, a, size=shape).astype(np.float32)
-
-
-def glorot_normal(shape: tuple[int, ...], fan_in: int, fan_out: int, rng: np.random.Generator) -> np.ndarray:
-    """N(0, 2 / (fan_in + fan_out)) (Glorot and Bengio 2010), for tanh/sigmoid networks."""
-    return (rng.standard_normal(shape) * math.sqrt(2.0 / (fan_in + fan_out))).astype(np.float32)
-
-
 def glorot_uniform(shape: tuple[int, ...], fan_in: int, fan_out: int, rng: np.random.Generator) -> np.ndarray:
-    """U(-a, a) with a = sqrt(6 / (fan_in + fan_out))."""
+    """U(-a, a) with a = sqrt(6 / (fan_in + fan_out)) (Glorot and Bengio 2010), for tanh/sigmoid networks."""
     a = math.sqrt(6.0 / (fan_in + fan_out))
     return rng.uniform(-a, a, size=shape).astype(np.float32)

@@ -12,9 +12,10 @@ initial weights and dropout masks whatever the thread count.
 
 from __future__ import annotations
 
-import json
+import os
 from collections.abc import Iterator
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -22,10 +23,13 @@ from fieldnet.engine.blas import single_threaded_blas
 from fieldnet.engine.layers.base import Layer, layer_from_spec, layer_to_spec
 from fieldnet.errors import ShapeError
 
+if TYPE_CHECKING:
+    from fieldnet.engine.optimizers import Optimizer
+
 
 def _leaves(layers: list[Layer]) -> Iterator[Layer]:
     for layer in layers:
-        subs = layer.sublayers() if hasattr(layer, "sublayers") else []
+        subs = layer.sublayers()
         if subs:
             yield from _leaves(subs)
         else:
@@ -49,7 +53,7 @@ class Sequential:
             (off by default: training never needs it; :meth:`input_gradient` turns it on).
     """
 
-    def __init__(self, layers: list[Layer], input_shape: tuple[int, ...] | None = None, seed: int = 0):
+    def __init__(self, layers: list[Layer], input_shape: tuple[int, ...] | None = None, seed: int = 0) -> None:
         self.layers = list(layers)
         if not self.layers:
             raise ShapeError("Sequential: a model needs at least one layer")
@@ -163,16 +167,6 @@ class Sequential:
             layer = layer.sublayers()[int(part)]
         return layer
 
-    def parameters(self) -> list[tuple[Layer, str, np.ndarray, np.ndarray]]:
-        """(layer, key, parameter, gradient) of every trainable parameter."""
-        out = []
-        for i in range(len(self.layers)):
-            for path, params, _ in self.layers[i].named_arrays(str(i)):
-                owner = self._owner(i, path)
-                if owner.trainable and self.layers[i].trainable:
-                    out.extend((owner, k, params[k], owner.grads[k]) for k in sorted(params))
-        return out
-
     def zero_grads(self) -> None:
         for layer in _leaves(self.layers):
             layer.zero_grads()
@@ -187,10 +181,7 @@ class Sequential:
                 leaf.trainable = i >= k
         return self
 
-    def unfreeze(self) -> Sequential:
-        return self.freeze(0)
-
-    def train_step(self, x: np.ndarray, y: np.ndarray, loss, optimizer) -> tuple[float, float]:
+    def train_step(self, x: np.ndarray, y: np.ndarray, loss, optimizer: Optimizer) -> tuple[float, float]:
         """One optimisation step on a mini-batch; returns (mean loss, accuracy) before the update."""
         out = self.forward(x, training=True)
         value = loss.forward(out, y)
@@ -304,9 +295,6 @@ class Sequential:
             "layers": [layer_to_spec(layer) for layer in self.layers],
         }
 
-    def to_json(self) -> str:
-        return json.dumps(self.get_config())
-
     @classmethod
     def from_config(cls, config: dict[str, Any], where: str = "architecture") -> Sequential:
         """Rebuild a model from :meth:`get_config` output (data only; no code is evaluated)."""
@@ -347,15 +335,16 @@ class Sequential:
 
     # -- randomness that training checkpoints must carry ---------------------------------------
     def rng_state(self) -> list[dict]:
-        return [leaf.rng_state for leaf in _leaves(self.layers) if getattr(leaf, "has_randomness", False)]
+        return [leaf.rng_state for leaf in _leaves(self.layers) if leaf.has_randomness]
 
     def set_rng_state(self, states: list[dict]) -> None:
-        leaves = [leaf for leaf in _leaves(self.layers) if getattr(leaf, "has_randomness", False)]
+        leaves = [leaf for leaf in _leaves(self.layers) if leaf.has_randomness]
         for leaf, state in zip(leaves, states, strict=True):
             leaf.rng_state = state
 
     # -- files -----------------------------------------------------------------------------
-    def save(self, path, optimizer=None, extra: dict[str, Any] | None = None):
+    def save(self, path: str | os.PathLike, optimizer: Optimizer | None = None,
+             extra: dict[str, Any] | None = None) -> Path:
         """Write the model to an HDF5 model file atomically; returns its path.
 
         ``optimizer`` and ``extra`` make the file a training checkpoint (optimiser state, epoch,

@@ -129,8 +129,8 @@ def test_engine_mc_dropout_varies_only_in_training_mode():
     np.testing.assert_allclose(model.predict_proba(x).sum(axis=1), 1, rtol=1e-6)
 
 
-# The architecture attribute of a model file written before the layers took PyTorch's argument
-# names (units, use_bias, pool_size, rate, LeakyReLU's alpha), exactly as it was stored.
+# The architecture attribute of a model file that uses the Keras-style argument names
+# (units, use_bias, pool_size, rate, LeakyReLU's alpha), exactly as such files store it.
 OLD_NAMES_ARCHITECTURE = (
     '{"input_shape": [1, 8, 8], "seed": 4, "layers": ['
     '{"type": "Conv2d", "config": {"name": null, "in_channels": null, "out_channels": 3, "kernel_size": 3, '

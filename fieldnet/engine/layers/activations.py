@@ -10,12 +10,12 @@ from typing import Any
 
 import numpy as np
 
-from fieldnet.engine.layers.base import Layer, register_layer
+from fieldnet.engine.layers.base import Layer, register_layer, work_dtype
 
 
 def _work(x: np.ndarray) -> np.ndarray:
-    """float64 stays float64 (gradient checks); everything else runs in float32."""
-    return np.asarray(x, dtype=np.float64 if x.dtype == np.float64 else np.float32)
+    """``x`` in the dtype the layers compute in (:func:`~fieldnet.engine.layers.base.work_dtype`)."""
+    return np.asarray(x, dtype=work_dtype(x))
 
 
 class _Activation(Layer):
@@ -34,7 +34,14 @@ class _Activation(Layer):
 
 @register_layer
 class ReLU(_Activation):
-    """max(0, x)."""
+    """max(0, x).
+
+    Args:
+        name: optional label.
+
+    Input shape: any (N, ...).
+    Output shape: the input's.
+    """
 
     def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
         x = _work(x)
@@ -53,6 +60,10 @@ class LeakyReLU(_Activation):
 
     Args:
         negative_slope: slope for negative inputs.
+        name: optional label.
+
+    Input shape: any (N, ...).
+    Output shape: the input's.
     """
 
     def __init__(self, negative_slope: float = 0.01, name: str | None = None) -> None:
@@ -75,7 +86,14 @@ class LeakyReLU(_Activation):
 
 @register_layer
 class Tanh(_Activation):
-    """tanh(x); backward uses the saved output: 1 - y^2."""
+    """tanh(x); backward uses the saved output: 1 - y^2.
+
+    Args:
+        name: optional label.
+
+    Input shape: any (N, ...).
+    Output shape: the input's.
+    """
 
     def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
         self._saved = np.tanh(_work(x))
@@ -90,7 +108,14 @@ class Tanh(_Activation):
 
 @register_layer
 class Sigmoid(_Activation):
-    """1 / (1 + exp(-x)), computed without overflow; backward uses y (1 - y)."""
+    """1 / (1 + exp(-x)), computed without overflow; backward uses y (1 - y).
+
+    Args:
+        name: optional label.
+
+    Input shape: any (N, ...).
+    Output shape: the input's.
+    """
 
     def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
         x = _work(x)
@@ -112,6 +137,10 @@ class ELU(_Activation):
 
     Args:
         alpha: saturation value for large negative inputs is -alpha.
+        name: optional label.
+
+    Input shape: any (N, ...).
+    Output shape: the input's.
     """
 
     def __init__(self, alpha: float = 1.0, name: str | None = None) -> None:
@@ -133,5 +162,3 @@ class ELU(_Activation):
             return None
         return dy * self._saved
 
-
-ACTIVATION_LAYERS = {"relu": ReLU, "leaky_relu": LeakyReLU, "tanh": Tanh, "sigmoid": Sigmoid, "elu": ELU}

@@ -18,6 +18,7 @@ Conventions:
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Iterator
 from typing import Any, ClassVar
 
@@ -54,10 +55,7 @@ class Layer:
             respect to the data is wasted work in training.
     """
 
-    #: spatial down-sampling factor of this layer (pooling and strided convolutions set it)
-    def spatial_stride(self) -> int:
-        return 1
-
+    #: True for layers that draw random numbers (Dropout); their generator state is saved with the model
     has_randomness: ClassVar[bool] = False
 
     def __init__(self, name: str | None = None) -> None:
@@ -79,6 +77,14 @@ class Layer:
     def get_config(self) -> dict[str, Any]:
         """JSON-able constructor arguments."""
         return {"name": self.name}
+
+    def sublayers(self) -> list[Layer]:
+        """Layers inside this one (a container such as Residual); none for plain layers."""
+        return []
+
+    def spatial_stride(self) -> int:
+        """Spatial down-sampling factor of this layer (pooling and strided convolutions exceed 1)."""
+        return 1
 
     def build(self, input_shape: tuple[int, ...], rng: np.random.Generator) -> None:
         """Create weights for per-sample ``input_shape``; the default has none."""
@@ -149,9 +155,9 @@ def layer_to_spec(layer: Layer) -> dict[str, Any]:
     return {"type": type(layer).__name__, "config": layer.get_config()}
 
 
-#: Argument names in model and architecture files written before the layers took PyTorch's
-#: names, per layer type: {name in the file: argument now}.  :func:`layer_from_spec` reads them,
-#: so every such file still loads (and predicts bit for bit as before).
+#: Keras-style argument names that existing model and architecture files hold, per layer type:
+#: {name in the file: argument name}.  :func:`layer_from_spec` accepts them so that those files
+#: keep loading, and predict bit for bit.
 RENAMED_ARGUMENTS: dict[str, dict[str, str]] = {
     "Dense": {"units": "out_features", "use_bias": "bias"},
     "MaxPool2d": {"pool_size": "kernel_size"},
@@ -183,8 +189,6 @@ def layer_from_spec(spec: Any, where: str = "architecture") -> Layer:
     anything else raises ShapeError naming the problem.  Containers (the residual block) rebuild
     their children through this same function.
     """
-    import inspect
-
     if not isinstance(spec, dict) or not isinstance(spec.get("type"), str):
         raise ShapeError(f"{where}: each layer must be an object with a 'type' name, got {spec!r:.80}")
     kind = spec["type"]

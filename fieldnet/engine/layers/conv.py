@@ -272,16 +272,18 @@ class Conv1d(_ConvNd):
     """1-D convolution over chains.
 
     Args:
-        out_channels: number of filters N.
+        out_channels: number of filters O.
         kernel_size: filter length F.
         stride: step S.
         padding: "periodic" (default), "zero" ("same") or "valid".
         bias: add a learned bias per filter.
         activation: None or "relu" (fused into the convolution kernel).
-        in_channels: input channels C; inferred at build when None.
+        in_channels: input channels C, checked at build; inferred when None.
+        name: optional label.
 
-    Input shape: (N, C, W).  Output shape: (N, out_channels, W_out), W_out = ceil(W/S)
-    (periodic, zero) or (W - F)/S + 1 (valid).  Weights: kernel (out, in, F), bias (out,).
+    Input shape: (N, C, W).
+    Output shape: (N, out_channels, W_out), W_out = ceil(W/S) (periodic, zero) or (W - F)/S + 1 (valid).
+    Weights: kernel (O, C, F), bias (O,).
     """
 
     ndim = 1
@@ -291,10 +293,19 @@ class Conv1d(_ConvNd):
 class Conv2d(_ConvNd):
     """2-D convolution over square or rectangular lattices.
 
-    Args: as :class:`Conv1d`; ``kernel_size`` and ``stride`` may be an int or two ints.
+    Args:
+        out_channels: number of filters O.
+        kernel_size: filter size F (an int, or two ints for (KH, KW)).
+        stride: step S (an int or two ints).
+        padding: "periodic" (default), "zero" ("same") or "valid".
+        bias: add a learned bias per filter.
+        activation: None or "relu" (fused into the convolution kernel).
+        in_channels: input channels C, checked at build; inferred when None.
+        name: optional label.
 
-    Input shape: (N, C, H, W).  Output shape: (N, out_channels, H_out, W_out).
-    Weights: kernel (out, in, KH, KW), bias (out,); parameter count N*K*K*C + N.
+    Input shape: (N, C, H, W).
+    Output shape: (N, out_channels, H_out, W_out), per axis as in :class:`Conv1d`.
+    Weights: kernel (O, C, KH, KW), bias (O,); parameter count O*KH*KW*C + O.
     """
 
     ndim = 2
@@ -304,10 +315,19 @@ class Conv2d(_ConvNd):
 class Conv3d(_ConvNd):
     """3-D convolution over cubic lattices.
 
-    Args: as :class:`Conv1d`; ``kernel_size`` and ``stride`` may be an int or three ints.
+    Args:
+        out_channels: number of filters O.
+        kernel_size: filter size F (an int, or three ints for (KD, KH, KW)).
+        stride: step S (an int or three ints).
+        padding: "periodic" (default), "zero" ("same") or "valid".
+        bias: add a learned bias per filter.
+        activation: None or "relu" (fused into the convolution kernel).
+        in_channels: input channels C, checked at build; inferred when None.
+        name: optional label.
 
-    Input shape: (N, C, D, H, W).  Output shape: (N, out_channels, D_out, H_out, W_out).
-    Weights: kernel (out, in, KD, KH, KW), bias (out,).
+    Input shape: (N, C, D, H, W).
+    Output shape: (N, out_channels, D_out, H_out, W_out), per axis as in :class:`Conv1d`.
+    Weights: kernel (O, C, KD, KH, KW), bias (O,).
     """
 
     ndim = 3

@@ -11,7 +11,8 @@ from typing import Any
 
 import numpy as np
 
-from fieldnet.engine.layers.base import Layer, register_layer
+from fieldnet.engine.initializers import glorot_uniform, he_normal
+from fieldnet.engine.layers.base import Layer, register_layer, work_dtype
 from fieldnet.errors import ShapeError
 
 
@@ -24,11 +25,13 @@ class Dense(Layer):
         bias: add a learned bias.
         activation: None or "relu" (fused: its mask is applied in backward).
         init: "he" (default, for ReLU nets) or "glorot".
+        name: optional label.
 
-    The arguments after ``out_features`` are keyword-only: files and code written before the
-    PyTorch names passed the activation second, and must not silently set ``bias`` instead.
+    The arguments after ``out_features`` are keyword-only: Keras-style code passes the activation
+    second (``Dense(64, "relu")``), which must fail rather than silently set ``bias``.
 
-    Input shape: (N, F).  Output shape: (N, out_features).
+    Input shape: (N, F).
+    Output shape: (N, out_features).
     Parameters: kernel (F, out_features), bias (out_features,).
     """
 
@@ -52,6 +55,8 @@ class Dense(Layer):
             raise ShapeError(f"{self.label}: activation must be None or 'relu', got {activation!r}")
         if init not in ("he", "glorot"):
             raise ShapeError(f"{self.label}: init must be 'he' or 'glorot', got {init!r}")
+        self._x: np.ndarray | None = None  # input and output of the last forward, for backward
+        self._y: np.ndarray | None = None
 
     def get_config(self) -> dict[str, Any]:
         return {"name": self.name, "out_features": self.out_features, "activation": self.activation,
@@ -71,8 +76,6 @@ class Dense(Layer):
         return (self.out_features,)
 
     def build(self, input_shape: tuple[int, ...], rng: np.random.Generator) -> None:
-        from fieldnet.engine.initializers import glorot_uniform, he_normal
-
         self.params, self.grads = {}, {}
         super().build(input_shape, rng)
         fan_in = int(input_shape[0])
@@ -91,7 +94,7 @@ class Dense(Layer):
     def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
         self.check_input(x, 2)
         self.compute_output_shape(x.shape[1:])
-        dtype = np.float64 if x.dtype == np.float64 else np.float32
+        dtype = work_dtype(x)
         x = np.ascontiguousarray(x, dtype=dtype)
         y = x @ self.params["kernel"].astype(dtype, copy=False)
         if self.bias:
@@ -102,7 +105,7 @@ class Dense(Layer):
         return y
 
     def backward(self, dy: np.ndarray) -> np.ndarray | None:
-        if getattr(self, "_x", None) is None:
+        if self._x is None:
             raise RuntimeError(f"{self.label}: backward called before forward")
         if dy.shape != self._y.shape:
             raise ShapeError(f"{self.label}: output gradient has shape {dy.shape}, expected {self._y.shape}")

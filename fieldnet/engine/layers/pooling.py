@@ -45,6 +45,9 @@ class _PoolNd(Layer):
         # the arguments as the caller wrote them (2, [2, 2], None): the config, and so a saved architecture, keeps them
         self._written = {"kernel_size": as_written(kernel_size), "stride": None if stride is None else as_written(stride)}
         self._cache: dict[str, Any] = {}
+        # reused between calls (large fresh arrays cost page faults)
+        self._work: dict[str, np.ndarray] = {}
+        self._argmax: np.ndarray | None = None
 
     def get_config(self) -> dict[str, Any]:
         return {"name": self.name, "kernel_size": self._written["kernel_size"], "stride": self._written["stride"]}
@@ -70,15 +73,13 @@ class _PoolNd(Layer):
         out_shape = self.compute_output_shape(x.shape[1:])
         dtype = work_dtype(x)
         x = np.ascontiguousarray(x, dtype=dtype)
-        if not hasattr(self, "_work"):
-            self._work: dict[str, np.ndarray] = {}
         self._cache = {}
         out = reuse_or_empty(self._work, "out", (x.shape[0],) + out_shape, dtype)
         is_max = self.mode == "max"
         ashape = out.shape if is_max else (1,) * out.ndim
-        argmax = self._argmax if getattr(self, "_argmax", None) is not None and self._argmax.shape == ashape else None
-        if argmax is None:  # reused between calls: large fresh arrays cost page faults
-            argmax = self._argmax = np.empty(ashape, dtype=np.int64)
+        if self._argmax is None or self._argmax.shape != ashape:
+            self._argmax = np.empty(ashape, dtype=np.int64)
+        argmax = self._argmax
         k = three_axes(self.kernel_size, self.ndim)
         s = three_axes(self.stride, self.ndim)
         pool_forward(as_5d(x, self.ndim), *k, *s, is_max, as_5d(out, self.ndim), as_5d(argmax, self.ndim))
@@ -105,13 +106,15 @@ class _PoolNd(Layer):
 
 @register_layer
 class MaxPool2d(_PoolNd):
-    """2-D max pooling.
+    """2-D max pooling: the largest value of each window.
 
     Args:
         kernel_size: window size F (int or two ints).
         stride: step S (int or two ints; defaults to ``kernel_size``).
+        name: optional label.
 
-    Input shape: (N, C, H, W).  Output shape: (N, C, (H - F)/S + 1, (W - F)/S + 1).
+    Input shape: (N, C, H, W).
+    Output shape: (N, C, (H - F)/S + 1, (W - F)/S + 1), per axis.
     """
 
     ndim = 2
@@ -120,7 +123,16 @@ class MaxPool2d(_PoolNd):
 
 @register_layer
 class AvgPool2d(_PoolNd):
-    """2-D average pooling; arguments and shapes as :class:`MaxPool2d`."""
+    """2-D average pooling: the mean of each window.
+
+    Args:
+        kernel_size: window size F (int or two ints).
+        stride: step S (int or two ints; defaults to ``kernel_size``).
+        name: optional label.
+
+    Input shape: (N, C, H, W).
+    Output shape: (N, C, (H - F)/S + 1, (W - F)/S + 1), per axis.
+    """
 
     ndim = 2
     mode = "avg"
@@ -128,7 +140,16 @@ class AvgPool2d(_PoolNd):
 
 @register_layer
 class MaxPool3d(_PoolNd):
-    """3-D max pooling; input (N, C, D, H, W); arguments as :class:`MaxPool2d` with three ints."""
+    """3-D max pooling: the largest value of each window.
+
+    Args:
+        kernel_size: window size F (int or three ints).
+        stride: step S (int or three ints; defaults to ``kernel_size``).
+        name: optional label.
+
+    Input shape: (N, C, D, H, W).
+    Output shape: (N, C, (D - F)/S + 1, (H - F)/S + 1, (W - F)/S + 1), per axis.
+    """
 
     ndim = 3
     mode = "max"
@@ -136,7 +157,16 @@ class MaxPool3d(_PoolNd):
 
 @register_layer
 class AvgPool3d(_PoolNd):
-    """3-D average pooling; arguments and shapes as :class:`MaxPool3d`."""
+    """3-D average pooling: the mean of each window.
+
+    Args:
+        kernel_size: window size F (int or three ints).
+        stride: step S (int or three ints; defaults to ``kernel_size``).
+        name: optional label.
+
+    Input shape: (N, C, D, H, W).
+    Output shape: (N, C, (D - F)/S + 1, (H - F)/S + 1, (W - F)/S + 1), per axis.
+    """
 
     ndim = 3
     mode = "avg"
@@ -146,6 +176,10 @@ class _GlobalPool(Layer):
     """Pool over every spatial axis: (N, C, *spatial) -> (N, C), for any number of spatial axes."""
 
     mode: ClassVar[str] = "avg"
+
+    def __init__(self, name: str | None = None) -> None:
+        super().__init__(name=name)
+        self._cache: dict[str, Any] = {}
 
     def compute_output_shape(self, input_shape: tuple[int, ...]) -> tuple[int, ...]:
         input_shape = tuple(int(s) for s in input_shape)
@@ -157,9 +191,6 @@ class _GlobalPool(Layer):
 
     def flops(self, input_shape: tuple[int, ...]) -> int:
         return int(np.prod(input_shape))
-
-    def spatial_stride(self) -> int:
-        return 1
 
     def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
         """Reduce a batch (N, C, *spatial) to (N, C)."""
@@ -179,7 +210,7 @@ class _GlobalPool(Layer):
 
     def backward(self, dy: np.ndarray) -> np.ndarray | None:
         """Input gradient of the last forward: the mean spreads evenly, the max goes to its first argmax."""
-        c = getattr(self, "_cache", None)
+        c = self._cache
         if not c:
             raise RuntimeError(f"{self.label}: backward called before forward")
         shape, dtype = c["x_shape"], c["dtype"]
@@ -200,13 +231,27 @@ class _GlobalPool(Layer):
 
 @register_layer
 class GlobalAvgPool(_GlobalPool):
-    """Mean over all spatial axes.  Input shape (N, C, *spatial); output shape (N, C)."""
+    """Mean over all spatial axes, for any lattice size.
+
+    Args:
+        name: optional label.
+
+    Input shape: (N, C, *spatial), 1 to 3 spatial axes.
+    Output shape: (N, C).
+    """
 
     mode = "avg"
 
 
 @register_layer
 class GlobalMaxPool(_GlobalPool):
-    """Maximum over all spatial axes.  Input shape (N, C, *spatial); output shape (N, C)."""
+    """Maximum over all spatial axes, for any lattice size (the gradient goes to the first maximum).
+
+    Args:
+        name: optional label.
+
+    Input shape: (N, C, *spatial), 1 to 3 spatial axes.
+    Output shape: (N, C).
+    """
 
     mode = "max"

@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from fieldnet.engine.layers.base import Layer, register_layer
+from fieldnet.engine.layers.base import Layer, register_layer, work_dtype
 from fieldnet.errors import ShapeError
 
 
@@ -20,11 +20,14 @@ class Dropout(Layer):
     """Zero each activation with probability ``p`` in training; inverted scaling by 1/(1-p).
 
     Args:
-        p: drop probability in [0, 1).
+        p: drop probability in [0, 1) (PyTorch's name; Keras calls it ``rate``).
+        name: optional label.
 
     The mask stream is seeded from the model seed at build time; its state is part of a training
     checkpoint (``rng_state``), so a resumed training draws the same masks.
-    Input/output shape: any (N, ...).
+
+    Input shape: any (N, ...).
+    Output shape: the input's.
     """
 
     has_randomness = True
@@ -73,11 +76,14 @@ class BatchNorm(Layer):
     Args:
         momentum: weight of the new batch in the running statistics.
         eps: added to the variance.
+        name: optional label.
 
     Training normalises with the batch mean and (biased) variance over the batch and spatial
     axes and updates the running mean and (unbiased) variance; evaluation uses the running ones.
     Parameters: gamma, beta (C,).  Buffers: running_mean, running_var (C,).
-    Input/output shape: (N, C, *spatial) or (N, F).
+
+    Input shape: (N, C, *spatial) or (N, F).
+    Output shape: the input's.
     """
 
     def __init__(self, momentum: float = 0.1, eps: float = 1e-5, name: str | None = None) -> None:
@@ -105,7 +111,7 @@ class BatchNorm(Layer):
     def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
         if x.ndim < 2 or x.shape[1] != self.params["gamma"].shape[0]:
             raise ShapeError(f"{self.label}: expects {self.params['gamma'].shape[0]} channels, got input {x.shape}")
-        dtype = np.float64 if x.dtype == np.float64 else np.float32
+        dtype = work_dtype(x)
         x = np.asarray(x, dtype=dtype)
         axes = (0,) + tuple(range(2, x.ndim))
         if training:

@@ -11,7 +11,11 @@ from fieldnet.engine.layers.base import Layer, register_layer
 class Flatten(Layer):
     """Flatten every axis but the batch axis (C-order, so channel is the slowest index).
 
-    Input shape: (N, *s).  Output shape: (N, prod(s)).
+    Args:
+        name: optional label.
+
+    Input shape: (N, *s).
+    Output shape: (N, prod(s)).
     """
 
     def compute_output_shape(self, input_shape: tuple[int, ...]) -> tuple[int, ...]:

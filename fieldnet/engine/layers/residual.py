@@ -19,8 +19,10 @@ class Residual(Layer):
         layers: the inner stack f; its output shape must equal its input shape (e.g. periodic
             convolutions with stride 1 and as many output channels as input channels).
         activation: None or "relu", applied after the sum.
+        name: optional label.
 
-    Input/output shape: (N, *s) -> (N, *s).
+    Input shape: (N, *s).
+    Output shape: (N, *s).
     """
 
     def __init__(self, layers: list[Layer] | list[dict], activation: str | None = None, name: str | None = None) -> None:
