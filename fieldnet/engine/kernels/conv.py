@@ -380,13 +380,8 @@ def conv_backward_weight(xp, xs, dy_ext, has_bias, partial_w, partial_b):  # pra
     for chunk in prange(n_chunks):
         pw = partial_w[chunk]
         pb = partial_b[chunk]
-        for o in range(O):
-            pb[o] = zero
-            for c in range(C):
-                for kd in range(KD):
-                    for kh in range(KH):
-                        for kw in range(KW):
-                            pw[o, c, kd, kh, kw] = zero
+        pw[:] = zero
+        pb[:] = zero
         stop = min(N, (chunk + 1) * WEIGHT_GRAD_CHUNK)
         for n in range(chunk * WEIGHT_GRAD_CHUNK, stop):
             for o in range(O):
@@ -462,13 +457,8 @@ def conv_backward_weight_strided(xp, dy, has_bias, sd, sh, sw, partial_w, partia
     for chunk in prange(n_chunks):
         pw = partial_w[chunk]
         pb = partial_b[chunk]
-        for o in range(O):
-            pb[o] = zero
-            for c in range(C):
-                for kd in range(KD):
-                    for kh in range(KH):
-                        for kw in range(KW):
-                            pw[o, c, kd, kh, kw] = zero
+        pw[:] = zero
+        pb[:] = zero
         stop = min(N, (chunk + 1) * WEIGHT_GRAD_CHUNK)
         for n in range(chunk * WEIGHT_GRAD_CHUNK, stop):
             for o in range(O):

@@ -6,8 +6,6 @@ the input gradient ``dx = dy * f'(x)``.  Shapes are unchanged: any (N, ...) batc
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 
 from fieldnet.engine.layers.base import Layer, register_layer, work_dtype
@@ -34,14 +32,7 @@ class _Activation(Layer):
 
 @register_layer
 class ReLU(_Activation):
-    """max(0, x).
-
-    Args:
-        name: optional label.
-
-    Input shape: any (N, ...).
-    Output shape: the input's.
-    """
+    """max(0, x), element by element; input and output shape (N, ...)."""
 
     def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
         x = _work(x)
@@ -60,18 +51,13 @@ class LeakyReLU(_Activation):
 
     Args:
         negative_slope: slope for negative inputs.
-        name: optional label.
 
-    Input shape: any (N, ...).
-    Output shape: the input's.
+    Input shape: any (N, ...).  Output shape: the input's.
     """
 
     def __init__(self, negative_slope: float = 0.01, name: str | None = None) -> None:
         super().__init__(name=name)
         self.negative_slope = float(negative_slope)
-
-    def get_config(self) -> dict[str, Any]:
-        return {"name": self.name, "negative_slope": self.negative_slope}
 
     def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
         x = _work(x)
@@ -86,14 +72,7 @@ class LeakyReLU(_Activation):
 
 @register_layer
 class Tanh(_Activation):
-    """tanh(x); backward uses the saved output: 1 - y^2.
-
-    Args:
-        name: optional label.
-
-    Input shape: any (N, ...).
-    Output shape: the input's.
-    """
+    """tanh(x); backward uses the saved output: 1 - y^2.  Input and output shape (N, ...)."""
 
     def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
         self._saved = np.tanh(_work(x))
@@ -108,14 +87,7 @@ class Tanh(_Activation):
 
 @register_layer
 class Sigmoid(_Activation):
-    """1 / (1 + exp(-x)), computed without overflow; backward uses y (1 - y).
-
-    Args:
-        name: optional label.
-
-    Input shape: any (N, ...).
-    Output shape: the input's.
-    """
+    """1 / (1 + exp(-x)), computed without overflow; backward uses y (1 - y).  Shapes (N, ...) -> (N, ...)."""
 
     def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
         x = _work(x)
@@ -136,19 +108,14 @@ class ELU(_Activation):
     """x for x > 0, alpha (exp(x) - 1) otherwise.
 
     Args:
-        alpha: saturation value for large negative inputs is -alpha.
-        name: optional label.
+        alpha: the output for large negative inputs tends to -alpha.
 
-    Input shape: any (N, ...).
-    Output shape: the input's.
+    Input and output shape: (N, ...).
     """
 
     def __init__(self, alpha: float = 1.0, name: str | None = None) -> None:
         super().__init__(name=name)
         self.alpha = float(alpha)
-
-    def get_config(self) -> dict[str, Any]:
-        return {"name": self.name, "alpha": self.alpha}
 
     def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
         x = _work(x)

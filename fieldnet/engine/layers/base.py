@@ -75,8 +75,10 @@ class Layer:
         return self.name or type(self).__name__
 
     def get_config(self) -> dict[str, Any]:
-        """JSON-able constructor arguments."""
-        return {"name": self.name}
+        """JSON-able constructor arguments: ``name``, then every other argument of ``__init__``, read
+        from the attribute of the same name (layers keep their arguments under their own names)."""
+        arguments = [a for a in inspect.signature(type(self).__init__).parameters if a not in ("self", "name")]
+        return {"name": self.name, **{a: getattr(self, a) for a in arguments}}
 
     def sublayers(self) -> list[Layer]:
         """Layers inside this one (a container such as Residual); none for plain layers."""

@@ -293,18 +293,9 @@ class Conv1d(_ConvNd):
 class Conv2d(_ConvNd):
     """2-D convolution over square or rectangular lattices.
 
-    Args:
-        out_channels: number of filters O.
-        kernel_size: filter size F (an int, or two ints for (KH, KW)).
-        stride: step S (an int or two ints).
-        padding: "periodic" (default), "zero" ("same") or "valid".
-        bias: add a learned bias per filter.
-        activation: None or "relu" (fused into the convolution kernel).
-        in_channels: input channels C, checked at build; inferred when None.
-        name: optional label.
+    Args: as :class:`Conv1d`; ``kernel_size`` and ``stride`` may be an int or two ints.
 
-    Input shape: (N, C, H, W).
-    Output shape: (N, out_channels, H_out, W_out), per axis as in :class:`Conv1d`.
+    Input shape: (N, C, H, W).  Output shape: (N, out_channels, H_out, W_out), each as in Conv1d.
     Weights: kernel (O, C, KH, KW), bias (O,); parameter count O*KH*KW*C + O.
     """
 
@@ -315,18 +306,9 @@ class Conv2d(_ConvNd):
 class Conv3d(_ConvNd):
     """3-D convolution over cubic lattices.
 
-    Args:
-        out_channels: number of filters O.
-        kernel_size: filter size F (an int, or three ints for (KD, KH, KW)).
-        stride: step S (an int or three ints).
-        padding: "periodic" (default), "zero" ("same") or "valid".
-        bias: add a learned bias per filter.
-        activation: None or "relu" (fused into the convolution kernel).
-        in_channels: input channels C, checked at build; inferred when None.
-        name: optional label.
+    Args: as :class:`Conv1d`; ``kernel_size`` and ``stride`` may be an int or three ints.
 
-    Input shape: (N, C, D, H, W).
-    Output shape: (N, out_channels, D_out, H_out, W_out), per axis as in :class:`Conv1d`.
+    Input shape: (N, C, D, H, W).  Output shape: (N, out_channels, D_out, H_out, W_out).
     Weights: kernel (O, C, KD, KH, KW), bias (O,).
     """
 

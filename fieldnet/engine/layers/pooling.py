@@ -13,16 +13,8 @@ from typing import Any, ClassVar
 import numpy as np
 
 from fieldnet.engine.kernels.pool import pool_backward, pool_forward
+from fieldnet.engine.layers import spatial
 from fieldnet.engine.layers.base import Layer, register_layer, work_dtype
-from fieldnet.engine.layers.spatial import (
-    as_5d,
-    as_written,
-    axis_tuple,
-    conv_output_size,
-    per_sample_shape,
-    reuse_or_empty,
-    three_axes,
-)
 from fieldnet.errors import ShapeError
 
 
@@ -40,10 +32,10 @@ class _PoolNd(Layer):
     ) -> None:
         super().__init__(name=name)
         # one int per spatial axis; the stride defaults to the window
-        self.kernel_size = axis_tuple(kernel_size, self.ndim, "kernel_size", self.label)
-        self.stride = self.kernel_size if stride is None else axis_tuple(stride, self.ndim, "stride", self.label)
+        self.kernel_size = spatial.axis_tuple(kernel_size, self.ndim, "kernel_size", self.label)
+        self.stride = self.kernel_size if stride is None else spatial.axis_tuple(stride, self.ndim, "stride", self.label)
         # the arguments as the caller wrote them (2, [2, 2], None): the config, and so a saved architecture, keeps them
-        self._written = {"kernel_size": as_written(kernel_size), "stride": None if stride is None else as_written(stride)}
+        self._written = {"kernel_size": spatial.as_written(kernel_size), "stride": None if stride is None else spatial.as_written(stride)}
         self._cache: dict[str, Any] = {}
         # reused between calls (large fresh arrays cost page faults)
         self._work: dict[str, np.ndarray] = {}
@@ -56,12 +48,12 @@ class _PoolNd(Layer):
         return int(max(self.stride))
 
     def compute_output_shape(self, input_shape: tuple[int, ...]) -> tuple[int, ...]:
-        input_shape = per_sample_shape(input_shape, self.ndim, self.label)
-        spatial = tuple(
-            conv_output_size(size, k, s, 0, layer=f"{self.label} (input {input_shape})")
+        input_shape = spatial.per_sample_shape(input_shape, self.ndim, self.label)
+        sizes = tuple(
+            spatial.conv_output_size(size, k, s, 0, layer=f"{self.label} (input {input_shape})")
             for size, k, s in zip(input_shape[1:], self.kernel_size, self.stride, strict=True)
         )
-        return (input_shape[0], *spatial)
+        return (input_shape[0], *sizes)
 
     def flops(self, input_shape: tuple[int, ...]) -> int:
         """One operation per window element per output, per sample."""
@@ -74,15 +66,15 @@ class _PoolNd(Layer):
         dtype = work_dtype(x)
         x = np.ascontiguousarray(x, dtype=dtype)
         self._cache = {}
-        out = reuse_or_empty(self._work, "out", (x.shape[0],) + out_shape, dtype)
+        out = spatial.reuse_or_empty(self._work, "out", (x.shape[0],) + out_shape, dtype)
         is_max = self.mode == "max"
         ashape = out.shape if is_max else (1,) * out.ndim
         if self._argmax is None or self._argmax.shape != ashape:
             self._argmax = np.empty(ashape, dtype=np.int64)
         argmax = self._argmax
-        k = three_axes(self.kernel_size, self.ndim)
-        s = three_axes(self.stride, self.ndim)
-        pool_forward(as_5d(x, self.ndim), *k, *s, is_max, as_5d(out, self.ndim), as_5d(argmax, self.ndim))
+        k = spatial.three_axes(self.kernel_size, self.ndim)
+        s = spatial.three_axes(self.stride, self.ndim)
+        pool_forward(spatial.as_5d(x, self.ndim), *k, *s, is_max, spatial.as_5d(out, self.ndim), spatial.as_5d(argmax, self.ndim))
         self._cache = {"x_shape": x.shape, "argmax": argmax, "k": k, "s": s, "out_shape": out.shape, "dtype": dtype}
         return out
 
@@ -96,10 +88,10 @@ class _PoolNd(Layer):
         if not self.input_grad:
             return None
         dy = np.ascontiguousarray(dy, dtype=c["dtype"])
-        dx = reuse_or_empty(self._work, "dx", c["x_shape"], c["dtype"])
+        dx = spatial.reuse_or_empty(self._work, "dx", c["x_shape"], c["dtype"])
         pool_backward(
-            as_5d(dy, self.ndim), *c["k"], *c["s"], self.mode == "max", as_5d(c["argmax"], self.ndim),
-            as_5d(dx, self.ndim),
+            spatial.as_5d(dy, self.ndim), *c["k"], *c["s"], self.mode == "max", spatial.as_5d(c["argmax"], self.ndim),
+            spatial.as_5d(dx, self.ndim),
         )
         return dx
 
@@ -111,10 +103,8 @@ class MaxPool2d(_PoolNd):
     Args:
         kernel_size: window size F (int or two ints).
         stride: step S (int or two ints; defaults to ``kernel_size``).
-        name: optional label.
 
-    Input shape: (N, C, H, W).
-    Output shape: (N, C, (H - F)/S + 1, (W - F)/S + 1), per axis.
+    Input shape: (N, C, H, W).  Output shape: (N, C, (H - F)/S + 1, (W - F)/S + 1).
     """
 
     ndim = 2
@@ -123,16 +113,7 @@ class MaxPool2d(_PoolNd):
 
 @register_layer
 class AvgPool2d(_PoolNd):
-    """2-D average pooling: the mean of each window.
-
-    Args:
-        kernel_size: window size F (int or two ints).
-        stride: step S (int or two ints; defaults to ``kernel_size``).
-        name: optional label.
-
-    Input shape: (N, C, H, W).
-    Output shape: (N, C, (H - F)/S + 1, (W - F)/S + 1), per axis.
-    """
+    """2-D average pooling: the mean of each window.  Args and shapes as :class:`MaxPool2d`."""
 
     ndim = 2
     mode = "avg"
@@ -140,15 +121,9 @@ class AvgPool2d(_PoolNd):
 
 @register_layer
 class MaxPool3d(_PoolNd):
-    """3-D max pooling: the largest value of each window.
+    """3-D max pooling; Args as :class:`MaxPool2d`, with one or three ints.
 
-    Args:
-        kernel_size: window size F (int or three ints).
-        stride: step S (int or three ints; defaults to ``kernel_size``).
-        name: optional label.
-
-    Input shape: (N, C, D, H, W).
-    Output shape: (N, C, (D - F)/S + 1, (H - F)/S + 1, (W - F)/S + 1), per axis.
+    Input shape: (N, C, D, H, W).  Output shape: (N, C, D_out, H_out, W_out), each (W - F)/S + 1.
     """
 
     ndim = 3
@@ -157,16 +132,7 @@ class MaxPool3d(_PoolNd):
 
 @register_layer
 class AvgPool3d(_PoolNd):
-    """3-D average pooling: the mean of each window.
-
-    Args:
-        kernel_size: window size F (int or three ints).
-        stride: step S (int or three ints; defaults to ``kernel_size``).
-        name: optional label.
-
-    Input shape: (N, C, D, H, W).
-    Output shape: (N, C, (D - F)/S + 1, (H - F)/S + 1, (W - F)/S + 1), per axis.
-    """
+    """3-D average pooling: the mean of each window.  Args and shapes as :class:`MaxPool3d`."""
 
     ndim = 3
     mode = "avg"
@@ -231,27 +197,13 @@ class _GlobalPool(Layer):
 
 @register_layer
 class GlobalAvgPool(_GlobalPool):
-    """Mean over all spatial axes, for any lattice size.
-
-    Args:
-        name: optional label.
-
-    Input shape: (N, C, *spatial), 1 to 3 spatial axes.
-    Output shape: (N, C).
-    """
+    """Mean over all spatial axes, for any lattice size.  Input shape (N, C, *spatial); output shape (N, C)."""
 
     mode = "avg"
 
 
 @register_layer
 class GlobalMaxPool(_GlobalPool):
-    """Maximum over all spatial axes, for any lattice size (the gradient goes to the first maximum).
-
-    Args:
-        name: optional label.
-
-    Input shape: (N, C, *spatial), 1 to 3 spatial axes.
-    Output shape: (N, C).
-    """
+    """Maximum over all spatial axes (its gradient goes to the first maximum).  Shapes as :class:`GlobalAvgPool`."""
 
     mode = "max"

@@ -7,8 +7,6 @@ time is Monte Carlo dropout (``Sequential.predict_proba(..., training=True)``).
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 
 from fieldnet.engine.layers.base import Layer, register_layer, work_dtype
@@ -39,9 +37,6 @@ class Dropout(Layer):
             raise ShapeError(f"{self.label}: the drop probability p must be in [0, 1), got {p}")
         self._rng = np.random.default_rng(0)
         self._mask: np.ndarray | None = None
-
-    def get_config(self) -> dict[str, Any]:
-        return {"name": self.name, "p": self.p}
 
     def build(self, input_shape: tuple[int, ...], rng: np.random.Generator) -> None:
         super().build(input_shape, rng)
@@ -90,9 +85,6 @@ class BatchNorm(Layer):
         super().__init__(name=name)
         self.momentum = float(momentum)
         self.eps = float(eps)
-
-    def get_config(self) -> dict[str, Any]:
-        return {"name": self.name, "momentum": self.momentum, "eps": self.eps}
 
     def build(self, input_shape: tuple[int, ...], rng: np.random.Generator) -> None:
         super().build(input_shape, rng)
