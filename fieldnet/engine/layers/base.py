@@ -1,8 +1,9 @@
 """The life of a layer, shared by every layer of the engine.
 
-A layer is configured in ``__init__`` (which only stores arguments), builds its weights from the
-per-sample input shape in :meth:`Layer.build`, computes ``forward`` on a batch and keeps what
-``backward`` needs, and returns the input gradient from ``backward`` while filling ``grads``.
+A layer is configured in ``__init__`` (which stores and checks its arguments), builds its
+weights from the per-sample input shape in :meth:`Layer.build`, computes ``forward`` on a batch
+and keeps what ``backward`` needs, and returns the input gradient from ``backward`` while
+filling ``grads``.
 
 Conventions:
     * arrays are float32 and batch-first: (N, C, W) in 1D, (N, C, H, W) in 2D, (N, C, D, H, W) in 3D;
