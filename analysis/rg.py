@@ -29,29 +29,61 @@ METHODS = ("majority", "maxpool")
 
 
 def _blocks(config: np.ndarray, b: int) -> np.ndarray:
-    """(N, C, L, L) -> (N, C, L/b, L/b, b*b): the spins of each block along the last axis."""
-    n, c, h, w = config.shape
-    if h % b or w % b:
-        raise FieldnetError(f"block size {b} does not divide the lattice {h}x{w}; choose b dividing L")
-    return config.reshape(n, c, h // b, b, w // b, b).transpose(0, 1, 2, 4, 3, 5).reshape(n, c, h // b, w // b, b * b)
+    """(N, C, *spatial) -> (N, C, *spatial/b, b^d): the sites of each block along the last axis
+    (any number d of lattice axes)."""
+    n, c, *spatial = config.shape
+    if any(s % b for s in spatial):
+        shape = "x".join(str(s) for s in spatial)
+        raise FieldnetError(f"block size {b} does not divide the lattice {shape}; choose b dividing L")
+    d = len(spatial)
+    split = [n, c] + [v for s in spatial for v in (s // b, b)]
+    order = [0, 1] + [2 + 2 * i for i in range(d)] + [3 + 2 * i for i in range(d)]
+    return config.reshape(split).transpose(order).reshape([n, c] + [s // b for s in spatial] + [b**d])
 
 
 def majority_rule(config: np.ndarray, b: int = 2, rng: np.random.Generator | None = None) -> np.ndarray:
-    """Block spins by majority rule.
+    """Block spins by majority rule, on lattices of any dimension.
 
     Args:
-        config: spins (N, C, L, L), values +-1 (any numeric dtype).
+        config: spins (N, C, *spatial), values +-1 (any numeric dtype).
         b: block size (divides L).
-        rng: breaks ties (even b) at random; default ``np.random.default_rng(0)``.
+        rng: breaks ties (even blocks) at random; default ``np.random.default_rng(0)``.
 
     Returns:
-        int8 spins (N, C, L/b, L/b): sign of each block sum, a random +-1 where the sum is 0.
+        int8 spins (N, C, *spatial/b): sign of each block sum, a random +-1 where the sum is 0.
     """
     rng = np.random.default_rng(0) if rng is None else rng
     sums = _blocks(np.asarray(config, dtype=np.float32), b).sum(axis=-1)
     # one draw per block whatever the number of ties, so the stream does not depend on the data
     tie_break = np.where(rng.random(sums.shape) < 0.5, -1, 1).astype(np.int8)
     return np.where(sums == 0, tie_break, np.sign(sums)).astype(np.int8)
+
+
+def plurality_rule(config: np.ndarray, b: int, q: int, rng: np.random.Generator | None = None) -> np.ndarray:
+    """Block Potts states by plurality: each block takes its most frequent state, ties at random.
+
+    Args:
+        config: states (N, 1, *spatial) with values 0..q-1, or one-hot (N, q, *spatial).
+        b: block size (divides L).  q: number of states.
+        rng: breaks ties; default ``np.random.default_rng(0)``.
+
+    Returns:
+        The blocked configurations in the input's layout and dtype.
+    """
+    rng = np.random.default_rng(0) if rng is None else rng
+    config = np.asarray(config)
+    onehot = config.shape[1] == q and q > 1
+    blocks = _blocks(config, b)  # (N, C, *spatial/b, b^d)
+    if onehot:
+        counts = np.moveaxis(blocks.sum(axis=-1, dtype=np.float64), 1, -1)  # (N, *spatial/b, q)
+    else:
+        states = blocks[:, 0].astype(np.int64)  # (N, *spatial/b, b^d)
+        counts = np.stack([(states == k).sum(axis=-1) for k in range(q)], axis=-1).astype(np.float64)
+    # the most frequent state; a uniform jitter below 1 breaks ties without changing a strict maximum
+    winner = np.argmax(counts + rng.random(counts.shape), axis=-1)
+    if onehot:
+        return np.moveaxis(np.eye(q, dtype=config.dtype)[winner], -1, 1)
+    return winner[:, None].astype(config.dtype)
 
 
 def max_pool_blocks(config: np.ndarray, b: int = 2) -> np.ndarray:

@@ -17,19 +17,20 @@ from test_faults_train import assert_same_model
 
 TINY = """
 [simulate]
-L = [6, 8]
-T = "1.5:3.5:7"
-samples = 40
+L = [4, 8]
+T = "1.4:3.6:7"
+scan_samples = 24
+zoom_points = 6
+samples = 30
 seed = 3
 
 [train]
-epochs = 4
 ensemble = 2
-exclude_T = ["2.2:2.4"]
+shifts = [0.0, 0.1]
+epochs = 3
 
 [analysis]
-bootstrap = 20
-collapse_bootstrap = 4
+bootstrap = 4
 """
 
 
@@ -64,12 +65,15 @@ def test_kill_9_during_the_pipeline_then_resume_gives_the_same_results(tmp_path)
 
     res = subprocess.run(pipeline(config, killed, "--resume"), capture_output=True, text=True)
     assert res.returncode == 0, res.stderr
-    assert_same_content(reference / "data.h5", killed / "data.h5")
+    for name in ("scan.h5", "measure.h5"):
+        assert_same_content(reference / name, killed / name)
     models = sorted(p.name for p in reference.glob("model*.h5"))
     assert models and models == sorted(p.name for p in killed.glob("model*.h5"))
     for name in models:
         assert_same_model(reference / name, killed / name)
-    with xr.open_dataset(reference / "predictions.nc", engine="h5netcdf") as a, xr.open_dataset(killed / "predictions.nc", engine="h5netcdf") as b:
-        np.testing.assert_array_equal(a["probability"].values, b["probability"].values)
+    for name in ("predictions_p0.nc", "predictions_p1.nc"):
+        with xr.open_dataset(reference / name, engine="h5netcdf") as a, xr.open_dataset(killed / name, engine="h5netcdf") as b:
+            np.testing.assert_array_equal(a["probability"].values, b["probability"].values)
+            np.testing.assert_array_equal(a["blocked_probability"].values, b["blocked_probability"].values)
     assert summary_without_timings(reference) == summary_without_timings(killed)
     assert not list(killed.glob("*.partial"))

@@ -1,111 +1,106 @@
-"""``fieldnet pipeline``: simulate -> train -> predict -> Tc and nu -> report, resumable by stage.
+"""``fieldnet pipeline``: a blind measurement of Tc and nu, resumable stage by stage.
 
-The work folder holds one file per stage: ``data.h5`` (simulate), the networks (train:
-``model_L16.h5`` per size, ``model_L16_net2.h5`` for the second network of an ensemble,
-``model.h5`` for one size-agnostic network), ``predictions.nc`` (predict: the ensemble's mean and
-each network's probabilities), ``tc/`` (analysis) and the report (``summary.json``,
-``report.md``, PNG figures).  A stage whose output exists is skipped on ``--resume``; an
-interrupted stage continues from its own partial file (the simulation's points, the training's
-epoch checkpoint), so a resumed pipeline gives the same result as an uninterrupted one.
+Stages and the files they write in the work folder:
 
-For models whose critical temperature is not known to the program (labels -1, e.g. XY), the
-supervised stages are replaced by learning by confusion on the largest lattice.
+1. **scan** (``scan.h5``): every size over the wide temperature range ``[simulate] T``.
+2. **locate**: the transition region from the scan's susceptibility, specific heat and Binder
+   crossing (:mod:`fieldnet.analysis.locate`); no known Tc is read.
+3. **measure** (``measure.h5``): every size on ``zoom_points`` temperatures across that region,
+   with another seed -- configurations no network is trained on.
+4. **train** (``model_p<i>_net<k>.h5``): for each training-range placement i (``[train] shifts``),
+   an ensemble of networks trained on the scan's configurations labelled by temperature bands
+   deep in each phase (the lowest and highest ``bands`` of the scan's range, shifted).
+5. **predict** (``predictions_p<i>.nc``): each placement's ensemble on the measurement's
+   configurations, and on the same configurations coarse-grained by one block step of size
+   ``[analysis] block``.
+6. **analyse** (``tc/``): RG matching of the network output, the Binder baseline, and the
+   systematic errors from the placements and the sizes (:mod:`fieldnet.analysis.tc`,
+   :mod:`fieldnet.analysis.systematics`).
+7. **report** (``summary.json``, ``report.md``, figures).
+
+Resume is bound to the settings: each stage records the settings and inputs it depends on in
+``stages.json``; ``--resume`` with a changed setting is refused, naming what changed (finishing
+a run with other settings would mix two studies), and a stage whose record matches is skipped.
+An interrupted stage continues from its own partial file, so a resumed pipeline gives the same
+result as an uninterrupted one.
+
+With ``[analysis] method = "confusion"`` (transitions without an order parameter, such as the
+XY model's) the network stages are replaced by learning by confusion on the largest lattice.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import time
-import tomllib
-from dataclasses import dataclass, field
-from importlib import resources
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
+from fieldnet.app.pipeline_config import PipelineConfig
 from fieldnet.errors import FieldnetError
 
-SECTIONS = {
-    "simulate": {"model", "params", "L", "T", "samples", "algorithm", "seed", "lattice"},
-    "train": {"preset", "per_size", "ensemble", "architecture", "epochs", "batch_size", "optimizer", "lr", "schedule", "val_fraction",
-              "patience", "exclude_T", "augment", "seed"},
-    "analysis": {"bootstrap", "collapse_bootstrap", "collapse_of", "nu", "confusion_repeats"},
-}
+STAGES_FILE = "stages.json"
 
 
-def default_config_text() -> str:
-    """The built-in default configuration (TOML text)."""
-    return resources.files("fieldnet.app").joinpath("pipeline_default.toml").read_text()
+# -- config-bound resume -----------------------------------------------------------------------------
 
 
-@dataclass
-class PipelineConfig:
-    simulate: dict[str, Any] = field(default_factory=dict)
-    train: dict[str, Any] = field(default_factory=dict)
-    analysis: dict[str, Any] = field(default_factory=dict)
+def _fingerprint(settings: dict) -> str:
+    return hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
-def load_config(path: str | os.PathLike | None) -> PipelineConfig:
-    """The default configuration, updated by a TOML file's sections when ``path`` is given.
+class StageRecords:
+    """The settings each finished stage was run with (``stages.json`` in the work folder)."""
 
-    Unknown sections or keys are refused (a typo must not silently fall back to a default).
-    """
-    base = tomllib.loads(default_config_text())
-    if path is not None:
-        p = Path(path)
-        try:
-            user = tomllib.loads(p.read_text())
-        except OSError as exc:
-            raise FieldnetError(f"cannot read config {p}: {exc.strerror or exc}") from None
-        except tomllib.TOMLDecodeError as exc:
-            raise FieldnetError(f"config {p} is not valid TOML: {exc}") from None
-        for section, values in user.items():
-            if section not in SECTIONS or not isinstance(values, dict):
-                raise FieldnetError(f"config {p}: unknown section [{section}]; sections are {', '.join(SECTIONS)}")
-            unknown = sorted(set(values) - SECTIONS[section])
-            if unknown:
-                raise FieldnetError(f"config {p}: unknown key(s) {unknown} in [{section}]; known: {sorted(SECTIONS[section])}")
-            if section == "simulate" and "model" in values and values["model"] != base["simulate"]["model"]:
-                base["simulate"]["params"] = {}  # the default couplings belong to the default model
-            base[section].update(values)
-    config = PipelineConfig(**{k: dict(base.get(k, {})) for k in SECTIONS})
-    if config.train.get("exclude_T") == "auto":
-        config.train["exclude_T"] = auto_critical_window(config.simulate)
-    elif isinstance(config.train.get("exclude_T"), str):  # one window given without the list brackets
-        config.train["exclude_T"] = [config.train["exclude_T"]]
-    # settings used only in later stages are checked now, before minutes of simulation
-    _ensemble_size(config.train.get("ensemble", 1))
-    _nu_setting(config.analysis.get("nu", "exact"), config.simulate)
-    from fieldnet.analysis.fss import COLLAPSE_OF
+    def __init__(self, folder: Path):
+        self.path = folder / STAGES_FILE
+        self.records: dict[str, dict] = json.loads(self.path.read_text()) if self.path.exists() else {}
 
-    if config.analysis.get("collapse_of", "decisions") not in COLLAPSE_OF:
-        raise FieldnetError(f"[analysis] collapse_of must be one of {', '.join(COLLAPSE_OF)}, "
-                            f"got {config.analysis.get('collapse_of')!r}")
-    return config
+    def check(self, stage: str, settings: dict) -> bool:
+        """True when ``stage`` finished with these settings; FieldnetError when it finished with
+        others; False when it has not finished."""
+        old = self.records.get(stage)
+        if old is None:
+            return False
+        if old["fingerprint"] == _fingerprint(settings):
+            return True
+        changed = sorted(k for k in set(old["settings"]) | set(settings)
+                         if json.dumps(old["settings"].get(k), default=str) != json.dumps(settings.get(k), default=str))
+        raise FieldnetError(f"the {stage} stage in {self.path.parent} was run with other settings ({', '.join(changed)} "
+                            "changed); rerun with --overwrite to start afresh, or with the config it was started with")
+
+    def check_config(self, config: dict) -> None:
+        """Refuse at once (before any stage) to resume a run started with other settings, naming
+        each changed ``[section] key``; record the settings of a new run."""
+        old = self.records.get("config")
+        if old is None:
+            self.done("config", config)
+            return
+
+        def text(section, key, settings):
+            return json.dumps(settings.get(section, {}).get(key), default=str)
+
+        was = old["settings"]
+        changed = [f"[{section}] {key}: {text(section, key, was)} -> {text(section, key, config)}"
+                   for section in config for key in sorted(set(was.get(section, {})) | set(config[section]))
+                   if text(section, key, was) != text(section, key, config)]
+        if changed:
+            raise FieldnetError(f"{self.path.parent} holds a run started with other settings ({'; '.join(changed)}); "
+                                "resume it with the config it was started with, or rerun with --overwrite")
+
+    def done(self, stage: str, settings: dict) -> None:
+        from fieldnet.io.atomic import atomic_output
+
+        self.records[stage] = {"fingerprint": _fingerprint(settings), "settings": settings}
+        with atomic_output(self.path) as tmp:
+            tmp.write_text(json.dumps(self.records, indent=1, default=str) + "\n")
 
 
-#: ``exclude_T = "auto"`` holds out these fractions of the model's Tc (2D Ising: 2.18 to 2.37)
-AUTO_WINDOW = (0.96, 1.045)
-
-
-def auto_critical_window(simulate: dict) -> list[str]:
-    """The critical window kept out of training for ``exclude_T = "auto"``: 0.96 Tc to 1.045 Tc of
-    the configured model and couplings; none when the model has no known Tc (the pipeline then
-    uses learning by confusion, which trains on no labels).
-
-    Raises:
-        FieldnetError: the model or its couplings are unknown (named in the message).
-    """
-    from fieldnet.simulations.registry import get_model
-
-    params = dict(simulate.get("params", {}))
-    if simulate.get("lattice"):
-        params["lattice"] = simulate["lattice"]
-    tc = get_model(simulate.get("model", "ising2d"), **params).critical_temperature()
-    if tc is None or not tc > 0:
-        return []
-    lo, hi = AUTO_WINDOW
-    return [f"{lo * tc:.4g}:{hi * tc:.4g}"]
+# -- the stages -----------------------------------------------------------------------------------
 
 
 def _temperatures(spec) -> list[float]:
@@ -115,184 +110,226 @@ def _temperatures(spec) -> list[float]:
     return [float(t) for t in parse_temperatures(tokens)]
 
 
+def _model_params(sim: dict) -> dict:
+    params = dict(sim.get("params", {}))
+    if sim.get("lattice"):
+        params["lattice"] = sim["lattice"]
+    return params
+
+
+def _simulate(sim: dict, temperatures: list[float], samples: int, seed: int, output: Path, progress: bool) -> None:
+    from fieldnet.simulations.campaign import run_campaign
+
+    run_campaign(sim["model"], _model_params(sim), sim["L"], temperatures, samples, algorithm=sim["algorithm"],
+                 seed=seed, output=output, resume=True, overwrite=True, progress=progress, command="fieldnet pipeline")
+
+
+def _scan_arrays(path: Path) -> list[tuple[int, int, np.ndarray, np.ndarray, np.ndarray | None]]:
+    """(L, sites, T, energy per site, magnetisation per site) of every size of a data file."""
+    import h5py
+
+    out = []
+    with h5py.File(path, "r") as f:
+        for name in sorted(f, key=lambda n: int(n[1:]) if n[1:].isdigit() else 0):
+            g = f[name]
+            if "config" not in g:
+                continue
+            m = np.asarray(g["magnetization"][()], np.float64) if "magnetization" in g else None
+            out.append((int(name[1:]), int(np.prod(g["config"].shape[2:])), np.asarray(g["temperature"][()], np.float64),
+                        np.asarray(g["energy"][()], np.float64), m))
+    return out
+
+
+@dataclass(frozen=True)
+class PlacementBands:
+    """A training-range placement: its shift (fraction of the scan's width) and bands (J/k_B)."""
+
+    index: int
+    shift: float
+    ordered_below: float
+    disordered_above: float
+
+
+def placements(config: PipelineConfig, scan_temperatures: list[float]) -> list[PlacementBands]:
+    """The training ranges: bands at the ends of the scan, shifted by each of ``[train] shifts``."""
+    lo, hi = min(scan_temperatures), max(scan_temperatures)
+    width = hi - lo
+    f = config.train["bands"]
+    return [PlacementBands(i, float(s), lo + (f + s) * width, hi - (f - s) * width)
+            for i, s in enumerate(config.train["shifts"])]
+
+
+def _model_path(out: Path, p: int, k: int) -> Path:
+    return out / f"model_p{p}_net{k + 1}.h5"
+
+
 def run_pipeline(config: PipelineConfig, outdir: str | os.PathLike, *, resume: bool = False, overwrite: bool = False,
                  progress: bool = True, log=print) -> dict:
     """Run every stage into ``outdir`` and return the summary (also written as summary.json)."""
-    out = Path(outdir)
+    out = _work_folder(Path(outdir), resume, overwrite)
+    records = StageRecords(out)
+    records.check_config({"simulate": config.simulate, "train": config.train, "analysis": config.analysis})
+    timings: dict[str, float] = {}
+    sim, tr, an = config.simulate, config.train, config.analysis
+    scan_T = _temperatures(sim["T"])
+    seed = int(sim["seed"])
+
+    t0 = time.perf_counter()
+    scan = out / "scan.h5"
+    scan_settings = {k: sim[k] for k in ("model", "params", "L", "T", "scan_samples", "algorithm", "seed")} | {
+        "lattice": sim.get("lattice")}
+    if records.check("scan", scan_settings) and scan.exists():
+        log(f"[1/6] scan: {scan} exists, skipped")
+    else:
+        log(f"[1/6] scan {sim['model']} L={sim['L']}: {len(scan_T)} temperatures x {sim['scan_samples']} samples")
+        _simulate(sim, scan_T, int(sim["scan_samples"]), seed, scan, progress)
+        records.done("scan", scan_settings)
+    timings["scan"] = time.perf_counter() - t0
+
+    if an["method"] == "confusion":
+        summary = _confusion(config, out, scan, timings, log)
+    else:
+        summary = _blind(config, out, records, scan, scan_T, scan_settings, timings, progress, log)
+    summary["timings_seconds"] = {k: round(v, 2) for k, v in timings.items()}
+    summary["config"] = {"simulate": sim, "train": tr, "analysis": an}
+    from fieldnet.app.report import write_report
+
+    write_report(out, summary)
+    return summary
+
+
+def _work_folder(out: Path, resume: bool, overwrite: bool) -> Path:
     if out.exists() and not out.is_dir():
         raise FieldnetError(f"{out} exists and is not a folder; choose another -o")
     if out.exists() and any(out.iterdir()) and not (resume or overwrite):
         raise FieldnetError(f"{out} already holds a pipeline run; pass --resume to continue it or --overwrite to start afresh")
     if overwrite and out.exists():
-        # every stage's output and partial file (the per-L and ensemble models too)
-        stale = [out / name for name in ("data.h5", "data.h5.partial", "predictions.nc", "summary.json")]
-        for path in stale + sorted(out.glob("model*.h5")) + sorted(out.glob("model*.h5*.partial")):
-            path.unlink(missing_ok=True)
+        for pattern in ("*.h5", "*.h5.partial", "*.h5*.partial", "*.nc", STAGES_FILE, "summary.json", "report.md"):
+            for path in out.glob(pattern):
+                path.unlink(missing_ok=True)
     out.mkdir(parents=True, exist_ok=True)
-    timings: dict[str, float] = {}
-    sim = config.simulate
+    return out
 
+
+def _blind(config: PipelineConfig, out: Path, records: StageRecords, scan: Path, scan_T: list[float],
+           scan_settings: dict, timings: dict, progress: bool, log) -> dict:
+    from fieldnet.analysis.locate import transition_window
+    from fieldnet.app.predictions import write_ensemble_predictions
+
+    sim, tr, an = config.simulate, config.train, config.analysis
     t0 = time.perf_counter()
-    data = out / "data.h5"
-    if not data.exists():
-        from fieldnet.simulations.campaign import run_campaign
-        from fieldnet.simulations.grids import parse_sizes
-
-        log(f"[1/4] simulate {sim['model']} L={sim['L']} ({len(_temperatures(sim['T']))} temperatures x {sim['samples']} samples)")
-        params = dict(sim.get("params", {}))
-        if sim.get("lattice"):
-            params["lattice"] = sim["lattice"]
-        run_campaign(sim["model"], params, parse_sizes(sim["L"]), _temperatures(sim["T"]), int(sim["samples"]),
-                     algorithm=sim.get("algorithm", "auto"), seed=int(sim.get("seed", 0)), output=data,
-                     resume=True, progress=progress, command="fieldnet pipeline")
+    window = transition_window(_scan_arrays(scan), margin=float(sim["zoom_margin"]))
+    grid = [round(float(t), 6) for t in window.grid(int(sim["zoom_points"]))]
+    marks = ", ".join(f"{k} {v:.3f}" for k, v in window.markers.items())
+    log(f"[2/6] transition region from the scan: {window.low:.3f}..{window.high:.3f} ({marks})")
+    measure = out / "measure.h5"
+    measure_settings = {"scan": scan_settings, "samples": sim["samples"], "zoom_points": sim["zoom_points"],
+                        "zoom_margin": sim["zoom_margin"], "grid": grid}
+    if records.check("measure", measure_settings) and measure.exists():
+        log(f"[3/6] measure: {measure} exists, skipped")
     else:
-        log(f"[1/4] simulate: {data} exists, skipped")
+        log(f"[3/6] measure L={sim['L']}: {len(grid)} temperatures x {sim['samples']} samples (seed {int(sim['seed']) + 1})")
+        _simulate(sim, grid, int(sim["samples"]), int(sim["seed"]) + 1, measure, progress)
+        records.done("measure", measure_settings)
     timings["simulate"] = time.perf_counter() - t0
 
-    from fieldnet.training.batches import read_index
-
-    index = read_index(data)
-    labelled = all((lat.label >= 0).all() for lat in index.lattices)
-    if labelled:
-        summary = _supervised(config, out, data, index, timings, progress, log)
-    else:
-        summary = _confusion(config, out, data, index, timings, log)
-    summary["timings_seconds"] = {k: round(v, 2) for k, v in timings.items()}
-    summary["config"] = {"simulate": sim, "train": config.train, "analysis": config.analysis}
-    from fieldnet.app.report import write_report
-
-    write_report(out, summary, data=data)
-    return summary
-
-
-def _supervised(config, out: Path, data: Path, index, timings, progress, log) -> dict:
-    from fieldnet.analysis.fss import analyze_tc
-    from fieldnet.analysis.tc import load_predictions
-    from fieldnet.engine.saving import load_model
-    from fieldnet.io.predictions import write_predictions
-    from fieldnet.training.batches import parse_window
-    from fieldnet.training.config import TrainConfig
-    from fieldnet.training.predict import predict_ensemble
-    from fieldnet.training.presets import SIZE_AGNOSTIC
-    from fieldnet.training.trainer import train
-
-    tr = config.train
-    preset = tr.get("preset", "r1")
-    sizes = [lat.L for lat in index.lattices]
-    # one network per L (Carrasquilla-Melko), or one size-agnostic network for every L
-    per_size = bool(tr.get("per_size", preset not in SIZE_AGNOSTIC and not tr.get("architecture")))
-    n_networks = _ensemble_size(tr.get("ensemble", 1))
-    targets = ensemble_model_paths(out, sizes if per_size else [None], n_networks)
-    seed = int(tr.get("seed", 0))
     t0 = time.perf_counter()
-    for (L, k), model_path in targets.items():
-        if model_path.exists():
-            log(f"[2/4] train: {model_path} exists, skipped")
-            continue
-        what = f"L={L}" if L is not None else f"L={sizes}"
-        member = f" (network {k + 1} of {n_networks}, seed {seed + k})" if n_networks > 1 else ""
-        log(f"[2/4] train {preset} on {what}{member} for {tr.get('epochs')} epochs, excluding T in {tr.get('exclude_T')}")
-        cfg = TrainConfig(
-            preset=preset, architecture=tr.get("architecture"), epochs=int(tr.get("epochs", 8)),
-            batch_size=int(tr.get("batch_size", 64)), optimizer=tr.get("optimizer", "sgd"), lr=float(tr.get("lr", 0.01)),
-            schedule=tr.get("schedule", "cosine"), val_fraction=float(tr.get("val_fraction", 0.1)),
-            patience=int(tr.get("patience", 4)), exclude_T=[parse_window(w) for w in tr.get("exclude_T", [])],
-            augment=bool(tr.get("augment", True)), seed=seed + k, sizes=None if L is None else [L],
-        )
-        train(data, model_path, cfg, resume=True, progress=progress, command="fieldnet pipeline",
-              log=lambda line: log("      " + line))
+    bands = placements(config, scan_T)
+    known_tc = tr["labels"] == "known-tc"
+    if known_tc:
+        bands = bands[:1]
+    ensembles = _train_all(config, out, records, scan, scan_settings, bands, known_tc, progress, log)
     timings["train"] = time.perf_counter() - t0
-    models = {key: load_model(path) for key, path in targets.items()}  # for the predictions and the report
-    for key, path in targets.items():
-        models[key].attrs["source_path"] = str(path)
 
     t0 = time.perf_counter()
-    pred_path = out / "predictions.nc"
-    if not pred_path.exists():
-        import xarray as xr
-
-        log("[3/4] predict every configuration" + (f" with each of the {n_networks} networks" if n_networks > 1 else ""))
-        parts = []
-        for L in (sizes if per_size else [None]):
-            ensemble = [models[L, k] for k in range(n_networks)]
-            parts.append(predict_ensemble(ensemble, data, sizes=None if L is None else [L]))
-        pred = parts[0] if len(parts) == 1 else xr.concat(parts, "sample", combine_attrs="override")
-        write_predictions(pred, pred_path)
-    else:
-        log(f"[3/4] predict: {pred_path} exists, skipped")
+    predictions = []
+    for placement, models in zip(bands, ensembles, strict=True):
+        path = out / f"predictions_p{placement.index}.nc"
+        settings = {"models": [m.attrs.get("fingerprint") for m in models], "measure": measure_settings,
+                    "block": an["block"]}
+        if records.check(f"predict p{placement.index}", settings) and path.exists():
+            log(f"[5/6] predict: {path} exists, skipped")
+        else:
+            log(f"[5/6] predict placement {placement.index}: the measurement, plain and coarse-grained by {an['block']}")
+            write_ensemble_predictions(models, measure, path, block=int(an["block"]))
+            records.done(f"predict p{placement.index}", settings)
+        predictions.append(path)
     timings["predict"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
-    log("[4/4] Tc(L) crossings, finite-size scaling and data collapse")
-    an = config.analysis
-    pred = load_predictions(pred_path)
-    pred.attrs["source_path"] = str(pred_path)
-    result = analyze_tc(pred, out / "tc", nu=_nu_setting(an.get("nu", "exact"), config.simulate), n_bootstrap=int(an.get("bootstrap", 400)),
-                        collapse_bootstrap=int(an.get("collapse_bootstrap", 50)),
-                        collapse_of=an.get("collapse_of", "decisions"), seed=0, figures=True)
+    log("[6/6] RG matching of the network output, Binder baseline, systematics")
+    from fieldnet.app.tc_study import analyse_study
+
+    summary = analyse_study(predictions, [asdict(b) for b in bands], measure, out / "tc",
+                            n_bootstrap=an.get("bootstrap"), known_tc_labels=known_tc)
+    summary["window"] = {"scan": [min(scan_T), max(scan_T)], "measurement": [window.low, window.high],
+                         "markers": window.markers}
+    summary["reference"] = _reference(sim)
     timings["analysis"] = time.perf_counter() - t0
-
-    def name(L, k):
-        return ("all" if L is None else f"L={L}") + (f" net {k + 1}" if n_networks > 1 else "")
-
-    histories = {name(L, k): m.history for (L, k), m in models.items()}
-    return {"method": "supervised", "tc": result, "training": histories, "per_size": per_size, "n_networks": n_networks,
-            "model_summary": next(iter(models.values())).summary(), "Tc_reference": result.get("Tc_reference"),
-            "nu_reference": _nu_setting("exact", config.simulate)}
+    summary["training"] = {f"placement {b.index} net 1": ens[0].history for b, ens in zip(bands, ensembles, strict=True)}
+    summary["model_summary"] = ensembles[0][0].summary()
+    return summary
 
 
-def ensemble_model_paths(out: Path, sizes: list, n_networks: int) -> dict[tuple, Path]:
-    """The model files of the training stage, keyed by (L, network): ``model_L16.h5`` (one network
-    per L), ``model.h5`` (one for every L, key L = None); with an ensemble ``model_L16_net2.h5``."""
-    paths = {}
-    for L in sizes:
-        stem = "model" if L is None else f"model_L{L}"
-        for k in range(n_networks):
-            paths[L, k] = out / (f"{stem}.h5" if n_networks == 1 else f"{stem}_net{k + 1}.h5")
-    return paths
+def _train_all(config: PipelineConfig, out: Path, records: StageRecords, scan: Path, scan_settings: dict,
+               bands: list[PlacementBands], known_tc: bool, progress: bool, log) -> list[list]:
+    """Each placement's ensemble, trained (or reused when its record matches)."""
+    from fieldnet.engine.saving import load_model
+    from fieldnet.training.trainer import train
+
+    tr = config.train
+    K = int(tr["ensemble"])
+    seed = int(tr["seed"])
+    ensembles = []
+    for b in bands:
+        members = []
+        for k in range(K):
+            path = _model_path(out, b.index, k)
+            run = {"seed": seed + k} if known_tc else {"seed": seed + k, "ordered_below": b.ordered_below,
+                                                        "disordered_above": b.disordered_above}
+            cfg = config.train_config(**run)
+            settings = {"train": cfg.resolved().as_json(), "scan": scan_settings}
+            if records.check(f"train {path.name}", settings) and path.exists():
+                log(f"[4/6] train: {path} exists, skipped")
+            else:
+                what = "labels from the known Tc" if known_tc else \
+                    f"ordered T <= {b.ordered_below:.3f}, disordered T >= {b.disordered_above:.3f}"
+                log(f"[4/6] train placement {b.index} (shift {b.shift:+g}), network {k + 1} of {K}: {what}")
+                train(scan, path, cfg, resume=True, progress=progress, command="fieldnet pipeline",
+                      log=lambda line: log("      " + line))
+                records.done(f"train {path.name}", settings)
+            model = load_model(path)
+            model.attrs["fingerprint"] = _fingerprint(settings)
+            members.append(model)
+        ensembles.append(members)
+    return ensembles
 
 
-def _ensemble_size(value) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise FieldnetError(f"[train] ensemble must be a whole number of networks >= 1, got {value!r}")
-    return value
+def _reference(sim: dict) -> dict[str, Any]:
+    """The model's known Tc and nu with their sources, printed beside the estimate (never used)."""
+    from fieldnet.simulations.registry import get_model
+
+    model = get_model(sim["model"], **_model_params(sim))
+    tc = model.critical_temperature()
+    ref: dict[str, Any] = {"Tc": tc, "Tc_source": getattr(model, "tc_source", None) if tc is not None else None}
+    nu_reference = getattr(model, "nu_reference", None)
+    if callable(nu_reference):
+        ref["nu"] = nu_reference()
+        ref["nu_source"] = getattr(model, "nu_source", None)
+    return ref
 
 
-#: correlation-length exponents known exactly or to high precision (for the Tc(L) extrapolation)
-KNOWN_NU = {"ising2d": 1.0, "ising3d": 0.62997, "potts": {2: 1.0, 3: 5 / 6, 4: 2 / 3}}
-
-
-def _nu_setting(value, simulate: dict) -> float | None:
-    """The nu to fix in the extrapolation: a number, "fit" (None), or "exact" (the model's known
-    exponent, or None -- fitted -- when there is none)."""
-    if value == "fit":
-        return None
-    if value == "exact":
-        known = KNOWN_NU.get(simulate.get("model"))
-        if isinstance(known, dict):
-            known = known.get(int(simulate.get("params", {}).get("q", 3)))
-        if simulate.get("params", {}).get("h", 0):
-            return None
-        return known
-    try:
-        nu = float(value)
-    except (TypeError, ValueError):
-        raise FieldnetError(f"[analysis] nu must be a number, \"exact\" or \"fit\", got {value!r}") from None
-    if not nu > 0:
-        raise FieldnetError(f"[analysis] nu must be positive, got {nu}")
-    return nu
-
-
-def _confusion(config, out: Path, data: Path, index, timings, log) -> dict:
-    import numpy as np
-
+def _confusion(config: PipelineConfig, out: Path, data: Path, timings: dict, log) -> dict:
     from fieldnet.analysis.confusion import confusion_curve, peak_estimate, plot_confusion
+    from fieldnet.analysis.plots import save
+    from fieldnet.training.batches import read_index
 
     t0 = time.perf_counter()
+    index = read_index(data)
     L = max(lat.L for lat in index.lattices)
-    log(f"[2/4] no phase labels (no known Tc): learning by confusion on L={L}")
+    log(f"[2/2] learning by confusion on L={L} of the scan")
     repeats = int(config.analysis.get("confusion_repeats", 2))
-    curve = confusion_curve(data, L=L, seed=int(config.train.get("seed", 0)), n_repeats=repeats)
+    curve = confusion_curve(data, L=L, seed=int(config.train["seed"]), n_repeats=repeats)
     try:
         tc, err = peak_estimate(curve)
         peak_error = None
@@ -301,34 +338,14 @@ def _confusion(config, out: Path, data: Path, index, timings, log) -> dict:
         peak_error = str(exc)
         log(f"      {exc}")
     (out / "tc").mkdir(exist_ok=True)
-    ref, ref_name = _reference_temperature(index.attrs.get("groups", {}).get(L, {}))
-    plot_confusion(curve, peak=(tc, err) if np.isfinite(tc) else None, tc_reference=ref,
-                   path=out / "tc" / "confusion.png")
+    reference = _reference(config.simulate)
+    figure = plot_confusion(curve, peak=(tc, err) if np.isfinite(tc) else None)
+    save(figure, out / "tc" / "confusion.png")
     timings["confusion"] = time.perf_counter() - t0
 
     def num(x):
         return float(x) if x is not None and np.isfinite(x) else None
 
-    result = {"Tc_inf": num(tc), "Tc_inf_err": num(err), "Tc_reference": num(ref), "Tc_reference_name": ref_name,
-              "peak_error": peak_error, "L": L, "accuracy": curve.values.tolist(),
-              "proposed_Tc": curve["proposed_Tc"].values.tolist()}
-    return {"method": "confusion", "tc": result, "Tc_reference": result["Tc_reference"]}
-
-
-def _reference_temperature(group_attrs: dict) -> tuple[float | None, str | None]:
-    """A known transition temperature of the data's model: the exact Tc, else a literature value
-    such as the XY model's T_KT (the group attribute names the source)."""
-    import numpy as np
-
-    for key, name in (("Tc", "Tc"), ("Tc_reference", "Tc"), ("T_KT_reference", "T_KT")):
-        try:
-            value = float(np.ravel(group_attrs.get(key, np.nan))[0])
-        except (TypeError, ValueError, IndexError):
-            continue
-        if np.isfinite(value):
-            return value, name
-    return None, None
-
-
-def summary_json(summary: dict) -> str:
-    return json.dumps(summary, indent=2, default=float) + "\n"
+    return {"method": "learning by confusion (peak of the W curve)", "Tc": num(tc), "Tc_stat": num(err), "Tc_syst": None,
+            "nu": None, "peak_error": peak_error, "L": L, "reference": reference,
+            "confusion": {"accuracy": curve.values.tolist(), "proposed_Tc": curve["proposed_Tc"].values.tolist()}}

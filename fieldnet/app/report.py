@@ -1,9 +1,10 @@
 """The pipeline's report folder: summary.json, report.md and the figures it links.
 
-Figures (PNG): ``tc/p_ordered.png`` (ordered-phase probability against T per L, Tc(L) and the
-reference marked), ``tc/tc_vs_L.png`` (the finite-size extrapolation), ``tc/collapse.png`` (the
-data collapse), ``training.png`` (loss and accuracy per epoch), ``gallery.png`` (configurations
-across temperatures); ``tc/confusion.png`` replaces the first three for unlabelled models.
+Figures (PNG): ``tc/rg_matching.png`` (the network's output per size and coarse-grained, their
+crossings), ``tc/binder.png`` (the baseline), ``tc/fluctuation.png`` (each network's own
+pseudo-critical peaks), ``tc/training_range.png`` (the estimates against the shift of the
+training bands), ``training.png`` (loss and accuracy per epoch) and ``gallery.png``
+(configurations across temperatures); ``tc/confusion.png`` for learning by confusion.
 """
 
 from __future__ import annotations
@@ -17,19 +18,7 @@ import numpy as np
 from fieldnet.io.atomic import atomic_output
 
 
-def best_estimate(tc: dict) -> tuple[float | None, float | None, str]:
-    """(Tc, error, source): the finite-size extrapolation when it was possible, else the collapse."""
-    if tc.get("Tc_inf") is not None and tc.get("Tc_inf_err") is not None:
-        ex = tc.get("extrapolation", {})
-        how = f", nu fixed at {ex['nu']:g}" if ex.get("nu_fixed") else ", nu fitted"
-        return tc["Tc_inf"], tc["Tc_inf_err"], f"extrapolation Tc(L) = Tc + a L^(-1/nu){how}"
-    collapse = tc.get("collapse", {})
-    if collapse.get("Tc") is not None:
-        return collapse["Tc"], collapse.get("Tc_err"), "data collapse"
-    return None, None, "none"
-
-
-def plot_training(histories: dict[str, dict], path: Path) -> None:
+def plot_training(histories: dict[str, dict]):
     """Loss and accuracy per epoch, training (solid) and validation (dashed), one colour per network."""
     from fieldnet.analysis import plots
 
@@ -47,8 +36,8 @@ def plot_training(histories: dict[str, dict], path: Path) -> None:
     ax2.set_xlabel("epoch")
     ax2.set_ylabel("accuracy (fraction correct)")
     ax2.legend(fontsize=7, ncol=1 if len(histories) < 3 else 2)
-    fig.suptitle("Training curves (critical window held out)")
-    plots.save(fig, path)
+    fig.suptitle("Training curves (temperature bands deep in each phase)")
+    return fig
 
 
 def _display(config: np.ndarray, channel_names: list[str], model: str) -> tuple[np.ndarray, dict, str]:
@@ -75,7 +64,7 @@ def _display(config: np.ndarray, channel_names: list[str], model: str) -> tuple[
     return image, {"cmap": "coolwarm", "vmin": lo, "vmax": hi}, name
 
 
-def plot_gallery(data: Path, path: Path, n_temperatures: int = 6) -> None:
+def plot_gallery(data: Path, n_temperatures: int = 6):
     """One configuration per temperature, for the largest lattice (3D: the middle slice)."""
     import h5py
 
@@ -90,7 +79,6 @@ def plot_gallery(data: Path, path: Path, n_temperatures: int = 6) -> None:
     names = group.get("channel_names", [])
     names = [names] if isinstance(names, str) else list(names)
     model = str(index.attrs.get("model", ""))
-    tc = group.get("Tc")
     fig, axes = plots.figure(1, len(picks), size=(2.1 * len(picks) + 0.8, 2.8))
     axes = np.atleast_1d(axes)
     with h5py.File(data, "r") as f:
@@ -99,13 +87,12 @@ def plot_gallery(data: Path, path: Path, n_temperatures: int = 6) -> None:
             i = int(np.flatnonzero(lat.temperature == T)[0])
             image, style, label = _display(config[i], names, model)
             im = ax.imshow(image, interpolation="nearest", **style)
-            phase = "" if tc is None or not np.isfinite(float(tc)) else (" (ordered)" if T < float(tc) else " (disordered)")
-            ax.set_title(f"T = {T:.2f}{phase}", fontsize=9)
+            ax.set_title(f"T = {T:.2f}", fontsize=9)
             ax.set_xticks([])
             ax.set_yticks([])
     fig.colorbar(im, ax=list(axes), shrink=0.8, label=label)
     fig.suptitle(f"Configurations across T (J/k_B), L = {lat.L} ({model})")
-    plots.save(fig, path)
+    return fig
 
 
 def _fmt(value, err=None, digits=4) -> str:
@@ -114,70 +101,80 @@ def _fmt(value, err=None, digits=4) -> str:
     return f"{value:.{digits}f} ± {err:.{digits}f}" if err is not None else f"{value:.{digits}f}"
 
 
-def write_report(out: Path, summary: dict, *, data: Path) -> None:
-    """Write figures, summary.json and report.md into ``out``."""
-    tc = summary["tc"]
+def headline(summary: dict) -> str:
+    """The result in one line: Tc and nu with statistical and systematic errors, the baseline,
+    and the known values for comparison."""
+    if summary.get("Tc") is None:
+        return "Tc: not determined" + (f" ({summary['peak_error']})" if summary.get("peak_error") else "")
+    syst = f" ± {summary['Tc_syst']:.4f} (syst)" if summary.get("Tc_syst") is not None else ""
+    line = f"Tc = {summary['Tc']:.4f} ± {summary['Tc_stat']:.4f} (stat){syst}"
+    if summary.get("nu") is not None:
+        nu_syst = f" ± {summary['nu_syst']:.3f}" if summary.get("nu_syst") is not None else ""
+        line += f", nu = {summary['nu']:.3f} ± {summary['nu_stat']:.3f}{nu_syst}"
+    line += f" [{summary.get('headline', summary.get('method'))}]"
+    binder = summary.get("methods", {}).get("binder")
+    if binder and binder.get("Tc") is not None:
+        line += f"; Binder baseline Tc = {binder['Tc']:.4f} ± {binder['Tc_err']:.4f}"
     ref = summary.get("Tc_reference")
-    if summary["method"] == "supervised":
-        value, err, source = best_estimate(tc)
-        # an ensemble's networks differ only in their seed: the first network of each ("... net 1") stands for it
-        histories = summary["training"]
-        if summary.get("n_networks", 1) > 1:
-            histories = {name: h for name, h in histories.items() if name.endswith(" net 1")}
-        plot_training(histories, out / "training.png")
-    else:
-        value, err, source = tc.get("Tc_inf"), tc.get("Tc_inf_err"), "learning by confusion (peak of the W curve)"
-    plot_gallery(data, out / "gallery.png")
-    summary["Tc"] = value
-    summary["Tc_err"] = err
-    summary["Tc_source"] = source
-    if value is not None and ref is not None and math.isfinite(ref):
-        summary["Tc_relative_deviation"] = (value - ref) / ref
-        summary["Tc_reference_covered"] = bool(err is not None and abs(value - ref) <= err)
-    if summary["method"] == "supervised":
-        collapse = tc.get("collapse", {})
-        summary["nu"], summary["nu_err"] = collapse.get("nu"), collapse.get("nu_err")  # fitted, never the fixed one
+    if ref is not None:
+        line += f"; known Tc {ref:.6f} ({100 * summary['Tc_relative_deviation']:+.2f}%)"
+    return line
+
+
+def write_report(out: Path, summary: dict) -> None:
+    """Write the figures, summary.json and report.md into ``out``."""
+    from fieldnet.analysis.plots import save
+
+    data = out / ("measure.h5" if (out / "measure.h5").exists() else "scan.h5")
+    if summary.get("training"):
+        save(plot_training(summary["training"]), out / "training.png")
+    save(plot_gallery(data), out / "gallery.png")
     with atomic_output(out / "summary.json") as tmp:
         tmp.write_text(json.dumps({k: v for k, v in summary.items() if k != "model_summary"}, indent=2, default=float) + "\n")
-    lines = ["# fieldnet pipeline report", ""]
-    sim = summary["config"]["simulate"]
-    lines += [f"Model **{sim['model']}** {sim.get('params') or ''}, L = {sim['L']}, T = {sim['T']}, "
-              f"{sim['samples']} samples per point (seed {sim.get('seed', 0)}).", ""]
-    lines += ["| quantity | estimate | reference |", "|---|---|---|"]
-    ref_name = tc.get("Tc_reference_name") or "Tc"
-    ref_text = _fmt(ref) + (f" ({ref_name}, literature)" if ref_name != "Tc" and ref is not None else "")
-    lines.append(f"| Tc ({source}) | {_fmt(value, err)} | {ref_text} |")
-    if tc.get("peak_error"):
-        lines += ["", f"No Tc estimate: {tc['peak_error']}", ""]
-    if summary["method"] == "supervised":
-        lines.append(f"| nu (data collapse) | {_fmt(summary['nu'], summary['nu_err'], 3)} | {_fmt(summary.get('nu_reference'), None, 3)} |")
-        col = tc.get("collapse", {})
-        if col.get("Tc") is not None:
-            lines.append(f"| Tc (data collapse) | {_fmt(col['Tc'], col.get('Tc_err'))} | {_fmt(ref)} |")
-        K = int(summary.get("n_networks", 1))
-        if K > 1:
-            lines += ["", f"Tc(L) is the crossing of the mean of {K} networks (seeds {summary['config']['train'].get('seed', 0)}"
-                          f"..{summary['config']['train'].get('seed', 0) + K - 1}); its error combines the bootstrap over "
-                          "samples with the networks' spread, std/sqrt(K).", "",
-                      "| L | Tc(L) | error from samples | error from training |", "|---|---|---|---|"]
-            lines += [f"| {row['L']} | {_fmt(row['Tc'], row['Tc_err'])} | {_fmt(row.get('Tc_err_samples'))} | "
-                      f"{_fmt(row.get('Tc_err_networks'))} |" for row in tc["Tc_L"]]
-        else:
-            lines += ["", "| L | Tc(L) |", "|---|---|"]
-            lines += [f"| {row['L']} | {_fmt(row['Tc'], row['Tc_err'])} |" for row in tc["Tc_L"]]
-            lines += ["", "One network per entry: the error bars are over samples only and leave out how much the "
-                          "crossing moves from one training seed to the next; `[train] ensemble = 4` measures that."]
-    if "Tc_relative_deviation" in summary:
-        covered = "covers" if summary["Tc_reference_covered"] else "does not cover"
-        lines += ["", f"Deviation from the reference: {100 * summary['Tc_relative_deviation']:+.2f}% "
-                      f"(the error bar {covered} it)."]
-    lines += ["", "## Figures", ""]
-    figures = (["tc/p_ordered.png", "tc/tc_vs_L.png", "tc/collapse.png", "training.png", "gallery.png"]
-               if summary["method"] == "supervised" else ["tc/confusion.png", "gallery.png"])
-    lines += [f"![{name}]({name})" for name in figures if (out / name).exists()]
-    if summary.get("model_summary"):
-        which = "one network per L; the smallest shown" if summary.get("per_size") else "one network for every L"
-        lines += ["", f"## Network ({which})", "", "```", summary["model_summary"], "```"]
-    lines += ["", "## Timings (s)", ""] + [f"- {k}: {v}" for k, v in summary.get("timings_seconds", {}).items()]
     with atomic_output(out / "report.md") as tmp:
-        tmp.write_text("\n".join(lines) + "\n")
+        tmp.write_text("\n".join(_report_lines(out, summary)) + "\n")
+
+
+def _report_lines(out: Path, summary: dict) -> list[str]:
+    sim = summary["config"]["simulate"]
+    ref = summary.get("reference", {})
+    lines = ["# fieldnet pipeline report", "",
+             f"Model **{sim['model']}** {sim.get('params') or ''}, L = {sim['L']}; scan T = {sim['T']} "
+             f"({sim['scan_samples']} configurations per point), seed {sim['seed']}.", ""]
+    window = summary.get("window")
+    if window:
+        lines += [f"Transition region located on the scan: {window['measurement'][0]:.3f} to {window['measurement'][1]:.3f} "
+                  f"({', '.join(f'{k} {v:.3f}' for k, v in window['markers'].items())}); the measurement has "
+                  f"{sim['zoom_points']} temperatures there with {sim['samples']} configurations each, from another seed.", ""]
+    lines += ["## Result", "", f"**{headline(summary)}**", "", f"Method: {summary['method']}.", ""]
+    methods = summary.get("methods", {})
+    if methods:
+        lines += ["| estimator | Tc | nu |", "|---|---|---|"]
+        for key, m in methods.items():
+            lines.append(f"| {key} | {_fmt(m['Tc'], m['Tc_err'])} | {_fmt(m['nu'], m['nu_err'], 3)} |")
+        lines.append(f"| known value (reference only) | {_fmt(ref.get('Tc'), None, 6)} | {_fmt(ref.get('nu'), None, 4)} |")
+        lines += ["", "Statistical errors: bootstrap over configurations, with the ensemble's spread; the "
+                      "systematic error adds in quadrature the half-spread over training-range placements and the "
+                      "change without the smallest pair of sizes.", ""]
+    syst = summary.get("systematics", {})
+    if syst:
+        lines += ["## Systematics", "", "| estimator | training range | sizes | sensitivity dTc/d(shift) |",
+                  "|---|---|---|---|"]
+        for key, s in syst.items():
+            lines.append(f"| {key} | {_fmt(s['training_range'])} | {_fmt(s['sizes'])} | "
+                         f"{_fmt(s['sensitivity'], s['sensitivity_err'], 3)} |")
+        lines += ["", "| placement | bands (ordered ≤, disordered ≥) | RG matching Tc | network peaks Tc |", "|---|---|---|---|"]
+        for p in summary.get("placements", []):
+            rg, pk = p.get("rg_matching", [None, None]), p.get("network_peaks", [None, None])
+            lines.append(f"| shift {p['band_shift']:+.3f} | {_fmt(p['ordered_below'], None, 3)}, "
+                         f"{_fmt(p['disordered_above'], None, 3)} | {_fmt(rg[0], rg[1])} | {_fmt(pk[0], pk[1])} |")
+        lines.append("")
+    lines += ["## Figures", ""]
+    for name in ("tc/rg_matching.png", "tc/binder.png", "tc/training_range.png", "tc/fluctuation.png",
+                 "tc/confusion.png", "training.png", "gallery.png"):
+        if (out / name).exists():
+            lines.append(f"![{name}]({name})")
+    if summary.get("model_summary"):
+        lines += ["", "## Network", "", "```", summary["model_summary"], "```"]
+    lines += ["", "## Timings (s)", ""] + [f"- {k}: {v}" for k, v in summary.get("timings_seconds", {}).items()]
+    return lines

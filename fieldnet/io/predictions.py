@@ -6,7 +6,7 @@ Layout (``fieldnet_format = "predictions"``): dimensions ``sample`` and ``class`
 every lattice size are concatenated along ``sample``.  An *ensemble* of K networks (the same
 architecture trained with K seeds) adds ``member_probability (network, sample, class)``, each
 network's own output, and ``probability`` is then their mean; the analysis uses the members'
-spread as the error that comes from training (:func:`fieldnet.analysis.tc.tc_crossing`).  In a notebook::
+spread as the error that comes from training (:mod:`fieldnet.analysis.tc`).  In a notebook::
 
     pred = xr.open_dataset("pred.nc", engine="h5netcdf")
     pred.probability.sel({"class": "ordered"}).groupby("temperature").mean()

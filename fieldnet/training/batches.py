@@ -121,25 +121,53 @@ def parse_window(text: str) -> tuple[float, float]:
     return lo, hi
 
 
+def labelled_by_bands(index: SampleIndex, ordered_below: float, disordered_above: float) -> SampleIndex:
+    """The index with labels set by temperature alone: 1 (ordered) at T <= ``ordered_below``,
+    0 (disordered) at T >= ``disordered_above``, and -1 (not used) between; the file's own labels
+    (which come from a known Tc, where there is one) are not read."""
+    if not ordered_below < disordered_above:
+        raise FieldnetError(f"the ordered band must lie below the disordered one: ordered_below {ordered_below} "
+                            f">= disordered_above {disordered_above}")
+    lats = []
+    for lat in index.lattices:
+        T = lat.temperature
+        label = np.where(T <= ordered_below, 1, np.where(T >= disordered_above, 0, -1)).astype(np.int64)
+        lats.append(LatticeSamples(lat.L, lat.group, lat.shape, T, label, lat.chunk, lat.selected))
+    return SampleIndex(index.path, lats, index.attrs)
+
+
 def supervised_split(index: SampleIndex, *, exclude: list[tuple[float, float]] = (), val_fraction: float = 0.1,
-                     seed: int = 0) -> tuple[SampleIndex, SampleIndex]:
+                     seed: int = 0, bands: tuple[float, float] | None = None) -> tuple[SampleIndex, SampleIndex]:
     """Training and validation selections, stratified per (L, temperature).
 
-    Samples inside an ``exclude`` window are in neither (kept out for a genuine test near Tc).
+    Args:
+        index: the data file's samples.
+        exclude: temperature windows (J/k_B) whose samples are in neither selection.
+        val_fraction: share of each (L, T) point held out for validation.
+        seed: seeds the split.
+        bands: (ordered_below, disordered_above): label by temperature bands deep in each phase
+            (:func:`labelled_by_bands`) and leave the samples between them out; None uses the
+            file's labels.
+
     Raises FieldnetError when labels are unknown (-1) or a class ends up empty.
     """
     if not 0.0 <= val_fraction < 1.0:
         raise FieldnetError(f"--val-fraction must be in [0, 1), got {val_fraction}")
+    if bands is not None:
+        index = labelled_by_bands(index, *bands)
     rng = np.random.default_rng([seed, 7])
     train, val = {}, {}
     for lat in index.lattices:
         keep = np.ones(len(lat.temperature), bool)
         for lo, hi in exclude:
             keep &= ~((lat.temperature >= lo) & (lat.temperature <= hi))
+        if bands is not None:
+            keep &= lat.label >= 0
         if np.any(lat.label[keep] < 0):
             raise FieldnetError(
-                f"{index.path} L={lat.L} has samples without a phase label (-1: no known Tc); supervised training "
-                "needs labels -- use 'fieldnet analyze confusion DATA' to locate the transition instead"
+                f"{index.path} L={lat.L} has samples without a phase label (-1: no known Tc); label them by "
+                "temperature bands deep in each phase (--ordered-below T1 --disordered-above T2) or use "
+                "'fieldnet analyze confusion DATA'"
             )
         tr, va = [], []
         for T in np.unique(lat.temperature[keep]):
@@ -152,12 +180,14 @@ def supervised_split(index: SampleIndex, *, exclude: list[tuple[float, float]] =
         val[lat.L] = np.concatenate(va) if va else np.zeros(0, np.int64)
     tr_index, va_index = index.subset(train), index.subset(val)
     labels = np.concatenate([lat.label[lat.selected] for lat in tr_index.lattices])
-    for cls, name in ((0, "disordered (T > Tc)"), (1, "ordered (T < Tc)")):
+    names = (("disordered", f"T >= {bands[1]}"), ("ordered", f"T <= {bands[0]}")) if bands else \
+        (("disordered", "T > Tc"), ("ordered", "T < Tc"))
+    for cls, (name, where) in enumerate(names):
         if not np.any(labels == cls):
             window = ", ".join(f"{lo}:{hi}" for lo, hi in exclude) or "none"
             raise FieldnetError(
-                f"no {name} training samples are left (excluded windows: {window}); narrow --exclude-T or "
-                "simulate temperatures on both sides of Tc"
+                f"no {name} ({where}) training samples are left (excluded windows: {window}); "
+                "simulate temperatures deep in both phases or move the bands"
             )
     return tr_index, va_index
 

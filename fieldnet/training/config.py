@@ -32,6 +32,9 @@ class TrainConfig:
         val_fraction: share of every (L, T) point held out for validation.
         patience: stop after this many epochs without a better validation loss (0: never).
         exclude_T: temperature windows (J/k_B) kept out of training and validation.
+        ordered_below, disordered_above: label by temperature alone (J/k_B): configurations at
+            T <= ordered_below are ordered, at T >= disordered_above disordered, the rest unused;
+            None (both) uses the data file's labels, which come from the model's known Tc.
         augment: random translations, point-group symmetries and spin flips.
         seed: seeds weights, split, shuffling, augmentation and dropout.
         sizes: lattice sizes to train on (default: all in the file).
@@ -49,6 +52,8 @@ class TrainConfig:
     val_fraction: float = 0.1
     patience: int = 4
     exclude_T: list[tuple[float, float]] = field(default_factory=list)
+    ordered_below: float | None = None
+    disordered_above: float | None = None
     augment: bool = True
     seed: int = 0
     sizes: list[int] | None = None
@@ -96,8 +101,18 @@ class TrainConfig:
             raise FieldnetError(f"--patience must be >= 0, got {self.patience}")
         if self.freeze < 0:
             raise FieldnetError(f"--freeze must be >= 0, got {self.freeze}")
+        if (self.ordered_below is None) != (self.disordered_above is None):
+            raise FieldnetError("give both temperature bands (--ordered-below and --disordered-above) or neither")
+        if self.ordered_below is not None and not self.ordered_below < self.disordered_above:
+            raise FieldnetError(f"--ordered-below {self.ordered_below} must be below --disordered-above "
+                                f"{self.disordered_above}")
         if self.freeze and not self.init_model:
             raise FieldnetError("--freeze K needs --init MODEL (the layers to keep come from a trained model)")
+
+    @property
+    def bands(self) -> tuple[float, float] | None:
+        """(ordered_below, disordered_above), or None when the file's labels are used."""
+        return None if self.ordered_below is None else (float(self.ordered_below), float(self.disordered_above))
 
     def as_json(self) -> dict:
         """The settings as JSON-able data (windows as lists)."""

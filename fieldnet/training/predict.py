@@ -8,6 +8,8 @@ through every network; the result is a Dataset in the predictions layout of
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 
@@ -29,7 +31,7 @@ def predict_dataset(model, data: str | os.PathLike, *, sizes: list[int] | None =
 
 
 def predict_ensemble(models: list, data: str | os.PathLike, *, sizes: list[int] | None = None, batch_size: int = 256,
-                     progress: bool = False):
+                     progress: bool = False, transform: Callable[[np.ndarray], np.ndarray] | None = None):
     """Class probabilities of K networks for every sample of ``data``, and their mean.
 
     The file is read once: each streamed batch goes through every network.
@@ -41,6 +43,8 @@ def predict_ensemble(models: list, data: str | os.PathLike, *, sizes: list[int] 
         sizes: lattice sizes to predict (default: all).
         batch_size: samples per forward pass.
         progress: show a progress bar on stderr.
+        transform: applied to each batch of configurations (N, C, *spatial) before the networks,
+            e.g. one renormalisation-group block step; the networks must accept what it returns.
 
     Returns:
         xarray.Dataset in the predictions layout with ``probability (sample, class)`` the mean
@@ -57,7 +61,7 @@ def predict_ensemble(models: list, data: str | os.PathLike, *, sizes: list[int] 
         raise FieldnetError("a prediction needs at least one model")
     index = read_index(data, sizes)
     for model in models:
-        _check_accepts(model, index, data)
+        _check_accepts(model, index, data, transform)
     bar = None
     if progress:
         import sys
@@ -67,6 +71,8 @@ def predict_ensemble(models: list, data: str | os.PathLike, *, sizes: list[int] 
         bar = tqdm(total=index.n_samples, desc="predict", unit="sample", file=sys.stderr, leave=False)
     probs, temps, labels, Ls = [], [], [], []
     for x, y, T, L in stream_batches(index, batch_size, shuffle=False):
+        if transform is not None:
+            x = np.asarray(transform(x), dtype=np.float32)
         probs.append(np.stack([m.predict_proba(x, batch_size=len(x)) for m in models]).astype(np.float32))
         temps.append(T)
         labels.append(y)
@@ -91,9 +97,13 @@ def predict_ensemble(models: list, data: str | os.PathLike, *, sizes: list[int] 
                       {"long_name": "phase label of the data", "flag_values": "1 ordered, 0 disordered, -1 unknown"}),
         },
         attrs={"fieldnet_format": "predictions", "Tc_reference": float(tc) if tc is not None else np.nan,
-               "data": str(data), "model_file": ";".join(str(m.attrs.get("source_path", "")) for m in models),
+               "data": str(Path(data).resolve()), "model_file": ";".join(str(m.attrs.get("source_path", "")) for m in models),
                "data_model": str(index.attrs.get("model", ""))},
     )
+    train_config = models[0].attrs.get("train_config") or {}
+    for band in ("ordered_below", "disordered_above"):
+        if train_config.get(band) is not None:  # the networks' training bands (temperature labels)
+            pred.attrs[band] = float(train_config[band])
     if len(models) > 1:
         pred["member_probability"] = (("network", "sample", "class"), members,
                                       {"long_name": "class probability predicted by each network of the ensemble",
@@ -103,13 +113,15 @@ def predict_ensemble(models: list, data: str | os.PathLike, *, sizes: list[int] 
     return pred
 
 
-def _check_accepts(model, index, data) -> None:
-    """FieldnetError unless ``model`` is a two-class classifier of every lattice in ``index``."""
+def _check_accepts(model, index, data, transform=None) -> None:
+    """FieldnetError unless ``model`` is a two-class classifier of every lattice in ``index``
+    (after ``transform``)."""
     if model.output_shape != (len(CLASSES),):
         raise FieldnetError(f"the model has {model.output_shape} outputs; predictions need a two-class phase classifier")
     for lat in index.lattices:
+        shape = lat.shape if transform is None else np.shape(transform(np.zeros((1, *lat.shape), np.float32)))[1:]
         try:
-            model.compute_output_shape(lat.shape)
+            model.compute_output_shape(tuple(shape))
         except Exception as exc:
             raise FieldnetError(
                 f"the model (input {tuple(model.input_shape)}) does not accept L={lat.L} configurations {lat.shape} "

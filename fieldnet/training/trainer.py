@@ -191,7 +191,8 @@ def train(data: str | os.PathLike, output: str | os.PathLike, cfg: TrainConfig |
     out = check_output_path(output, overwrite=overwrite, resume=resume)
     checkpoint, best_path = partial_path(out), partial_path(out.with_name(out.name + ".best"))
     index = read_index(data, cfg.sizes)
-    train_idx, val_idx = supervised_split(index, exclude=cfg.exclude_T, val_fraction=cfg.val_fraction, seed=cfg.seed)
+    train_idx, val_idx = supervised_split(index, exclude=cfg.exclude_T, val_fraction=cfg.val_fraction, seed=cfg.seed,
+                                          bands=cfg.bands)
     model = build_network(cfg, train_idx.lattices[0].shape,
                           several_sizes=len({lat.shape for lat in train_idx.lattices}) > 1)
     _check_accepts(model, train_idx.lattices[1:])

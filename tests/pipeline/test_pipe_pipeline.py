@@ -1,114 +1,144 @@
-"""fieldnet pipeline end to end with a tiny configuration, in a subprocess."""
+"""fieldnet pipeline end to end with a tiny configuration: the blind measurement, its report, its
+resume bound to the settings, the same numbers from `analyze tc`, and blindness itself."""
 
 from __future__ import annotations
 
 import json
 import tomllib
-from pathlib import Path
 
+import h5py
 import numpy as np
-
-from fieldnet.io.dataset import DatasetWriter, LatticeSpec
+import pytest
 
 TINY = """
 [simulate]
-L = [6, 8]
-T = "1.5:3.5:9"
-samples = 48
+L = [4, 8]
+T = "1.4:3.6:7"
+scan_samples = 24
+zoom_points = 8
+samples = 40
+algorithm = "metropolis"
 seed = 2
 
 [train]
-epochs = 3
 ensemble = 2
-exclude_T = ["2.2:2.3"]
+shifts = [0.0, 0.1]
+epochs = 2
 
 [analysis]
-bootstrap = 40
-collapse_bootstrap = 5
+bootstrap = 6
 """
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    """One run of the tiny pipeline through the command line (shared by the tests of this module)."""
+    import subprocess
+
+    from conftest import cli_command
+
+    folder = tmp_path_factory.mktemp("pipeline")
+    (folder / "tiny.toml").write_text(TINY)
+    res = subprocess.run([*cli_command(), "pipeline", "tiny.toml", "-o", "rep"], cwd=folder, capture_output=True,
+                         text=True, timeout=900)
+    assert res.returncode == 0, res.stderr
+    return folder, res
 
 
 def test_pipe_print_config_is_the_valid_default(run_cli):
     res = run_cli("pipeline", "--print-config", check=True)
     config = tomllib.loads(res.stdout)
-    assert config["simulate"]["model"] == "ising2d" and config["train"]["exclude_T"]
+    assert config["simulate"]["model"] == "ising2d" and config["train"]["labels"] == "bands"
+    assert "# batch_size = 64" in res.stdout  # fieldnet train's defaults, listed for the user
 
 
-def test_pipe_pipeline_writes_the_report_and_resumes(run_cli, tmp_path):
-    cfg = tmp_path / "tiny.toml"
-    cfg.write_text(TINY)
-    res = run_cli("pipeline", cfg, "-o", "rep", "-q")
-    assert res.returncode == 0, res.stderr
-    rep = tmp_path / "rep"
-    for name in ("data.h5", "model_L6_net1.h5", "model_L6_net2.h5", "model_L8_net1.h5", "model_L8_net2.h5", "predictions.nc", "summary.json", "report.md",
-                 "training.png", "gallery.png", "tc/p_ordered.png", "tc/collapse.png", "tc/tc.json"):
+def test_pipe_blind_pipeline_reports_tc_nu_baseline_and_systematics(tiny_run):
+    folder, res = tiny_run
+    rep = folder / "rep"
+    for name in ("scan.h5", "measure.h5", "model_p0_net1.h5", "model_p0_net2.h5", "model_p1_net1.h5", "predictions_p0.nc",
+                 "predictions_p1.nc", "stages.json", "summary.json", "report.md", "training.png", "gallery.png",
+                 "tc/tc.json", "tc/tc.nc", "tc/rg_matching.png", "tc/binder.png", "tc/training_range.png"):
         assert (rep / name).is_file(), name
     summary = json.loads((rep / "summary.json").read_text())
-    # tiny lattices: each crossing lies near Onsager's Tc; the extrapolation exists with an error bar
-    assert all(abs(row["Tc"] - 2.269185) < 0.3 for row in summary["tc"]["Tc_L"])
-    assert summary["Tc"] is not None and summary["Tc_err"] > 0
-    assert summary["Tc_reference"] == summary["tc"]["Tc_reference"]
-    # an ensemble of two networks per L: their spread is part of each Tc(L) error
-    assert summary["n_networks"] == 2 and set(summary["training"]) == {"L=6 net 1", "L=6 net 2", "L=8 net 1", "L=8 net 2"}
-    assert all(row["Tc_err_networks"] > 0 and len(row["Tc_network"]) == 2 for row in summary["tc"]["Tc_L"])
-    assert "error from training" in (rep / "report.md").read_text()
-    assert "Tc" in (rep / "report.md").read_text() and "![tc/p_ordered.png]" in (rep / "report.md").read_text()
-    # the folder holds a run: refused without --resume; --resume skips the finished stages
-    res = run_cli("pipeline", cfg, "-o", "rep")
+    assert summary["blind"] and summary["headline"] == "rg_matching"
+    assert summary["Tc_stat"] > 0 and summary["Tc_syst"] >= 0 and summary["sensitivity"] is not None
+    assert 1.4 < summary["Tc"] < 3.6 and summary["nu"] > 0
+    assert summary["methods"]["binder"]["Tc"] is not None  # the baseline beside it
+    assert [p["band_shift"] for p in summary["placements"]] == pytest.approx([0.0, 0.22])
+    assert summary["reference"]["Tc"] == pytest.approx(2.269185, abs=1e-5)
+    # the measurement sits on the located window, with another seed than the scan
+    with h5py.File(rep / "measure.h5") as m, h5py.File(rep / "scan.h5") as s:
+        T = np.unique(m["L8"]["temperature"][()])
+        assert T.min() == pytest.approx(summary["window"]["measurement"][0])
+        assert int(np.ravel(m.attrs["seed"])[0]) == int(np.ravel(s.attrs["seed"])[0]) + 1
+    assert res.stdout.splitlines()[0].startswith("Tc = ") and "(stat)" in res.stdout and "Binder baseline" in res.stdout
+    report = (rep / "report.md").read_text()
+    assert "## Systematics" in report and "sensitivity" in report and "![tc/rg_matching.png]" in report
+
+
+def test_pipe_analyze_tc_gives_the_pipelines_numbers(tiny_run, run_cli):
+    folder, _ = tiny_run
+    rep = folder / "rep"
+    res = run_cli("analyze", "tc", rep / "predictions_p0.nc", rep / "predictions_p1.nc", "-o", folder / "again",
+                  "--bootstrap", "6", "--no-figures")
+    assert res.returncode == 0, res.stderr
+    pipeline = json.loads((rep / "tc" / "tc.json").read_text())
+    again = json.loads((folder / "again" / "tc.json").read_text())
+    for key in ("Tc", "Tc_stat", "Tc_syst", "nu", "sensitivity"):
+        assert again[key] == pytest.approx(pipeline[key], rel=1e-12), key
+
+
+def test_pipe_resume_skips_finished_stages_and_refuses_changed_settings(tiny_run, run_cli):
+    folder, _ = tiny_run
+    res = run_cli("pipeline", "tiny.toml", "-o", "rep", cwd=folder)
     assert res.returncode == 2 and "--resume" in res.stderr
-    res = run_cli("pipeline", cfg, "-o", "rep", "--resume")
-    assert res.returncode == 0 and "exists, skipped" in res.stderr
+    res = run_cli("pipeline", "tiny.toml", "-o", "rep", "--resume", cwd=folder)
+    assert res.returncode == 0 and res.stderr.count("exists, skipped") >= 5
+    changed = folder / "changed.toml"
+    changed.write_text(TINY.replace("epochs = 2", "epochs = 3"))
+    before = (folder / "rep" / "summary.json").read_bytes()
+    res = run_cli("pipeline", changed, "-o", "rep", "--resume", cwd=folder)
+    assert res.returncode == 2 and len(res.stderr.strip().splitlines()) == 1
+    assert "other settings ([train] epochs: 2 -> 3)" in res.stderr and "--overwrite" in res.stderr
+    assert (folder / "rep" / "summary.json").read_bytes() == before
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("[train]\nepoch = 3\n", "unknown key"),
+    ("[train]\nensemble = 0\n", "ensemble = 0 must be a whole number from 1 to 64"),
+    ('[train]\nepochs = "x"\n', "epochs = 'x' must be"),
+    ("[simulate]\nL = [6, 10]\n", "L/2"),
+    ("[simulate]\nsamples = 5\n", "samples = 5 must be"),
+    ("[train]\nshifts = [0.1]\n", "starting with 0.0"),
+])
+def test_pipe_every_setting_is_checked_before_any_stage(run_cli, tmp_path, text, expected):
     bad = tmp_path / "bad.toml"
-    bad.write_text("[train]\nepoch = 3\n")
+    bad.write_text(text)
     res = run_cli("pipeline", bad, "-o", "rep2")
-    assert res.returncode == 2 and "unknown key" in res.stderr and not (tmp_path / "rep2").exists()
-    bad.write_text("[train]\nensemble = 0\n")
-    res = run_cli("pipeline", bad, "-o", "rep2")
-    assert res.returncode == 2 and "ensemble" in res.stderr and not (tmp_path / "rep2").exists()
+    assert res.returncode == 2 and expected in res.stderr and len(res.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "rep2").exists()
 
 
-def write_unlabelled(path: Path, L: int = 8) -> None:
-    """Synthetic +-1 configurations without phase labels (-1): ordered below T = 1, random above."""
-    temperatures = np.linspace(0.4, 1.6, 7)
-    rng = np.random.default_rng(0)
-    spec = LatticeSpec(L=L, ndim=2, channel_names=("spin",), dtype="int8", temperatures=temperatures,
-                       samples_per_temperature=40, observables=("energy",),
-                       attrs={"model": "synthetic", "T_KT_reference": 1.0})
-    with DatasetWriter(path, {"model": "synthetic", "seed": 0}) as w:
-        w.add_lattice(spec)
-        for i, T in enumerate(temperatures):
-            flip = rng.random((40, 1, L, L)) < (0.05 if T < 1.0 else 0.5)
-            sign = rng.choice([-1, 1], size=(40, 1, 1, 1))
-            w.write_point(L, i, (sign * np.where(flip, -1, 1)).astype(np.int8), {"energy": np.zeros(40, np.float32)}, -1)
-        w.finalize()
+def test_pipe_estimate_does_not_read_the_known_tc(tmp_path, monkeypatch):
+    """The same study with the model's known Tc replaced by a wrong value and by none: the data
+    files' labels and Tc attributes change, the estimate must not move by one bit."""
+    from fieldnet.simulations.ising2d import Ising2D
 
+    from fieldnet.app.pipeline import run_pipeline
+    from fieldnet.app.pipeline_config import load_config
 
-def test_pipe_pipeline_uses_confusion_without_labels(run_cli, tmp_path):
-    rep = tmp_path / "rep"
-    rep.mkdir()
-    write_unlabelled(rep / "data.h5")  # the simulate stage is done: --resume skips it
-    cfg = tmp_path / "c.toml"
-    cfg.write_text("[analysis]\nconfusion_repeats = 1\n")
-    res = run_cli("pipeline", cfg, "-o", rep, "--resume", "-q")
-    assert res.returncode == 0, res.stderr
-    summary = json.loads((rep / "summary.json").read_text())
-    assert summary["method"] == "confusion" and summary["tc"]["Tc_reference_name"] == "T_KT"
-    # the W curve's central peak lies between the last ordered (0.8) and first random (1.0) temperature
-    assert 0.7 <= summary["Tc"] <= 1.1
-    for name in ("tc/confusion.png", "gallery.png", "report.md"):
-        assert (rep / name).is_file(), name
-
-
-def test_pipe_auto_critical_window_follows_the_model(tmp_path):
-    """exclude_T = "auto" (the default) holds out 0.96..1.045 Tc of whichever model is configured."""
-    from fieldnet.app.pipeline import load_config
-
-    assert load_config(None).train["exclude_T"] == ["2.178:2.371"]  # 2D Ising: 2.2, 2.267, 2.333 of the grid
-    cfg = tmp_path / "potts.toml"
-    cfg.write_text('[simulate]\nmodel = "potts"\nparams = { q = 3 }\n')
-    lo, hi = map(float, load_config(cfg).train["exclude_T"][0].split(":"))
-    assert lo < 1 / np.log(1 + np.sqrt(3)) < hi and hi - lo < 0.1
-    cfg.write_text('[simulate]\nmodel = "xy"\n')  # no Tc: no labels, learning by confusion, nothing to hold out
-    assert load_config(cfg).train["exclude_T"] == []
-    cfg.write_text('[train]\nexclude_T = "2.1:2.45"\n')
-    assert load_config(cfg).train["exclude_T"] == ["2.1:2.45"]
+    config_path = tmp_path / "tiny.toml"
+    config_path.write_text(TINY.replace("shifts = [0.0, 0.1]", "shifts = [0.0]").replace("ensemble = 2", "ensemble = 1"))
+    results = {}
+    for name, tc in (("none", None), ("wrong", 3.3)):
+        monkeypatch.setattr(Ising2D, "critical_temperature", lambda self, tc=tc: tc)
+        summary = run_pipeline(load_config(config_path), tmp_path / name, progress=False, log=lambda *_: None)
+        with h5py.File(tmp_path / name / "measure.h5") as f:
+            labels = set(np.unique(f["L8"]["label"][()]).tolist())
+        results[name] = (summary, labels)
+    assert results["none"][1] == {-1} and results["wrong"][1] == {0, 1}  # the data files do differ
+    a, b = results["none"][0], results["wrong"][0]
+    assert a["reference"]["Tc"] is None and b["reference"]["Tc"] == 3.3
+    for key in ("Tc", "Tc_stat", "nu", "nu_stat"):
+        assert a[key] == b[key], key
+    assert a["methods"] == b["methods"]

@@ -20,6 +20,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("data", metavar="DATA", help="data file written by 'fieldnet simulate'")
     parser.add_argument("-o", "--output", default="predictions.nc", help="netCDF file to write (default: predictions.nc)")
     parser.add_argument("--L", type=int, nargs="+", default=None, help="lattice sizes to predict (default: all)")
+    parser.add_argument("--block", type=int, default=0, metavar="B",
+                        help="also predict every configuration coarse-grained by BxB blocks (majority rule; for "
+                        "'fieldnet analyze tc' RG matching; needs a size-agnostic network; default 0: no)")
     parser.add_argument("--batch-size", type=int, default=256, help="samples per forward pass (default: 256)")
     parser.add_argument("--threads", type=int, default=None, help="numba threads (default: NUMBA_NUM_THREADS or all cores)")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing output file")
@@ -29,22 +32,24 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     import sys
 
+    from fieldnet.app.predictions import predict_with_blocks
     from fieldnet.engine.saving import load_model
     from fieldnet.errors import FieldnetError
     from fieldnet.io.atomic import check_output_path
     from fieldnet.io.predictions import write_predictions
-    from fieldnet.training.predict import predict_ensemble
 
     if args.batch_size < 1:
         raise FieldnetError(f"--batch-size must be positive, got {args.batch_size}")
+    if args.block == 1 or args.block < 0:
+        raise FieldnetError(f"--block must be 0 (none) or at least 2, got {args.block}")
     out = check_output_path(args.output, overwrite=args.overwrite)
     models = []
     for path in args.model:
         model = load_model(path)
         model.attrs["source_path"] = str(path)
         models.append(model)
-    pred = predict_ensemble(models, args.data, sizes=args.L, batch_size=args.batch_size,
-                            progress=not args.quiet and sys.stderr.isatty())
+    pred = predict_with_blocks(models, args.data, block=args.block, sizes=args.L, batch_size=args.batch_size,
+                               progress=not args.quiet and sys.stderr.isatty())
     write_predictions(pred, out)
     networks = f", an ensemble of {len(models)} networks" if len(models) > 1 else ""
     print(f"wrote {out}: {pred.sizes['sample']} samples, L = {sorted(set(pred.L.values.tolist()))}{networks}")

@@ -35,6 +35,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help=f"early stopping after N epochs without a better validation loss (0: off; default: {d.patience})")
     parser.add_argument("--exclude-T", action="append", default=[], metavar="LOW:HIGH",
                         help="keep a temperature window out of training, e.g. 2.0:2.5 (repeatable)")
+    parser.add_argument("--ordered-below", type=float, default=d.ordered_below, metavar="T1",
+                        help="label by temperature (J/k_B): T <= T1 ordered (needs --disordered-above; default: the "
+                        "data file's labels, which come from the model's known Tc)")
+    parser.add_argument("--disordered-above", type=float, default=d.disordered_above, metavar="T2",
+                        help="label by temperature (J/k_B): T >= T2 disordered; samples between the bands are not used")
     parser.add_argument("--dropout", type=float, default=d.dropout, metavar="RATE",
                         help="Dropout before the preset's last layer (for 'fieldnet analyze uncertainty'; default 0: none)")
     parser.add_argument("--no-augment", action="store_false", dest="augment", default=d.augment,
@@ -52,7 +57,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 #: TrainConfig fields the command line sets under the same name
 CONFIG_OPTIONS = ("preset", "architecture", "sizes", "epochs", "batch_size", "optimizer", "lr", "schedule",
-                  "val_fraction", "patience", "dropout", "augment", "init_model", "freeze", "seed")
+                  "val_fraction", "patience", "dropout", "augment", "init_model", "freeze", "seed",
+                  "ordered_below", "disordered_above")
 
 
 def config_from_args(args: argparse.Namespace) -> TrainConfig:

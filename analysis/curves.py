@@ -1,0 +1,93 @@
+"""Continuous curves of one lattice size: canonical averages reweighted onto a temperature grid.
+
+For each size the configurations of all simulated temperatures are combined by multiple-histogram
+reweighting (:mod:`fieldnet.analysis.reweighting`); every curve is then a canonical average at
+any temperature of the grid, and every temperature derivative comes from the fluctuation formula
+d<O>/dT = (<O E> - <O><E>) / T^2 (E the total energy in J, T in J/k_B), with no finite differences.
+
+Curves of the network output p (the ensemble's mean output, configuration by configuration):
+    ``p_mean`` <p>, ``p_var`` <p^2> - <p>^2, ``p_slope`` d<p>/dT, and for the coarse-grained
+    configurations ``blocked_mean`` and ``blocked_slope``.
+Curves of the magnetisation m (per site) for the Binder baseline:
+    ``binder`` U = 1 - <m^4>/(3<m^2>^2), ``binder_slope`` dU/dT,
+    ``susceptibility`` N (<m^2> - <|m|>^2)/T, ``log_m_slope`` d ln<|m|>/dT.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from fieldnet.analysis import reweighting
+from fieldnet.analysis.observables import SizeSamples
+
+from fieldnet.errors import FieldnetError
+
+#: temperatures of the common grid on which every size's curves are evaluated
+CURVE_POINTS = 161
+
+
+@dataclass
+class Curves:
+    """Reweighted curves of one lattice size on the common temperature grid (see the module)."""
+
+    L: int
+    temperature: np.ndarray
+    p_mean: np.ndarray
+    p_var: np.ndarray
+    p_slope: np.ndarray
+    blocked_mean: np.ndarray | None = None
+    blocked_slope: np.ndarray | None = None
+    binder: np.ndarray | None = None
+    binder_slope: np.ndarray | None = None
+    susceptibility: np.ndarray | None = None
+    log_m_slope: np.ndarray | None = None
+
+
+def common_grid(samples: list[SizeSamples], points: int = CURVE_POINTS) -> np.ndarray:
+    """The temperatures (J/k_B) simulated at every size: the overlap of their ranges, ``points``
+    evenly spaced (curves of different sizes must share a grid to be compared)."""
+    lo = max(float(s.temperature.min()) for s in samples)
+    hi = min(float(s.temperature.max()) for s in samples)
+    if not hi > lo:
+        raise FieldnetError("the lattice sizes were simulated at temperature ranges that do not overlap; "
+                            "simulate every size over the same temperatures")
+    return np.linspace(lo, hi, points)
+
+
+def _with_slope(avg: np.ndarray, T: np.ndarray, col: int, e_col: int, oe_col: int) -> tuple[np.ndarray, np.ndarray]:
+    mean = avg[:, col]
+    return mean, (avg[:, oe_col] - mean * avg[:, e_col]) / (T * T)
+
+
+def curves_of(s: SizeSamples, grid: np.ndarray, start: np.ndarray | None = None) -> tuple[Curves, np.ndarray]:
+    """The curves of one size on ``grid``; also returns the multiple-histogram free energies
+    (the warm start for this size's bootstrap replicas)."""
+    ens = reweighting.multi_histogram(s.temperature, s.energy, start_free_energies=start)
+    E = s.energy
+    p = s.output.mean(axis=0)
+    columns = {"E": E, "p": p, "p2": p * p, "pE": p * E}
+    if s.blocked_output is not None:
+        q = s.blocked_output.mean(axis=0)
+        columns.update(q=q, qE=q * E)
+    if s.magnetization is not None:
+        am = np.abs(s.magnetization)
+        m2 = am * am
+        columns.update(am=am, m2=m2, m4=m2 * m2, amE=am * E, m2E=m2 * E, m4E=m2 * m2 * E)
+    names = list(columns)
+    avg = reweighting.reweight(ens, np.stack([columns[n] for n in names], axis=1), grid)
+    col = {n: i for i, n in enumerate(names)}
+    T = grid
+    p_mean, p_slope = _with_slope(avg, T, col["p"], col["E"], col["pE"])
+    curves = Curves(s.L, T, p_mean, avg[:, col["p2"]] - p_mean**2, p_slope)
+    if s.blocked_output is not None:
+        curves.blocked_mean, curves.blocked_slope = _with_slope(avg, T, col["q"], col["E"], col["qE"])
+    if s.magnetization is not None:
+        am, am_slope = _with_slope(avg, T, col["am"], col["E"], col["amE"])
+        m2, m2_slope = _with_slope(avg, T, col["m2"], col["E"], col["m2E"])
+        m4, m4_slope = _with_slope(avg, T, col["m4"], col["E"], col["m4E"])
+        curves.binder = 1.0 - m4 / (3.0 * m2 * m2)
+        curves.binder_slope = -(m4_slope * m2 - 2.0 * m4 * m2_slope) / (3.0 * m2**3)
+        curves.susceptibility = s.n_sites * (m2 - am * am) / T
+        curves.log_m_slope = am_slope / am
+    return curves, ens.log_f
