@@ -286,6 +286,7 @@ def _nu_setting(value, simulate: dict) -> float | None:
 def _confusion(config, out: Path, data: Path, index, timings, log) -> dict:
     import numpy as np
 
+    from fieldnet.analysis import plots
     from fieldnet.analysis.confusion import confusion_curve, peak_estimate, plot_confusion
 
     t0 = time.perf_counter()
@@ -302,8 +303,8 @@ def _confusion(config, out: Path, data: Path, index, timings, log) -> dict:
         log(f"      {exc}")
     (out / "tc").mkdir(exist_ok=True)
     ref, ref_name = _reference_temperature(index.attrs.get("groups", {}).get(L, {}))
-    plot_confusion(curve, peak=(tc, err) if np.isfinite(tc) else None, tc_reference=ref,
-                   path=out / "tc" / "confusion.png")
+    plots.save(plot_confusion(curve, peak=(tc, err) if np.isfinite(tc) else None, tc_reference=ref),
+               out / "tc" / "confusion.png")
     timings["confusion"] = time.perf_counter() - t0
 
     def num(x):
