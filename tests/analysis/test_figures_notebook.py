@@ -26,7 +26,16 @@ MODULES = ("confusion", "embedding", "equivariance", "filters", "rg", "saliency"
 
 def plot_cases() -> dict[str, tuple]:
     """Plotting function name -> (function, args, kwargs, single_panel), on small inputs made here."""
-    from fieldnet.analysis import confusion, embedding, equivariance, filters, rg, saliency, uncertainty
+    from fieldnet.analysis import (
+        confusion,
+        embedding,
+        equivariance,
+        filters,
+        rg,
+        saliency,
+        uncertainty,
+    )
+
     from fieldnet.engine.layers import Conv2d, Dense, Dropout, GlobalAvgPool, MaxPool2d
     from fieldnet.engine.model import Sequential
     from fieldnet.io.importers import from_arrays
