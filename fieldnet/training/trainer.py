@@ -341,8 +341,9 @@ def train(data: str | os.PathLike, output: str | os.PathLike | None = None, cfg:
 _NETWORK_SETTINGS = ("preset", "architecture", "init_model", "freeze", "dropout", "sizes")
 
 
-def fit(model, x, y=None, *, temperature=None, validation_data=None, augment=None, progress: bool = False,
-        log: Callable[[str], None] | None = None, cfg: TrainConfig | None = None, **settings) -> dict[str, list[float]]:
+def fit(model, x: Any, y: Any = None, *, temperature: Any = None, validation_data: Any = None, augment: Any = None,
+        progress: bool = False, log: Callable[[str], None] | None = None, cfg: TrainConfig | None = None,
+        **settings: Any) -> dict[str, list[float]]:
     """Train ``model`` on data in memory, Keras style; returns this call's history.
 
     Example::
@@ -430,8 +431,9 @@ def fit(model, x, y=None, *, temperature=None, validation_data=None, augment=Non
     return {k: list(v[before:]) for k, v in model.history.items()}
 
 
-def in_memory_index(x, y=None, temperature=None):
-    """The sample index of data in memory (see :func:`fit` for what ``x`` may be)."""
+def in_memory_index(x: Any, y: Any = None, temperature: Any = None):
+    """The sample index (:class:`fieldnet.training.memory.ArrayIndex`) of data in memory: see
+    :func:`fit` for what ``x``, ``y`` (N,) and ``temperature`` (N,) may be."""
     import xarray as xr
 
     from fieldnet.training.memory import index_from_arrays, index_from_datasets
