@@ -102,8 +102,10 @@ def process_command() -> str:
 
     argv = list(sys.argv) or ["python"]
     head = os.path.basename(argv[0]) or "python"
-    if head in ("fieldnet", "__main__.py") or argv[0].endswith(os.path.join("fieldnet", "__main__.py")):
+    if head == "fieldnet" or argv[0].endswith(os.path.join("fieldnet", "__main__.py")):
         head = "fieldnet"
+    elif head == "__main__.py":  # python -m PACKAGE
+        head = f"python -m {os.path.basename(os.path.dirname(argv[0]))}"
     elif head != "python" and not head.startswith("python"):
         head = f"python {head}"
     return " ".join([head, *(shlex.quote(a) for a in argv[1:])])
