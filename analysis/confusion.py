@@ -21,6 +21,7 @@ import xarray as xr
 from fieldnet.analysis import samples
 
 from fieldnet.errors import FieldnetError
+from fieldnet.io.cf import temperature_attrs
 
 #: train_fn(x_train (n, d) float32, y_train (n,) int {0,1}, x_test (m, d) float32, seed) -> (m,) predicted class
 TrainFn = Callable[[np.ndarray, np.ndarray, np.ndarray, int], np.ndarray]
@@ -85,21 +86,16 @@ def mlp_trainer(hidden: int = 16, epochs: int = 60, batch_size: int = 64, learni
 
 
 def _dense_classifier(x, y, x_test, seed, hidden, epochs, batch_size, lr):
-    """Dense-ReLU-Dense trained by Adam on softmax cross-entropy; returns predicted classes of x_test."""
+    """Dense-ReLU-Dense trained by Adam on softmax cross-entropy with the shared training loop
+    (:func:`fieldnet.training.trainer.fit`: seeded shuffling, no augmentation, no validation
+    split, a constant learning rate); returns the predicted classes of x_test."""
     from fieldnet.engine.layers import Dense
-    from fieldnet.engine.losses import get_loss
     from fieldnet.engine.model import Sequential
-    from fieldnet.engine.optimizers import Adam
+    from fieldnet.training.trainer import fit
 
-    rng = np.random.default_rng(seed)
     model = Sequential([Dense(hidden, activation="relu"), Dense(2)], input_shape=(x.shape[1],), seed=seed)
-    loss, opt = get_loss("softmax_cross_entropy"), Adam(lr=lr)
-    x = np.asarray(x, np.float32)
-    for _ in range(epochs):
-        order = rng.permutation(len(x))
-        for start in range(0, len(x), batch_size):
-            idx = order[start : start + batch_size]
-            model.train_step(x[idx], y[idx], loss, opt)
+    fit(model, np.asarray(x, np.float32), np.asarray(y), epochs=epochs, batch_size=batch_size, optimizer="adam",
+        lr=lr, schedule="constant", val_fraction=0.0, patience=0, augment=False, seed=seed)
     return np.argmax(model.predict(np.asarray(x_test, np.float32)), axis=1)
 
 
@@ -208,13 +204,14 @@ def confusion_curve(
         acc,
         dims=("proposed_Tc",),
         coords={
-            "proposed_Tc": ("proposed_Tc", grid, {"units": "J/k_B", "long_name": "proposed critical temperature"}),
-            "stderr": ("proposed_Tc", stderr),
-            "trivial": ("proposed_Tc", trivial),
+            "proposed_Tc": ("proposed_Tc", grid, temperature_attrs("proposed critical temperature")),
+            "stderr": ("proposed_Tc", stderr, {"long_name": "standard error of the test accuracy", "units": "1"}),
+            "trivial": ("proposed_Tc", trivial, {"long_name": "every sample carries the same label"}),
         },
         name="accuracy",
         attrs={
             "long_name": "test accuracy of a network trained with labels T < T' -> ordered",
+            "units": "1",
             "n_train": int(train.sum()),
             "n_test": n_test,
             "L": int(np.ravel(L_attr)[0]),
@@ -293,18 +290,22 @@ def peak_estimate(curve: xr.DataArray) -> tuple[float, float]:
 
 
 def plot_confusion(curve: xr.DataArray, *, peak: tuple[float, float] | None = None, tc_reference: float | None = None,
-                   path=None, title: str | None = None):
+                   title: str | None = None, ax=None):
     """Accuracy against the proposed Tc, with the peak estimate and a reference Tc marked.
 
     Args:
         curve: :func:`confusion_curve` output.
         peak: (Tc, error) from :func:`peak_estimate`, drawn with a band.
         tc_reference: known Tc, dashed (skipped when None/NaN).
-        path: write a PNG there and return the path; otherwise return the figure.
+        title: the panel title (default: "Learning by confusion, L = ...").
+        ax: the Axes to draw into (default: a new figure).
+
+    Returns:
+        The Figure drawn on.
     """
     from fieldnet.analysis import plots
 
-    fig, ax = plots.figure(size=(6.4, 5.0))
+    fig, ax = plots.panel(ax, size=(6.4, 5.0))
     T = curve["proposed_Tc"].values
     se = curve["stderr"].values if "stderr" in curve.coords else None
     ax.errorbar(T, curve.values, yerr=se, marker="o", color="tab:blue", label="test accuracy")
@@ -322,4 +323,4 @@ def plot_confusion(curve: xr.DataArray, *, peak: tuple[float, float] | None = No
     L = curve.attrs.get("L", -1)
     ax.set_title(title or ("Learning by confusion" + (f", L = {L}" if L and L > 0 else "")))
     ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.16), ncols=2)
-    return plots.save(fig, path) if path is not None else fig
+    return fig

@@ -13,6 +13,7 @@ import numpy as np
 import xarray as xr
 
 from fieldnet.errors import FieldnetError
+from fieldnet.io.cf import temperature_attrs
 
 
 def penultimate_index(model) -> int:
@@ -98,17 +99,23 @@ def embedding(model, ds: xr.Dataset, seed: int = 0, use_tsne: bool = True) -> xr
             note = "done"
     return xr.Dataset(data, coords={"component": [1, 2],
                                     "temperature": ("sample", np.asarray(ds["temperature"].values, dtype=np.float64),
-                                                    {"units": "J/k_B"})},
+                                                    temperature_attrs())},
                       attrs={"feature_layer": label, "n_features": int(features.shape[1]), "tsne": note, "seed": seed})
 
 
-def plot_embedding(emb: xr.Dataset, path, tc: float | None = None):
-    """PCA (and t-SNE) scatter coloured by temperature, and PC1 against T."""
+def plot_embedding(emb: xr.Dataset, tc: float | None = None, *, fig=None):
+    """PCA (and t-SNE) scatter coloured by temperature, and PC1 against T; returns the Figure.
+
+    Args:
+        emb: :func:`embedding` output.
+        tc: a critical temperature (J/k_B) to mark on the PC1 panel.
+        fig: an empty Figure or SubFigure to draw in (default: a new figure).
+    """
     from fieldnet.analysis import plots
 
     T = emb["temperature"].values
     panels = 3 if "tsne" in emb else 2
-    fig, axes = plots.figure(1, panels, size=(5.0 * panels + 1.0, 4.4))
+    fig, axes = plots.figure(1, panels, size=(5.0 * panels + 1.0, 4.4), fig=fig)
     cmap = "coolwarm"
     r = emb["explained_variance_ratio"].values
     s = axes[0].scatter(emb["pca"].values[:, 0], emb["pca"].values[:, 1], c=T, cmap=cmap, s=12, edgecolors="none")
@@ -131,4 +138,4 @@ def plot_embedding(emb: xr.Dataset, path, tc: float | None = None):
     else:
         fig.suptitle(f"t-SNE not shown: {emb.attrs['tsne']}", fontsize=8, color="gray")
     fig.colorbar(s, ax=axes, label=plots.T_LABEL)
-    return plots.save(fig, path)
+    return fig

@@ -301,13 +301,14 @@ def format_table(rows: list[dict]) -> str:
 _FLOOR = 1e-9  # errors below this (exact to float precision) share the lowest colour
 
 
-def plot_translation_maps(report: xr.Dataset, path):
-    """Heat maps of the translation error over (a_y, a_x): a row per padding, a panel per layer."""
+def plot_translation_maps(report: xr.Dataset, *, fig=None):
+    """Heat maps of the translation error over (a_y, a_x): a row per padding, a panel per layer;
+    returns the Figure (``fig``: an empty Figure or SubFigure to draw in, default a new one)."""
     import matplotlib.colors as mcolors
     from fieldnet.analysis import plots
 
     n_pad, n_layers = report.sizes["padding"], report.sizes["layer"]
-    fig, axes = plots.figure(n_pad, n_layers, size=(2.3 * n_layers + 1.2, 2.5 * n_pad + 0.6), squeeze=False)
+    fig, axes = plots.figure(n_pad, n_layers, size=(2.3 * n_layers + 1.2, 2.5 * n_pad + 0.6), squeeze=False, fig=fig)
     vmax = max(1.0, float(np.nanmax(report["translation_error"].values)))
     norm = mcolors.LogNorm(vmin=_FLOOR, vmax=vmax)
     image = None
@@ -332,17 +333,18 @@ def plot_translation_maps(report: xr.Dataset, path):
                  shrink=0.9)
     fig.suptitle("translation equivariance per layer (x: shift not a multiple of the stride; best feature-map shift)",
                  fontsize=9)
-    return plots.save(fig, path)
+    return fig
 
 
-def plot_symmetry_table(report: xr.Dataset, path):
-    """Heat map of point-group and spin-flip errors: rows = layers, columns = symmetries, a panel per padding."""
+def plot_symmetry_table(report: xr.Dataset, *, fig=None):
+    """Heat map of point-group and spin-flip errors: rows = layers, columns = symmetries, a panel per
+    padding; returns the Figure (``fig``: an empty Figure or SubFigure to draw in, default a new one)."""
     import matplotlib.colors as mcolors
     from fieldnet.analysis import plots
 
     cols = list(POINT_GROUP[1:]) + ["flip odd", "flip even"]
     n_pad, n_layers = report.sizes["padding"], report.sizes["layer"]
-    fig, axes = plots.figure(1, n_pad, size=(5.2 * n_pad + 1.2, 0.45 * n_layers + 2.4), squeeze=False)
+    fig, axes = plots.figure(1, n_pad, size=(5.2 * n_pad + 1.2, 0.45 * n_layers + 2.4), squeeze=False, fig=fig)
     norm = mcolors.LogNorm(vmin=_FLOOR, vmax=max(1.0, float(np.nanmax(report["pointgroup_error"].values)),
                                                   float(np.nanmax(report["even_error"].values))))
     image = None
@@ -360,4 +362,4 @@ def plot_symmetry_table(report: xr.Dataset, path):
         ax.grid(False)
     fig.colorbar(image, ax=axes, label=r"relative error $\|f(g x) - g f(x)\| / \|f(x)\|$ (black: $< 10^{-9}$)")
     fig.suptitle("point group of the square and spin flip, per layer", fontsize=10)
-    return plots.save(fig, path)
+    return fig

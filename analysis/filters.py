@@ -113,15 +113,20 @@ def activation_maps(model, x: np.ndarray, max_channels: int = 4) -> list[tuple[s
 # -- figures ---------------------------------------------------------------------------------
 
 
-def plot_filter_grid(kernels: np.ndarray, similarity: xr.DataArray, path):
-    """The first-layer filters (first input channel) in a grid, one diverging colour scale, with the best kernel."""
+def plot_filter_grid(kernels: np.ndarray, similarity: xr.DataArray, *, fig=None):
+    """The first-layer filters (first input channel) in a grid, one diverging colour scale, with the
+    best kernel; returns the Figure (``fig``: an empty Figure or SubFigure to draw in, default a new one).
+
+    Args:
+        kernels: (filters, in_channels, k, k) weights.  similarity: :func:`kernel_similarity` output.
+    """
     from fieldnet.analysis import plots
 
     w = np.asarray(kernels)
     n = w.shape[0]
     cols = int(np.ceil(np.sqrt(n)))
     rows = int(np.ceil(n / cols))
-    fig, axes = plots.figure(rows, cols, size=(1.9 * cols + 1.4, 2.0 * rows + 0.5), squeeze=False)
+    fig, axes = plots.figure(rows, cols, size=(1.9 * cols + 1.4, 2.0 * rows + 0.5), squeeze=False, fig=fig)
     vmax = float(np.abs(w).max()) or 1.0
     image = None
     for f in range(rows * cols):
@@ -138,15 +143,16 @@ def plot_filter_grid(kernels: np.ndarray, similarity: xr.DataArray, path):
         ax.set_title(f"filter {f}\n{best} {value:+.2f}" if best else f"filter {f}\n(zero)", fontsize=8)
     fig.colorbar(image, ax=axes, label="weight (input channel 0)", shrink=0.9)
     fig.suptitle("first-layer filters; title: most similar physics kernel (cosine)", fontsize=10)
-    return plots.save(fig, path)
+    return fig
 
 
-def plot_similarity(similarity: xr.DataArray, path):
-    """Heat map of the cosine similarity, filters x physics kernels, values written in the cells."""
+def plot_similarity(similarity: xr.DataArray, *, ax=None):
+    """Heat map of the cosine similarity, filters x physics kernels, values written in the cells;
+    drawn into ``ax`` (default: a new figure); returns the Figure."""
     from fieldnet.analysis import plots
 
     s = similarity.values
-    fig, ax = plots.figure(size=(5.5, 0.35 * s.shape[0] + 1.8))
+    fig, ax = plots.panel(ax, size=(5.5, 0.35 * s.shape[0] + 1.8))
     image = ax.imshow(s, cmap="RdBu_r", vmin=-1, vmax=1, aspect="auto", interpolation="nearest")
     for (i, j), v in np.ndenumerate(s):
         ax.text(j, i, "n/a" if np.isnan(v) else f"{v:+.2f}", ha="center", va="center", fontsize=7)
@@ -155,18 +161,25 @@ def plot_similarity(similarity: xr.DataArray, path):
     ax.grid(False)
     ax.set_title("first-layer filters vs physics kernels")
     fig.colorbar(image, ax=ax, label="cosine similarity")
-    return plots.save(fig, path)
+    return fig
 
 
-def plot_activation_maps(model, configs: dict[str, tuple[float, np.ndarray]], path, max_channels: int = 4):
-    """Activation maps layer by layer (rows) for configurations at low, critical and high T (column groups)."""
+def plot_activation_maps(model, configs: dict[str, tuple[float, np.ndarray]], max_channels: int = 4, *, fig=None):
+    """Activation maps layer by layer (rows) for configurations at low, critical and high T (column
+    groups); returns the Figure.
+
+    Args:
+        configs: name -> (temperature, one configuration (1, C, L, L)).
+        max_channels: channels shown per layer.
+        fig: an empty Figure or SubFigure to draw in (default: a new figure).
+    """
     from fieldnet.analysis import plots
 
     per_T = {name: (t, activation_maps(model, x, max_channels)) for name, (t, x) in configs.items()}
     first = next(iter(per_T.values()))[1]
     n_rows = 1 + len(first)
     n_cols = len(per_T) * max_channels
-    fig, axes = plots.figure(n_rows, n_cols, size=(1.35 * n_cols + 1.5, 1.45 * n_rows + 0.8), squeeze=False)
+    fig, axes = plots.figure(n_rows, n_cols, size=(1.35 * n_cols + 1.5, 1.45 * n_rows + 0.8), squeeze=False, fig=fig)
     for ax in axes.flat:
         ax.grid(False)
         ax.set_xticks([])
@@ -193,7 +206,7 @@ def plot_activation_maps(model, configs: dict[str, tuple[float, np.ndarray]], pa
     for r, image in act_images.items():
         fig.colorbar(image, ax=axes[r, :].tolist(), label="activation", shrink=0.8)
     fig.suptitle("activation maps layer by layer (rows) at low, critical and high T", fontsize=10)
-    return plots.save(fig, path)
+    return fig
 
 
 def _layer_maps(per_T: dict, row: int) -> list[tuple[str, np.ndarray]]:

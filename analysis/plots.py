@@ -1,10 +1,20 @@
-"""Shared matplotlib helpers for analysis figures: one style, PNG output, no pyplot.
+"""Shared matplotlib helpers for analysis figures, and the convention every plotting function follows.
 
-Every analysis figure goes through :func:`figure` and :func:`save`, so figures look alike and
-are written atomically.  Figures are made with matplotlib's object interface
-(``matplotlib.figure.Figure``), never through pyplot: fieldnet neither chooses nor changes the
-user's backend, batch jobs on clusters need no display, and a notebook shows a returned Figure
-inline as usual.
+The convention (for every ``plot_*`` function of ``fieldnet.analysis``):
+
+* A single-panel plot takes ``ax=None``: it draws into the caller's Axes (a panel of the user's
+  own figure, any backend) or, without one, into a new figure.  A multi-panel plot takes
+  ``fig=None``: it lays its panels out in the caller's empty Figure or SubFigure, or in a new
+  figure.  Either way the function returns the Figure it drew on, so in a notebook the last
+  line of a cell shows it, and ``fig.savefig(...)`` writes it.
+* New figures are made with matplotlib's object interface (``matplotlib.figure.Figure``), never
+  through pyplot: fieldnet neither chooses nor changes the user's backend, registers no figure
+  with pyplot's figure manager (``plt.show()`` shows only the user's own figures), and batch
+  jobs on clusters need no display.
+* No plotting function writes a file.  Writing PNGs is the command line's job:
+  ``fieldnet analyze ...`` calls the plot and then :func:`save` (atomic: temp file, then rename).
+* The shared style (:data:`STYLE`) applies to the figures fieldnet makes; panels drawn into the
+  caller's Axes keep the caller's style.
 """
 
 from __future__ import annotations
@@ -36,12 +46,27 @@ STYLE = {
 }
 
 
-def figure(nrows: int = 1, ncols: int = 1, size: tuple[float, float] = (6.4, 4.4), **kwargs):
-    """A new figure in the shared style; returns ``(fig, ax)`` like ``plt.subplots``."""
+def figure(nrows: int = 1, ncols: int = 1, size: tuple[float, float] = (6.4, 4.4), *, fig=None, **kwargs):
+    """Panels in the shared style; returns ``(fig, ax)`` like ``plt.subplots``.
+
+    Args:
+        nrows, ncols, kwargs: the panel grid, as ``Figure.subplots`` takes it.
+        size: (width, height) in inches of a new figure.
+        fig: an empty Figure or SubFigure of the caller to lay the panels out in (None: a new
+            figure, constrained layout).
+    """
     with matplotlib.rc_context(STYLE):
-        fig = Figure(figsize=size, layout="constrained")
+        if fig is None:
+            fig = Figure(figsize=size, layout="constrained")
         ax = fig.subplots(nrows, ncols, **kwargs)
     return fig, ax
+
+
+def panel(ax=None, size: tuple[float, float] = (6.4, 4.4)):
+    """``(figure, ax)`` for a single-panel plot: the caller's Axes and its figure, or a new figure."""
+    if ax is not None:
+        return ax.figure, ax
+    return figure(size=size)
 
 
 def series_colors(n: int, cmap: str = "viridis") -> list:
@@ -69,7 +94,11 @@ def mark_vertical(ax, x: float, label: str, *, color: str = "k", style: str = "-
 
 
 def save(fig, path: str | os.PathLike) -> Path:
-    """Write ``fig`` as PNG to ``path`` atomically (temp file, then rename); returns the path."""
+    """Write ``fig`` as PNG to ``path`` atomically (temp file, then rename); returns the path.
+
+    For the command line (``fieldnet analyze``, the pipeline's report); plotting functions
+    return figures and never call it.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")

@@ -21,6 +21,7 @@ import numpy as np
 import xarray as xr
 
 from fieldnet.errors import FieldnetError
+from fieldnet.io.cf import temperature_attrs
 
 METHODS = ("majority", "maxpool")
 
@@ -194,7 +195,7 @@ def rg_flow(data: xr.Dataset, b: int = 2, steps: int | None = None, methods=METH
             "rule": list(methods),
             "step": np.arange(steps + 1),
             "L_step": ("step", np.array([L // b**k for k in range(steps + 1)]), {"long_name": "coarse lattice size"}),
-            "temperature": ("temperature", temps, {"units": "J/k_B"}),
+            "temperature": ("temperature", temps, temperature_attrs()),
         },
         attrs={"block_size": b, "L": L, "seed": seed},
     )
@@ -256,7 +257,7 @@ def effective_temperature(flow: xr.Dataset, direct: dict[int, xr.Dataset], obser
         dims=("rule", "step", "temperature"),
         coords={"rule": flow["rule"], "step": flow["step"], "temperature": flow["temperature"]},
         name="T_eff",
-        attrs={"units": "J/k_B", "long_name": f"effective temperature matching {observable} at L/b^step"},
+        attrs=temperature_attrs(f"effective temperature matching {observable} at L/b^step"),
     )
 
 
@@ -279,14 +280,15 @@ def map_fixed_point(t_eff: xr.DataArray, rule: str = "majority", step: int = 1) 
 # -- figures ---------------------------------------------------------------------------------
 
 
-def plot_flow(flow: xr.Dataset, method: str, path, tc: float | None = None):
-    """Three panels (|m|, energy, Binder cumulant) against the coarse-graining step, a line per T."""
+def plot_flow(flow: xr.Dataset, method: str, tc: float | None = None, *, fig=None):
+    """Three panels (|m|, energy, Binder cumulant) against the coarse-graining step, a line per T;
+    returns the Figure (``fig``: an empty Figure or SubFigure to draw in, default a new one)."""
     import matplotlib
     from fieldnet.analysis import plots
 
     f = flow.sel(rule=method)
     temps = f["temperature"].values
-    fig, axes = plots.figure(1, 3, size=(13.5, 4.2))
+    fig, axes = plots.figure(1, 3, size=(13.5, 4.2), fig=fig)
     cmap = "coolwarm"
     colors = [matplotlib.colormaps[cmap](v) for v in np.linspace(0, 1, temps.size)] if temps.size > 1 else ["k"]
     labels = {"abs_m": r"$\langle|m|\rangle$", "energy": r"energy per site ($J$)", "binder": r"Binder cumulant $U$"}
@@ -305,14 +307,15 @@ def plot_flow(flow: xr.Dataset, method: str, path, tc: float | None = None):
     if tc is not None and np.isfinite(tc):
         title += f" (Binder cumulant unchanged by one step at T ≈ {tc:.3f})"
     fig.suptitle(title)
-    return plots.save(fig, path)
+    return fig
 
 
-def plot_temperature_map(t_eff: xr.DataArray, path, tc: float | None = None):
-    """T' against T for every step and method that has direct data, with the diagonal."""
+def plot_temperature_map(t_eff: xr.DataArray, tc: float | None = None, *, ax=None):
+    """T' against T for every step and method that has direct data, with the diagonal; drawn into
+    ``ax`` (default: a new figure); returns the Figure."""
     from fieldnet.analysis import plots
 
-    fig, ax = plots.figure()
+    fig, ax = plots.panel(ax)
     T = t_eff["temperature"].values
     ax.plot(T, T, color="gray", ls=":", label="T' = T")
     styles = {"majority": "o-", "maxpool": "s--"}
@@ -328,4 +331,4 @@ def plot_temperature_map(t_eff: xr.DataArray, path, tc: float | None = None):
     ax.set_ylabel(r"effective temperature $T'$ at $L/b^k$ ($J/k_B$)")
     ax.set_title("effective temperature map (matching ⟨|m|⟩)")
     ax.legend()
-    return plots.save(fig, path)
+    return fig

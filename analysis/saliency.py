@@ -20,6 +20,7 @@ import xarray as xr
 from fieldnet.analysis.samples import ORDERED_INDEX
 
 from fieldnet.errors import FieldnetError
+from fieldnet.io.cf import temperature_attrs
 
 
 def p_ordered(model, x: np.ndarray, batch_size: int = 256) -> np.ndarray:
@@ -154,17 +155,18 @@ def saliency_maps(model, ds: xr.Dataset, patch: int = 3, value: float = 0.0) -> 
             "p_ordered": ("sample", p_ordered(model, x)),
             "predicted_class": ("sample", predicted.astype(np.int8), {"flag_values": "0 disordered, 1 ordered"}),
         },
-        coords={"temperature": ("sample", np.asarray(ds["temperature"].values, dtype=np.float64), {"units": "J/k_B"})},
+        coords={"temperature": ("sample", np.asarray(ds["temperature"].values, dtype=np.float64), temperature_attrs())},
         attrs={"patch": patch, "occlusion_value": value},
     )
 
 
-def plot_saliency(maps: xr.Dataset, path):
-    """A row per configuration (T ascending): spins, occlusion change, gradient saliency, Grad-CAM."""
+def plot_saliency(maps: xr.Dataset, *, fig=None):
+    """A row per configuration (T ascending): spins, occlusion change, gradient saliency, Grad-CAM;
+    returns the Figure (``fig``: an empty Figure or SubFigure to draw in, default a new one)."""
     from fieldnet.analysis import plots
 
     n = maps.sizes["sample"]
-    fig, axes = plots.figure(n, 4, size=(11.0, 2.4 * n + 1.0), squeeze=False)
+    fig, axes = plots.figure(n, 4, size=(11.0, 2.4 * n + 1.0), squeeze=False, fig=fig)
     occ_max = float(np.abs(maps["occlusion"].values).max()) or 1e-12
     sal = maps["saliency"].values[:, 0]
     sal_max = float(np.abs(sal).max()) or 1e-12
@@ -194,4 +196,4 @@ def plot_saliency(maps: xr.Dataset, path):
         fig.colorbar(images[c], ax=axes[:, c].tolist(), location="bottom", label=labels[c], shrink=0.9, pad=0.02)
     if not np.isfinite(cam).any():
         axes[0, 3].set_title("Grad-CAM: no convolution", fontsize=9)
-    return plots.save(fig, path)
+    return fig

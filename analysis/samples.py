@@ -87,12 +87,23 @@ def output_folder(path: str | os.PathLike) -> Path:
     return out
 
 
-def write_netcdf(obj: xr.Dataset | xr.DataArray, path: str | os.PathLike) -> Path:
-    """Write ``obj`` as netCDF-4 (h5netcdf) atomically."""
-    from fieldnet.io.atomic import atomic_output
+#: the layout version of the analysis result files (their kind is their ``fieldnet_format``)
+RESULT_FORMAT_VERSION = 1
 
+
+def write_netcdf(obj: xr.Dataset | xr.DataArray, path: str | os.PathLike, *, command: str | None = None) -> Path:
+    """Write ``obj`` as netCDF-4 (h5netcdf) atomically, CF-1.x clean: Conventions, a history
+    line for ``command`` (default: this process's command line), ``format_version``, a
+    long_name on every variable, UDUNITS units (``J/k_B`` becomes ``1``) and flags for
+    booleans (see :func:`fieldnet.io.cf.cf_clean`).  The file's kind is ``obj``'s
+    ``fieldnet_format`` attribute."""
+    from fieldnet.io.atomic import atomic_output
+    from fieldnet.io.cf import cf_clean
+
+    kind = str(obj.attrs.get("fieldnet_format", "analysis"))
+    clean = cf_clean(obj, kind=kind, format_version=RESULT_FORMAT_VERSION, command=command)
     with atomic_output(Path(path)) as tmp:
-        obj.to_netcdf(tmp, engine="h5netcdf")
+        clean.to_netcdf(tmp, engine="h5netcdf")
     return Path(path)
 
 

@@ -16,6 +16,7 @@ import xarray as xr
 from fieldnet.analysis.samples import ORDERED_INDEX
 
 from fieldnet.errors import FieldnetError
+from fieldnet.io.cf import temperature_attrs
 
 
 def dropout_layers(model) -> list:
@@ -100,18 +101,19 @@ def mc_dropout(model, ds: xr.Dataset, n_passes: int = 30, seed: int = 0) -> xr.D
             "sample_std": ("temperature", per_T["sample_std"], {"long_name": "std over samples of the per-sample mean"}),
             "deterministic": ("temperature", per_T["deterministic"], {"long_name": "mean p(ordered) without dropout"}),
         },
-        coords={"sample_temperature": ("sample", T, {"units": "J/k_B"}),
-                "temperature": ("temperature", temps, {"units": "J/k_B"})},
+        coords={"sample_temperature": ("sample", T, temperature_attrs("temperature of the configuration")),
+                "temperature": ("temperature", temps, temperature_attrs())},
         attrs={"n_passes": n_passes, "seed": seed},
     )
 
 
-def plot_uncertainty(result: xr.Dataset, path, tc: float | None = None):
-    """p(ordered) with its MC-dropout band against T (top) and the spreads against T (bottom)."""
+def plot_uncertainty(result: xr.Dataset, tc: float | None = None, *, fig=None):
+    """p(ordered) with its MC-dropout band against T (top) and the spreads against T (bottom);
+    returns the Figure (``fig``: an empty Figure or SubFigure to draw in, default a new one)."""
     from fieldnet.analysis import plots
 
     T = result["temperature"].values
-    fig, (top, bottom) = plots.figure(2, 1, size=(6.4, 6.4), sharex=True)
+    fig, (top, bottom) = plots.figure(2, 1, size=(6.4, 6.4), sharex=True, fig=fig)
     top.fill_between(T, result["mean"] - result["mc_std"], result["mean"] + result["mc_std"], alpha=0.3,
                      label=r"MC dropout mean $\pm$ std over passes")
     top.plot(T, result["mean"], "o-", label=f"MC dropout mean ({int(result.attrs['n_passes'])} passes)")
@@ -127,4 +129,4 @@ def plot_uncertainty(result: xr.Dataset, path, tc: float | None = None):
             plots.mark_vertical(ax, tc, f"Tc = {tc:.3f}")
         ax.legend()
     top.set_title("Monte Carlo dropout")
-    return plots.save(fig, path)
+    return fig

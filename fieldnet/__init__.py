@@ -20,6 +20,8 @@ _LAZY = {
     "open_dataset": "fieldnet.io.dataset",
     "DatasetWriter": "fieldnet.io.dataset",
     "layers": "fieldnet.engine.layers",
+    "PhaseClassifier": "fieldnet.training.estimator",
+    "fit": "fieldnet.training.trainer",
 }
 
 __all__ = [

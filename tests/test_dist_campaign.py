@@ -19,7 +19,7 @@ from fieldnet.simulations.distributed import connect, dask_map, run_point_on_wor
 from fieldnet.errors import FieldnetError
 
 # provenance that legitimately differs between two runs of the same campaign
-VOLATILE_ATTRS = {"created", "command", "_NCProperties"}
+VOLATILE_ATTRS = {"created", "command", "history", "_NCProperties"}
 CAMPAIGN = dict(model="ising2d", params={}, sizes=[4, 6], temperatures=np.linspace(1.6, 3.4, 5), n_samples=12, seed=7)
 
 

@@ -39,3 +39,37 @@ def test_readme_pipeline_configs_are_valid(tmp_path):
         path.write_text(block)
         config = load_config(path)
         get_model(config.simulate["model"], **config.simulate.get("params", {}))  # the model and couplings exist
+
+
+PYTHON_API = README.parent / "docs" / "python-api.md"
+
+_API_CHECKS = """
+import matplotlib
+assert matplotlib.get_backend().lower() == "agg"          # the figures did not switch it
+assert p.dims == ("sample", "class") and {"temperature", "label", "sample_index"} <= set(p.coords)
+assert float(p_ordered.sel(temperature=1.6)) > 0.8 and float(p_ordered.sel(temperature=3.2)) < 0.2
+assert len(history["loss"]) == 3 and len(clf.history_["val_accuracy"]) >= 1
+assert (pred.sample_index.values == np.arange(ds.sizes["sample"])).all()
+assert first.sizes["sample"] == 3 and logits.shape == (8, 2)
+np.testing.assert_allclose(logits, clf.model_.predict(x[:8].astype(np.float32)), rtol=1e-4, atol=1e-5)
+assert clf_mine.model_ is not None and fieldnet.open_dataset("mine.h5").sizes["sample"] == temps.size
+print("PYTHON-API-OK")
+"""
+
+
+def test_python_api_doc_runs_as_written(tmp_path):
+    """docs/python-api.md (the README's "From Python" section) runs block by block as one session,
+    in a fresh interpreter whose matplotlib backend is the headless default."""
+    import os
+    import subprocess
+    import sys
+
+    blocks = re.findall(r"```python\n(.*?)```", PYTHON_API.read_text(), re.S)
+    assert len(blocks) >= 6
+    script = "\n".join(blocks) + _API_CHECKS
+    env = {k: v for k, v in os.environ.items() if k != "MPLBACKEND"}
+    res = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, capture_output=True, text=True, timeout=900,
+                         env=env)
+    assert res.returncode == 0 and "PYTHON-API-OK" in res.stdout, res.stderr[-3000:]
+    for name in ("data.h5", "model.h5", "mine.h5", "model.onnx", "tc.png"):
+        assert (tmp_path / name).is_file(), name

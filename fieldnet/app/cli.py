@@ -23,6 +23,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "info": ("info", "print what a data, model or prediction file holds"),
     "train": ("train", "train a network on a data file"),
     "predict": ("predict", "per-sample phase probabilities of a data file, as netCDF"),
+    "export": ("export", "write a trained model as ONNX, for other runtimes"),
     "analyze": ("analyze", "critical temperature, equivariance, filters, RG and other analyses"),
     "pipeline": ("pipeline", "simulate, train, predict and estimate Tc in one run, with a report"),
 }

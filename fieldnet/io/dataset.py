@@ -1,20 +1,31 @@
 """The data contract: one HDF5 file, also valid netCDF-4, holding lattice configurations.
 
-Layout (``xarray.open_dataset(path, engine="h5netcdf", group="L16")`` or
+Layout, format version 2 (``xarray.open_dataset(path, engine="h5netcdf", group="L16")`` or
 ``xarray.open_datatree(path, engine="h5netcdf")`` reads it with no fieldnet code)::
 
-    /                       attrs: fieldnet_format="dataset", format_version, fieldnet_version,
+    /                       attrs: Conventions="CF-1.10", history, source, title,
+                                   fieldnet_format="dataset", format_version=2, fieldnet_version,
                                    model, seed, command, created, lattice_sizes
     /L16                    one group per lattice size L; attrs: L, model, lattice, couplings
                             (one attribute each), algorithm, Tc (NaN when unknown), Tc_source,
                             samples_per_temperature, channel_names, ...
         config              (sample, channel, y, x)  int8 spins or float32 fields
                             3D lattices: (sample, channel, z, y, x); chunked, gzip + shuffle
-        temperature         (sample)  float64, in units of J/k_B
+        temperature         (sample)  float64, k_B T / J (units "1": in units of J/k_B)
         label               (sample)  int8: 1 ordered (T < Tc), 0 disordered, -1 unknown
+                            (flag_values / flag_meanings)
         energy, magnetization, ...  (sample) float32 observables per site
         temperature_grid    (temperature_point)  float64, the simulated temperatures
         tau_int_*, thinning, burn_in, completed, ...  (temperature_point) per-temperature records
+
+Every variable has a CF long_name and, where it is a number, UDUNITS ``units`` (see
+:mod:`fieldnet.io.cf`).  The per-sample variables name ``temperature`` and ``label`` as their
+``coordinates`` and the per-temperature records name ``temperature_grid``, so xarray attaches
+them: ``ds.energy.groupby("temperature").mean()`` works on the opened group.
+
+Version 1 (before CF) had the same variables and values, temperature units "J/k_B", no
+``coordinates`` attributes (xarray then shows temperature and label as data variables) and no
+Conventions/history; it reads as before.
 
 Samples are appended one temperature point at a time, in grid order, to ``<path>.partial``;
 ``finalize`` renames it to ``path``.  ``--resume`` reopens the partial file, drops any samples
@@ -37,11 +48,16 @@ from typing import Any
 import numpy as np
 
 from fieldnet.errors import DataFileError, FieldnetError
+from fieldnet.io import cf
 from fieldnet.io.atomic import describe_os_error, partial_path
 from fieldnet.io.hdf5probe import probe_hdf5
 
 FORMAT_NAME = "dataset"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+#: the layout versions this module's readers accept (1: before the CF attributes)
+READABLE_VERSIONS = (1, 2)
+#: the per-sample variables other per-sample variables name as their CF coordinates
+SAMPLE_COORDINATES = "temperature label"
 SPATIAL_DIMS = {1: ("x",), 2: ("y", "x"), 3: ("z", "y", "x")}
 # samples per HDF5 chunk along the sample axis: ~64 KiB for an int8 32x32 lattice
 _TARGET_CHUNK_BYTES = 1 << 16
@@ -147,11 +163,15 @@ class DatasetWriter:
             # while HDF5 lays out a new file leaves just a stray ``.new`` (overwritten next time)
             fresh = self.partial.with_name(self.partial.name + ".new")
             self._file = h5netcdf.File(fresh, "w")
-            for key, value in file_attrs.items():
+            created = _dt.datetime.now(_dt.UTC)
+            root = {**cf.file_attrs(FORMAT_NAME, FORMAT_VERSION, None), **file_attrs}
+            root["history"] = cf.history_line(file_attrs.get("command"), created.strftime("%Y-%m-%dT%H:%M:%SZ"))
+            root.setdefault("title", "lattice configurations")
+            for key, value in root.items():
                 self._file.attrs[key] = _attr_value(value)
             self._file.attrs["fieldnet_format"] = FORMAT_NAME
             self._file.attrs["format_version"] = FORMAT_VERSION
-            self._file.attrs["created"] = _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
+            self._file.attrs["created"] = created.isoformat(timespec="seconds")
             self._file.attrs["status"] = "partial"
             self._sync()
             os.replace(fresh, self.partial)  # the open file handle follows the rename
@@ -251,28 +271,25 @@ class DatasetWriter:
             compression_opts=4,
             shuffle=True,
         )
-        cfg.attrs["long_name"] = "lattice configuration"
+        _describe(cfg, "config", coordinates=SAMPLE_COORDINATES)
         cfg.attrs["channel_names"] = list(spec.channel_names)
         ch = g.create_variable("channel", ("channel",), dtype=h5py_string())
         ch[:] = np.array(list(spec.channel_names), dtype=object)
-        t = g.create_variable("temperature", ("sample",), dtype="f8")
-        t.attrs["units"] = "J/k_B"
-        t.attrs["long_name"] = "temperature"
-        lab = g.create_variable("label", ("sample",), dtype="i1")
-        lab.attrs["long_name"] = "phase label"
-        lab.attrs["flag_values"] = np.array([-1, 0, 1], dtype="i1")
-        lab.attrs["flag_meanings"] = "unknown disordered ordered"
+        _describe(ch, "channel")
+        _describe(g.create_variable("temperature", ("sample",), dtype="f8"), "temperature")
+        _describe(g.create_variable("label", ("sample",), dtype="i1"), "label")
         for name_obs in spec.observables:
-            v = g.create_variable(name_obs, ("sample",), dtype="f4")
-            v.attrs["long_name"] = f"{name_obs} per site"
+            _describe(g.create_variable(name_obs, ("sample",), dtype="f4"), name_obs, coordinates=SAMPLE_COORDINATES)
         grid = g.create_variable("temperature_grid", ("temperature_point",), dtype="f8")
         grid[:] = np.asarray(spec.temperatures, dtype=np.float64)
-        grid.attrs["units"] = "J/k_B"
+        _describe(grid, "temperature_grid")
         done = g.create_variable("completed", ("temperature_point",), dtype="i1")
         done[:] = np.zeros(n_points, dtype="i1")
+        _describe(done, "completed", coordinates="temperature_grid")
         for name_stat in spec.point_stats:
             v = g.create_variable(name_stat, ("temperature_point",), dtype="f8", fillvalue=np.nan)
             v[:] = np.full(n_points, np.nan)
+            _describe(v, name_stat, coordinates="temperature_grid")
         g.attrs["L"] = int(spec.L)
         g.attrs["samples_per_temperature"] = int(spec.samples_per_temperature)
         g.attrs["channel_names"] = list(spec.channel_names)
@@ -306,7 +323,7 @@ class DatasetWriter:
         point: int,
         configs: np.ndarray,
         observables: Mapping[str, np.ndarray],
-        label: int,
+        label: int | np.ndarray,
         stats: Mapping[str, float] | None = None,
     ) -> None:
         """Append the samples of temperature point ``point`` of lattice ``L`` and flush.
@@ -314,7 +331,7 @@ class DatasetWriter:
         Args:
             configs: (n, channel, *spatial), n == samples_per_temperature, in the group's dtype.
             observables: name -> (n,) per-site values, for every name in the spec.
-            label: the phase label of this temperature (1, 0 or -1).
+            label: the phase label of this temperature (1, 0 or -1), or one per sample (n,).
             stats: per-temperature records (tau_int, thinning, ...), names from the spec.
         """
         spec = self._specs[L]
@@ -337,7 +354,7 @@ class DatasetWriter:
         g.resize_dimension("sample", start + n)
         g.variables["config"][start : start + n] = configs.astype(spec.dtype, copy=False)
         g.variables["temperature"][start : start + n] = np.full(n, spec.temperatures[point])
-        g.variables["label"][start : start + n] = np.full(n, label, dtype=np.int8)
+        g.variables["label"][start : start + n] = np.broadcast_to(np.asarray(label, dtype=np.int8), (n,))
         for name_obs in spec.observables:
             g.variables[name_obs][start : start + n] = np.asarray(observables[name_obs], dtype=np.float32)
         for key, value in (stats or {}).items():
@@ -376,6 +393,15 @@ class DatasetWriter:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _describe(variable: Any, name: str, coordinates: str | None = None) -> None:
+    """Give a new variable its CF attributes (long_name, units, flags) and, for per-sample or
+    per-temperature data, the variables xarray should attach as its coordinates."""
+    for key, value in cf.variable_attrs(name).items():
+        variable.attrs[key] = value
+    if coordinates:
+        variable.attrs["coordinates"] = coordinates
 
 
 def _aligned_chunk(samples_per_point: int, target: int) -> int:

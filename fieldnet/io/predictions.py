@@ -1,12 +1,20 @@
 """Per-sample class probabilities of a trained model on a data file, as a netCDF file.
 
-Layout (``fieldnet_format = "predictions"``): dimensions ``sample`` and ``class``;
-``probability (sample, class)`` float32 with ``class = ["disordered", "ordered"]``; coordinates on
-``sample``: ``temperature`` (J/k_B), ``L``, ``label`` (the data file's, -1 unknown).  Samples of
-every lattice size are concatenated along ``sample``.  An *ensemble* of K networks (the same
-architecture trained with K seeds) adds ``member_probability (network, sample, class)``, each
-network's own output, and ``probability`` is then their mean; the analysis uses the members'
-spread as the error that comes from training (:mod:`fieldnet.analysis.tc`).  In a notebook::
+Layout, format version 2 (``fieldnet_format = "predictions"``): dimensions ``sample`` and
+``class``; ``probability (sample, class)`` float32 with ``class = ["disordered", "ordered"]``;
+coordinates on ``sample``: ``temperature`` (k_B T / J, units "1"), ``L``, ``label`` (the data
+file's: flag_values 1 ordered, 0 disordered, -1 unknown) and ``sample_index`` (the row of the
+sample in group ``L<L>`` of the data file, so ``(L, sample_index)`` finds its configuration).
+Samples of every lattice size are concatenated along ``sample``.  An *ensemble* of K networks
+(the same architecture trained with K seeds) adds ``member_probability (network, sample,
+class)``, each network's own output, and ``probability`` is then their mean; the analysis uses
+the members' spread as the error that comes from training (:mod:`fieldnet.analysis.tc`); predictions
+of configurations coarse-grained by one block step (for renormalisation-group matching) add
+``blocked_probability`` (and ``member_blocked_probability``) with the attribute ``block_size``.
+Root attributes: the CF ones (Conventions, history, source), ``format_version``, ``data`` (the
+data file, or ``"<in-memory Dataset>"``), ``model_file``, ``data_model``, ``Tc_reference``.
+Version 1 (no format_version attribute) lacked ``sample_index`` and the CF attributes.
+In a notebook::
 
     pred = xr.open_dataset("pred.nc", engine="h5netcdf")
     pred.probability.sel({"class": "ordered"}).groupby("temperature").mean()
@@ -23,12 +31,20 @@ from fieldnet.errors import DataFileError, FieldnetError
 
 CLASSES = ("disordered", "ordered")
 
+FORMAT_NAME = "predictions"
+#: the layout version written (files without format_version are version 1)
+FORMAT_VERSION = 2
 
-def write_predictions(pred, output: str | os.PathLike) -> Path:
-    """Write a predictions Dataset to netCDF atomically."""
+
+def write_predictions(pred, output: str | os.PathLike, *, command: str | None = None) -> Path:
+    """Write a predictions Dataset to netCDF atomically, with the CF root attributes
+    (Conventions, a history line for ``command`` -- default this process's command line --,
+    source, format_version) and a long_name on every variable."""
     from fieldnet.io.atomic import atomic_output, describe_os_error
+    from fieldnet.io.cf import cf_clean
 
     out = Path(output)
+    pred = cf_clean(pred, kind=FORMAT_NAME, format_version=FORMAT_VERSION, command=command)
     try:
         with atomic_output(out) as tmp:
             pred.to_netcdf(tmp, engine="h5netcdf")

@@ -13,6 +13,7 @@ training needs labels; ``fieldnet analyze confusion`` handles data without them)
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -133,7 +134,7 @@ def labelled_by_bands(index: SampleIndex, ordered_below: float, disordered_above
         T = lat.temperature
         label = np.where(T <= ordered_below, 1, np.where(T >= disordered_above, 0, -1)).astype(np.int64)
         lats.append(LatticeSamples(lat.L, lat.group, lat.shape, T, label, lat.chunk, lat.selected))
-    return SampleIndex(index.path, lats, index.attrs)
+    return dataclasses.replace(index, lattices=lats)  # keeps the kind of index (a file, or data in memory)
 
 
 def supervised_split(index: SampleIndex, *, exclude: list[tuple[float, float]] = (), val_fraction: float = 0.1,

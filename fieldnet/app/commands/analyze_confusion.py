@@ -60,6 +60,7 @@ def run(args: argparse.Namespace) -> int:
         raise FieldnetError(f"{src}: no such file; give a data file written by 'fieldnet simulate'")
     import numpy as np
 
+    from fieldnet.analysis import plots
     from fieldnet.analysis.confusion import (
         confusion_curve,
         load_configurations,
@@ -116,7 +117,7 @@ def run(args: argparse.Namespace) -> int:
             .to_netcdf(tmp, engine="h5netcdf")
     with atomic_output(outdir / "confusion.json") as tmp:
         tmp.write_text(json.dumps(result, indent=2) + "\n")
-    plot_confusion(curve, peak=(tc, err) if np.isfinite(tc) else None, tc_reference=ref, path=outdir / "confusion.png")
+    plots.save(plot_confusion(curve, peak=(tc, err) if np.isfinite(tc) else None, tc_reference=ref), outdir / "confusion.png")
     if peak_error:
         print(f"no peak estimate: {peak_error}")
     else:

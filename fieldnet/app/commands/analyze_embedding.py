@@ -24,6 +24,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     import numpy as np
 
+    from fieldnet.analysis import plots
     from fieldnet.analysis.embedding import embedding, penultimate_index, plot_embedding
     from fieldnet.analysis.samples import reference_tc, write_json, write_netcdf
 
@@ -43,7 +44,7 @@ def run(args: argparse.Namespace) -> int:
                 "explained_variance_ratio": emb["explained_variance_ratio"].values,
                 "temperature": temps, "pc1_mean": pc1_by_T, "pc1_temperature_correlation": corr,
                 "tsne": emb.attrs["tsne"]}, outdir / "embedding.json")
-    fig = plot_embedding(emb, outdir / "embedding.png", tc=tc)
+    fig = plots.save(plot_embedding(emb, tc=tc), outdir / "embedding.png")
     r = emb["explained_variance_ratio"].values
     print(f"{T.size} configurations, {emb.attrs['n_features']} features from {emb.attrs['feature_layer']}: "
           f"PC1 explains {100 * r[0]:.1f}%, PC2 {100 * r[1]:.1f}% of the variance; "

@@ -26,6 +26,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from fieldnet.analysis import plots
     from fieldnet.analysis.equivariance import (
         equivariance_report,
         format_table,
@@ -49,8 +50,8 @@ def run(args: argparse.Namespace) -> int:
                  outdir / "equivariance.nc")
     write_json({**analyze.provenance(args), "L": L, "n_samples": int(x.shape[0]),
                 "table": rows}, outdir / "equivariance.json")
-    figs = [plot_translation_maps(report, outdir / "translation_error.png"),
-            plot_symmetry_table(report, outdir / "symmetry_error.png")]
+    figs = [plots.save(plot_translation_maps(report), outdir / "translation_error.png"),
+            plots.save(plot_symmetry_table(report), outdir / "symmetry_error.png")]
     print(format_table(rows))
     analyze.print_written(outdir / "equivariance.nc", outdir / "equivariance.json", *figs)
     return 0

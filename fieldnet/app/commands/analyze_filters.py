@@ -27,6 +27,7 @@ def run(args: argparse.Namespace) -> int:
     import numpy as np
     import xarray as xr
 
+    from fieldnet.analysis import plots
     from fieldnet.analysis.filters import (
         dead_filters,
         first_conv,
@@ -70,9 +71,9 @@ def run(args: argparse.Namespace) -> int:
         "activation_temperatures": {k: v[0] for k, v in chosen.items()},
     }
     write_json(result, outdir / "filters.json")
-    figs = [plot_filter_grid(kernels, sim, outdir / "filters.png"),
-            plot_similarity(sim, outdir / "filter_similarity.png"),
-            plot_activation_maps(model, chosen, outdir / "activations.png", max_channels=args.channels)]
+    figs = [plots.save(plot_filter_grid(kernels, sim), outdir / "filters.png"),
+            plots.save(plot_similarity(sim), outdir / "filter_similarity.png"),
+            plots.save(plot_activation_maps(model, chosen, max_channels=args.channels), outdir / "activations.png")]
     for row in result["filters"]:
         sims = ", ".join(f"{k} {v:+.2f}" for k, v in row["similarity"].items() if np.isfinite(v))
         print(f"filter {row['filter']:3d}: most like {row['best_kernel'] or '-':12s} ({sims})")

@@ -26,6 +26,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     import numpy as np
 
+    from fieldnet.analysis import plots
     from fieldnet.analysis.saliency import plot_saliency, saliency_maps
     from fieldnet.analysis.samples import write_json, write_netcdf
 
@@ -48,7 +49,7 @@ def run(args: argparse.Namespace) -> int:
                                   maps["saliency"].values, strict=True)]
     write_json({**analyze.provenance(args), "patch": args.patch, "value": args.value,
                 "configurations": rows}, outdir / "saliency.json")
-    fig = plot_saliency(maps, outdir / "saliency.png")
+    fig = plots.save(plot_saliency(maps), outdir / "saliency.png")
     for r in rows:
         print(f"T = {r['temperature']:.4g}: p(ordered) = {r['p_ordered']:.3f}, largest occlusion change "
               f"{r['max_abs_occlusion_change']:.3f}, mean |dp/ds| {r['mean_abs_saliency']:.2e}")

@@ -30,6 +30,7 @@ def run(args: argparse.Namespace) -> int:
 
     import numpy as np
 
+    from fieldnet.analysis import plots
     from fieldnet.analysis.rg import (
         effective_temperature,
         map_fixed_point,
@@ -71,9 +72,9 @@ def run(args: argparse.Namespace) -> int:
     write_json(result, outdir / "rg.json")
     written = [outdir / "rg.nc", outdir / "rg.json"]
     for method in flow["rule"].values:
-        written.append(plot_flow(flow, str(method), outdir / f"rg_flow_{method}.png", tc=unstable[method]))
+        written.append(plots.save(plot_flow(flow, str(method), tc=unstable[method]), outdir / f"rg_flow_{method}.png"))
     if direct:
-        written.append(plot_temperature_map(t_eff, outdir / "rg_temperature_map.png", tc=tc_ref))
+        written.append(plots.save(plot_temperature_map(t_eff, tc=tc_ref), outdir / "rg_temperature_map.png"))
     print(f"RG flow of L={L} with b={args.block}: steps down to L={int(flow['L_step'].values[-1])}")
     for m, t in unstable.items():
         print(f"  {m}: Binder cumulant unchanged by one step at T = {t:.4f} J/k_B" if np.isfinite(t)

@@ -25,6 +25,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     import numpy as np
 
+    from fieldnet.analysis import plots
     from fieldnet.analysis.samples import reference_tc, write_json, write_netcdf
     from fieldnet.analysis.uncertainty import dropout_layers, mc_dropout, plot_uncertainty
 
@@ -40,7 +41,7 @@ def run(args: argparse.Namespace) -> int:
                 "mc_std": result["mc_std"].values, "sample_std": result["sample_std"].values,
                 "deterministic": result["deterministic"].values, "T_max_uncertainty": peak, "Tc_reference": tc},
                outdir / "uncertainty.json")
-    fig = plot_uncertainty(result, outdir / "uncertainty.png", tc=tc)
+    fig = plots.save(plot_uncertainty(result, tc=tc), outdir / "uncertainty.png")
     print(f"{'T':>8s} {'mean p':>8s} {'MC std':>8s} {'sample std':>10s} {'no dropout':>10s}")
     for i, t in enumerate(result["temperature"].values):
         print(f"{t:8.4f} {result['mean'].values[i]:8.3f} {result['mc_std'].values[i]:8.3f} "

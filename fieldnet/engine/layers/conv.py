@@ -104,7 +104,7 @@ class _ConvNd(Layer):
         return int(max(self.stride))
 
     # -- shapes ----------------------------------------------------------------------------
-    def _axis_geometry(self, spatial: tuple[int, ...]) -> list[tuple[int, int, int]]:
+    def axis_geometry(self, spatial: tuple[int, ...]) -> list[tuple[int, int, int]]:
         """Per spatial axis: (output size, low padding, padded length)."""
         geometry = []
         for size, k, s in zip(spatial, self.kernel_size, self.stride, strict=True):
@@ -126,7 +126,7 @@ class _ConvNd(Layer):
         )
         if channels is not None and input_shape[0] != channels:
             raise ShapeError(f"{self.label}: expects {channels} input channels, got input shape {input_shape}")
-        geometry = self._axis_geometry(input_shape[1:])
+        geometry = self.axis_geometry(input_shape[1:])
         return (self.out_channels, *(g[0] for g in geometry))
 
     def build(self, input_shape: tuple[int, ...], rng: np.random.Generator) -> None:
@@ -142,7 +142,7 @@ class _ConvNd(Layer):
     # -- computation -----------------------------------------------------------------------
     def _padded(self, x5: np.ndarray, spatial: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray, tuple[np.ndarray, ...] | None]:
         """(padded input, its 1-D storage with SPAN_BLOCK readable zeros after it, index maps or None)."""
-        geometry = self._axis_geometry(spatial)
+        geometry = self.axis_geometry(spatial)
         full = (1,) * (3 - self.ndim) + spatial
         geo = [(1, 0, 1)] * (3 - self.ndim) + geometry
         padded_shape = x5.shape[:2] + tuple(g[2] for g in geo)
