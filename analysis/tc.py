@@ -40,15 +40,10 @@ import numpy as np
 from fieldnet.analysis.curves import Curves, common_grid, curves_of
 from fieldnet.analysis.observables import SizeSamples
 from fieldnet.analysis.pseudocritical import central_crossing, peak
+from fieldnet.analysis.settings import BOOTSTRAP, BOOTSTRAP_SEED
 
 from fieldnet.engine.blas import single_threaded_blas
 from fieldnet.errors import FieldnetError
-
-#: bootstrap replicas of the statistical errors, unless a caller asks for another number
-BOOTSTRAP = 100
-#: seed of the bootstrap unless a caller asks for another (the pipeline and `analyze tc` share it,
-#: so the same predictions give the same numbers either way)
-BOOTSTRAP_SEED = 0
 
 #: the estimators, in the order they are reported
 METHODS = {

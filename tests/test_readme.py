@@ -30,7 +30,7 @@ def test_readme_opens_with_the_two_setup_commands():
 def test_readme_pipeline_configs_are_valid(tmp_path):
     from fieldnet.simulations.registry import get_model
 
-    from fieldnet.app.pipeline import load_config
+    from fieldnet.app.pipeline_config import load_config
 
     blocks = re.findall(r"```toml\n(.*?)```", README.read_text(), re.S)
     assert len(blocks) >= 3

@@ -38,8 +38,8 @@ def analyse_study(predictions: list[str | os.PathLike], placements: list[dict] |
             knows them); None reads the bands from each file's attributes.
         data: the data file predicted (default: each file's ``data`` attribute).
         outdir: where tc.nc, tc.json and the figures go (created).
-        n_bootstrap: bootstrap replicas (default :data:`fieldnet.analysis.tc.BOOTSTRAP`).
-        seed: seed of the bootstrap (default :data:`fieldnet.analysis.tc.BOOTSTRAP_SEED`).
+        n_bootstrap: bootstrap replicas (default :data:`fieldnet.analysis.settings.BOOTSTRAP`).
+        seed: seed of the bootstrap (default :data:`fieldnet.analysis.settings.BOOTSTRAP_SEED`).
         known_tc_labels: the networks were trained with labels from the known Tc (said in the
             result's method, which is then not a measurement).
         figures: write the PNG figures.
@@ -48,14 +48,15 @@ def analyse_study(predictions: list[str | os.PathLike], placements: list[dict] |
         The summary (JSON-able): headline Tc and nu with statistical and systematic errors, each
         method's result, the placements, the sensitivity.
     """
+    from fieldnet.analysis import settings
     from fieldnet.analysis import tc as tc_mod
     from fieldnet.analysis.observables import size_samples
     from fieldnet.analysis.systematics import Placement, systematics
 
     if not predictions:
         raise FieldnetError("give at least one predictions file")
-    n_bootstrap = tc_mod.BOOTSTRAP if n_bootstrap is None else int(n_bootstrap)
-    seed = tc_mod.BOOTSTRAP_SEED if seed is None else int(seed)
+    n_bootstrap = settings.BOOTSTRAP if n_bootstrap is None else int(n_bootstrap)
+    seed = settings.BOOTSTRAP_SEED if seed is None else int(seed)
     results, curves_0, preds = [], None, []
     for i, path in enumerate(predictions):
         pred = tc_mod.load_predictions(path)

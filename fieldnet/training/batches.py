@@ -186,10 +186,9 @@ def supervised_split(index: SampleIndex, *, exclude: list[tuple[float, float]] =
     for cls, (name, where) in enumerate(names):
         if not np.any(labels == cls):
             window = ", ".join(f"{lo}:{hi}" for lo, hi in exclude) or "none"
-            raise FieldnetError(
-                f"no {name} ({where}) training samples are left (excluded windows: {window}); "
-                "simulate temperatures deep in both phases or move the bands"
-            )
+            fix = ("move the bands (--ordered-below, --disordered-above) or simulate temperatures deep in both phases"
+                   if bands else "narrow --exclude-T or simulate temperatures on both sides of Tc")
+            raise FieldnetError(f"no {name} ({where}) training samples are left (excluded windows: {window}); {fix}")
     return tr_index, va_index
 
 

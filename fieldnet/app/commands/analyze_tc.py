@@ -19,7 +19,7 @@ DESCRIPTION = (
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from fieldnet.analysis.tc import BOOTSTRAP, BOOTSTRAP_SEED
+    from fieldnet.analysis.settings import BOOTSTRAP, BOOTSTRAP_SEED
 
     parser.add_argument("predictions", metavar="PRED.nc", nargs="+",
                         help="predictions files of one data file; the first gives the estimate, the others (networks "
