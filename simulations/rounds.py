@@ -1,8 +1,8 @@
 """A base for sweepers whose compiled kernel runs whole sampling rounds.
 
-Most models (:mod:`fieldnet.simulations.graph_ising`, :mod:`fieldnet.simulations.multispin3d`,
-:mod:`fieldnet.simulations.potts`, :mod:`fieldnet.simulations.xy`, :mod:`fieldnet.simulations.phi4`) do all the work of one
-sampler call in one compiled kernel: ``n_rounds`` rounds of ``sweeps_per_round`` sweeps of every
+Every model (:mod:`fieldnet.simulations.ising2d`, :mod:`fieldnet.simulations.graph_ising`,
+:mod:`fieldnet.simulations.multispin3d`, :mod:`fieldnet.simulations.potts`, :mod:`fieldnet.simulations.xy`,
+:mod:`fieldnet.simulations.phi4`) does all the work of one sampler call in one compiled kernel: ``n_rounds`` rounds of ``sweeps_per_round`` sweeps of every
 replica, each round followed by a measurement and, when asked, a copy of the configurations.
 :class:`RoundsSweeper` turns that one method into the sweeper protocol's ``sweep`` and its fast
 paths ``series`` and ``draw`` (see :mod:`fieldnet.simulations.sampling`).

@@ -12,7 +12,7 @@ from fieldnet.simulations.ising2d import (
     MultispinMetropolis,
     Wolff,
     acceptance_classes,
-    metropolis_sweeps,
+    multispin2d_run,
 )
 from fieldnet.simulations.registry import available_models, get_model
 from fieldnet.simulations.rng import seeded_states
@@ -29,8 +29,14 @@ def test_ferromagnet_fast_path_makes_the_generic_decisions():
     fast, slow = start.copy(), start.copy()
     rf, rs = rng0.copy(), rng0.copy()
     ff, fs = np.zeros(2, np.int64), np.zeros(2, np.int64)
-    metropolis_sweeps(fast, rf, class_a, class_s, bits, 5, ff)
-    metropolis_sweeps(slow, rs, class_a[::-1].copy(), class_s[::-1].copy(), bits[:, ::-1].copy(), 5, fs)
+
+    def five_sweeps(spins, rng, a, s, b, flips):
+        values = np.empty((2, 1, 128))
+        multispin2d_run(spins, np.zeros(2, np.uint64), rng, a, s, b, 1.0, 0.0, False, 5, values[0], values[1],
+                        np.empty((0, 128, 1, 8, 8), np.int8), flips)
+
+    five_sweeps(fast, rf, class_a, class_s, bits, ff)
+    five_sweeps(slow, rs, class_a[::-1].copy(), class_s[::-1].copy(), bits[:, ::-1].copy(), fs)
     np.testing.assert_array_equal(fast, slow)
     np.testing.assert_array_equal(rf, rs)
     assert ff.tolist() == fs.tolist() and ff.sum() > 0
