@@ -53,6 +53,18 @@ class LatticeModel:
         """Exact or reference Tc (units of J/k_B) used for labels, or None where unknown."""
         return None
 
+    def nu_reference(self) -> float | None:
+        """The correlation-length exponent nu (dimensionless) of the model's transition, exact or
+        a high-precision literature value, or None where there is none: no transition, a first-order
+        one, or a Kosterlitz-Thouless one (the correlation length diverges exponentially).  Only
+        for printing beside a measured nu: estimators never read it."""
+        return None
+
+    @property
+    def nu_source(self) -> str:
+        """Where :meth:`nu_reference` comes from, or why there is none."""
+        return "none: no known exponent for this model"
+
     def reference_temperature(self) -> float | None:
         """The temperature (J/k_B) where the model's transition lies, for choosing a grid: the
         exact Tc where known, else a literature value (e.g. the XY model's T_KT), else None."""

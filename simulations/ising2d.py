@@ -522,6 +522,8 @@ class Ising2D(IsingModelBase):
     ndim: ClassVar[int] = 2
     lattice_name: ClassVar[str] = "square"
     tc_source: ClassVar[str] = "Onsager (exact, infinite lattice)"
+    reference_nu: ClassVar[float] = 1.0
+    reference_nu_source: ClassVar[str] = "exact: nu = 1 (Onsager 1944)"
     no_tc_source: ClassVar[str] = "none: no transition for h != 0"
 
     def __init__(self, J: float = 1.0, h: float = 0.0, lattice: str = "square"):

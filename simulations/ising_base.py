@@ -19,8 +19,10 @@ class IsingModelBase(LatticeModel):
     """Couplings J, h (units of k_B), one int8 +-1 spin channel, energy and magnetisation per site.
 
     Subclasses set ``name``, ``ndim``, ``parameters``, ``lattice_name``, ``tc_source`` (where
-    the Tc comes from) and ``no_tc_source`` (why there is none), and implement
-    :meth:`critical_temperature`, :meth:`resolve_algorithm` and :meth:`sweeper`.
+    the Tc comes from), ``no_tc_source`` (why there is none), ``reference_nu`` and
+    ``reference_nu_source`` (the exponent of their universality class, which holds wherever
+    there is a Tc), and implement :meth:`critical_temperature`, :meth:`resolve_algorithm` and
+    :meth:`sweeper`.
     """
 
     dtype: ClassVar[str] = "int8"
@@ -31,6 +33,8 @@ class IsingModelBase(LatticeModel):
     lattice_name: ClassVar[str] = ""
     tc_source: ClassVar[str] = ""
     no_tc_source: ClassVar[str] = ""
+    reference_nu: ClassVar[float] = float("nan")
+    reference_nu_source: ClassVar[str] = ""
 
     def __init__(self, J: float = 1.0, h: float = 0.0):
         if J == 0.0 and h == 0.0:
@@ -38,6 +42,15 @@ class IsingModelBase(LatticeModel):
             raise FieldnetError("J = 0 and h = 0 leave the spins independent and unbiased; give --param J=... or --param h=...")
         self.J = float(J)
         self.h = float(h)
+
+    def nu_reference(self) -> float | None:
+        """``reference_nu`` wherever the model has its transition (a Tc), else None."""
+        return self.reference_nu if self.critical_temperature() is not None else None
+
+    @property
+    def nu_source(self) -> str:
+        """Where :meth:`nu_reference` comes from, or why there is none."""
+        return self.reference_nu_source if self.nu_reference() is not None else self.no_tc_source
 
     def attrs(self) -> dict[str, Any]:
         tc = self.critical_temperature()

@@ -344,6 +344,18 @@ class Phi4(LatticeModel):
         self.lam = float(lam)
         self.hmc_steps = int(hmc_steps)
 
+    def nu_reference(self) -> float | None:
+        """nu = 1 of the 2D Ising universality class where the model orders (mu0sq < 0, lam > 0;
+        its Tc is not known exactly), else None."""
+        return 1.0 if self.mu0sq < 0 and self.lam > 0 else None
+
+    @property
+    def nu_source(self) -> str:
+        """Where :meth:`nu_reference` comes from, or why there is none."""
+        if self.nu_reference() is None:
+            return "none: no ordered phase unless mu0sq < 0 and lam > 0"
+        return "2D Ising universality class: nu = 1 (exact); the transition temperature is not known exactly"
+
     def attrs(self) -> dict[str, Any]:
         return {
             "model": self.name,

@@ -55,6 +55,14 @@ HEATBATH_REPLICAS = 16
 HEATBATH = 0
 WOLFF = 1
 MAX_Q = 127  # states must fit int8
+#: exact correlation-length exponents of the continuous transitions, q -> nu (den Nijs 1979,
+#: Nienhuis 1982); for q > 4 the transition is first order
+POTTS_NU = {2: 1.0, 3: 5.0 / 6.0, 4: 2.0 / 3.0}
+POTTS_NU_SOURCE = {
+    2: "exact: nu = 1 (q = 2 is the 2D Ising model, Onsager 1944)",
+    3: "exact: nu = 5/6 (den Nijs 1979, Nienhuis 1982)",
+    4: "exact: nu = 2/3 (den Nijs 1979, Nienhuis 1982)",
+}
 
 
 @njit(inline="always", cache=True)
@@ -242,6 +250,19 @@ class Potts(LatticeModel):
     def critical_temperature(self) -> float | None:
         """Exact Tc = J / ln(1 + sqrt q) of the ferromagnet; None for J < 0."""
         return self.J / math.log1p(math.sqrt(self.q)) if self.J > 0 else None
+
+    def nu_reference(self) -> float | None:
+        """Exact nu of the ferromagnet's continuous transition (q <= 4), else None."""
+        return POTTS_NU.get(self.q) if self.critical_temperature() is not None else None
+
+    @property
+    def nu_source(self) -> str:
+        """Where :meth:`nu_reference` comes from, or why there is none."""
+        if self.critical_temperature() is None:
+            return "none: antiferromagnet"
+        if self.q not in POTTS_NU:
+            return "none: first-order transition for q > 4"
+        return POTTS_NU_SOURCE[self.q]
 
     def attrs(self) -> dict[str, Any]:
         tc = self.critical_temperature()

@@ -57,6 +57,8 @@ class TriangularIsing(GraphIsingModel):
     }
     reference_tc: ClassVar[float] = TC_TRIANGULAR
     tc_source: ClassVar[str] = "exact: Tc = 4 J / ln 3 (Houtappel 1950, Wannier 1950)"
+    reference_nu: ClassVar[float] = 1.0
+    reference_nu_source: ClassVar[str] = "exact: nu = 1 (2D Ising universality class)"
     lattice_name: ClassVar[str] = "triangular"
 
     def __init__(self, J: float = 1.0, h: float = 0.0, lattice: str = "triangular"):

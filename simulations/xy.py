@@ -349,6 +349,11 @@ class XY(LatticeModel):
         """T_KT = 0.8929 J of the ferromagnet (no label, but the grid belongs around it)."""
         return T_KT * self.J if self.J > 0 else None
 
+    @property
+    def nu_source(self) -> str:
+        """Why :meth:`nu_reference` is None."""
+        return "none: Kosterlitz-Thouless transition, the correlation length diverges exponentially, not as a power"
+
     def attrs(self) -> dict[str, Any]:
         return {
             "model": self.name,
