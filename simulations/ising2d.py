@@ -100,7 +100,8 @@ def acceptance_classes(temperature: float, J: float, h: float) -> tuple[np.ndarr
         for s in (0, 1):
             dE = 2.0 * J * (2 * a - 4) + 2.0 * h * (2 * s - 1)
             if dE > 0:
-                # exp(-beta dE), not exp(-dE / T) as in multispin3d: each keeps its rounding
+                # exp(-beta dE): exp(-dE / T) can round differently and move a threshold by one
+                # unit, which would change every file a seed gives
                 p[a, s] = math.exp(-beta * dE)
     return classes_from_probabilities(p)
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
-
 import numpy as np
 import pytest
 from fieldnet.simulations.grids import parse_params, parse_sizes, parse_temperatures
@@ -60,9 +58,9 @@ def test_registry_builds_models_and_names_their_parameters():
         get_model("ising2d", J=0)
     with pytest.raises(FieldnetError, match="available models: ising2d"):
         get_model("nosuch")
-    if importlib.util.find_spec("fieldnet.simulations.triangular") is None:  # until its author adds it
-        with pytest.raises(FieldnetError, match="not available"):
-            get_model("ising2d", lattice="triangular")
+    assert get_model("ising2d", lattice="triangular").lattice == "triangular"  # a variant in its own module
+    with pytest.raises(FieldnetError, match="no parameter 'lattice'"):
+        get_model("ising3d", lattice="square")
 
 
 def test_temperature_and_size_grids():
