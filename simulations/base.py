@@ -45,6 +45,9 @@ class LatticeModel:
         "thinning",
         "burn_in",
         "acceptance",
+        "lag1_autocorr_energy",
+        "lag1_autocorr_abs_magnetization",
+        "effective_samples",
     )
     #: update algorithms accepted by --algorithm ("auto" is always accepted too)
     algorithms: ClassVar[tuple[str, ...]] = ("metropolis",)

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 from fieldnet.simulations.base import LatticeModel
 from fieldnet.simulations.registry import coerce_parameter, get_model, model_class
-from fieldnet.simulations.sampling import PointResult
+from fieldnet.simulations.sampling import POINT_STAT_ATTRS, TAU_INT_CONVENTION, PointResult
 
 from fieldnet.errors import FieldnetError
 
@@ -131,8 +131,10 @@ def _resolved_algorithms(instance: LatticeModel, algorithm: str, temps: np.ndarr
     return [resolve(algorithm, float(T)) for T in temps]
 
 
-def _check_resume_compatible(partial: Path, root_attrs: Mapping[str, Any]) -> None:
-    """Refuse to resume a partial file started with other couplings, algorithm or samples."""
+def _check_resume_compatible(partial: Path, root_attrs: Mapping[str, Any], stat_names: Sequence[str]) -> None:
+    """Refuse to resume a partial file started with other couplings, algorithm or samples, or by
+    a version of the program that recorded other per-temperature records (and so drew other
+    samples)."""
     import h5py
 
     from fieldnet.io.dataset import scalar_attr
@@ -147,6 +149,15 @@ def _check_resume_compatible(partial: Path, root_attrs: Mapping[str, Any]) -> No
                             f"cannot resume {partial}: it was started with {key}={old}, not {root_attrs[key]}; "
                             "rerun with the original arguments, or use --overwrite to start afresh"
                         )
+            for name, group in f.items():
+                if not isinstance(group, h5py.Group) or "completed" not in group:
+                    continue
+                missing = [stat for stat in stat_names if stat not in group]
+                if missing:
+                    raise FieldnetError(
+                        f"cannot resume {partial}: its group {name} has no '{missing[0]}', so another version of "
+                        "fieldnet started it; use --overwrite to start afresh"
+                    )
     except (OSError, KeyError, ValueError, RuntimeError) as exc:  # a partial file damaged by a crash mid-write
         raise FieldnetError(f"cannot resume from {partial}: it is not a readable HDF5 file ({exc}); delete it and rerun") from exc
 
@@ -210,10 +221,10 @@ def run_campaign(
         "command": command or "",
         "title": f"{model} Monte Carlo configurations",
     }
-    if resume and partial.exists():
-        _check_resume_compatible(partial, root_attrs)
     resolved = _resolved_algorithms(instance, algorithm, temps)
     stat_names = tuple(instance.point_stats)
+    if resume and partial.exists():
+        _check_resume_compatible(partial, root_attrs, stat_names)
 
     try:
         writer = DatasetWriter(out, root_attrs, resume=resume)
@@ -231,6 +242,9 @@ def run_campaign(
                     "algorithm": algorithm,
                     "algorithm_per_temperature": resolved,
                     "seed": int(seed),
+                    "nu_reference": float("nan") if instance.nu_reference() is None else instance.nu_reference(),
+                    "nu_source": instance.nu_source,
+                    "tau_int_convention": TAU_INT_CONVENTION,
                 }
                 spec = LatticeSpec(
                     L=L,
@@ -241,6 +255,7 @@ def run_campaign(
                     samples_per_temperature=int(n_samples),
                     observables=instance.observables,
                     point_stats=stat_names,
+                    point_stat_attrs={name: POINT_STAT_ATTRS[name] for name in stat_names if name in POINT_STAT_ATTRS},
                     attrs=attrs,
                 )
                 writer.add_lattice(spec)
