@@ -16,10 +16,12 @@ single-site Metropolis step keeps the Boltzmann distribution, so any fixed order
 row draws from its own xoshiro256** stream (g*L + y).  Groups of 64 replicas run in parallel,
 one parallel region per call: finer-grained parallelism (rows of a colour) pays a barrier per
 half-sweep, which costs a scheduler time slice on a loaded machine.
-With h = 0 every stored sample (and the end of every other call) is preceded by a random global
-spin flip per replica (an exact symmetry move, kept as a lazy sign mask), so ordered replicas
-visit both signs of m.  Like every other model's sweeper, both updates are one compiled kernel of
-rounds (:class:`fieldnet.simulations.rounds.RoundsSweeper`).
+Like every other model's sweeper, both updates are one compiled kernel of rounds of sweeps
+(:class:`fieldnet.simulations.rounds.RoundsSweeper`).  With h = 0 every round (every stored
+sample, every pilot measurement) ends with a random global spin flip per replica, an exact
+symmetry move (for Metropolis kept as a lazy sign mask): ordered replicas then visit both signs
+of m independently from sample to sample (Metropolis alone never crosses; Wolff's lattice-sized
+clusters in the ordered phase would alternate the sign in a fixed pattern).
 
 **Wolff** single-cluster updates, one byte a spin, one replica a thread (with h != 0 each
 cluster is flipped with the Metropolis probability of its field energy).  A Wolff
@@ -220,9 +222,8 @@ def multispin2d_run(spins, sign, rng, class_a, class_s, bits, J, h, symmetric, s
     machine every region waits for all its threads to be scheduled, so fewer, longer regions
     are faster).
 
-    With ``symmetric`` (h = 0) a random global flip per replica (one word of the group's first
-    row stream, kept as a lazy sign mask) follows every stored round, and the last round of a
-    call that sweeps.
+    With ``symmetric`` (h = 0) every round that sweeps ends with a random global flip per
+    replica (one word of the group's first row stream, kept as a lazy sign mask).
 
     Args:
         spins: (G, L, L) uint64, bit b of group g = replica 64 g + b (1 = up).
@@ -247,8 +248,7 @@ def multispin2d_run(spins, sign, rng, class_a, class_s, bits, J, h, symmetric, s
         for k in range(n_rounds):
             for _ in range(sweeps_per_round):
                 count += _sweep_group(spins, g, rng, class_a, class_s, bits, cm)
-            # unstored rounds (the pilot, whose E and |m| ignore the sign) flip once a call, which fixes the random-number order and so each seed's file
-            if symmetric and sweeps_per_round > 0 and (store or k == n_rounds - 1):
+            if symmetric and sweeps_per_round > 0:
                 sign[g] ^= next_u64(rng, g * L)
             _count_group(spins, g, cu, cb, up, aligned)
             lane_observables(up, aligned, sign[g], N, 2.0, J, h, energy, magnetization, k, 64 * g)
@@ -399,10 +399,11 @@ def _byte_observables_replica(sp, L, J, h):
 
 
 @njit(parallel=True, cache=True)
-def wolff_run(spins, rng, add_below, sign_j, two_beta_h, nbr, n_clusters, J, h, sweeps_per_round, stamp, cluster_id,
-              stack, energy, magnetization, configs, clusters_out, flipped_out):  # pragma: no cover - compiled
-    """Rounds of ``sweeps_per_round`` Wolff sweeps, each followed by a measurement and, when
-    ``configs`` has rounds, a copy; replicas in parallel.
+def wolff_run(spins, rng, add_below, sign_j, two_beta_h, nbr, n_clusters, J, h, symmetric, sweeps_per_round, stamp,
+              cluster_id, stack, energy, magnetization, configs, clusters_out, flipped_out):  # pragma: no cover - compiled
+    """Rounds of ``sweeps_per_round`` Wolff sweeps, each followed (``symmetric``, i.e. h = 0)
+    by a random global spin flip, a measurement and, when ``configs`` has rounds, a copy;
+    replicas in parallel.
 
     Args:
         spins: (R, L, L) int8 +-1, updated in place.
@@ -411,7 +412,8 @@ def wolff_run(spins, rng, add_below, sign_j, two_beta_h, nbr, n_clusters, J, h, 
         sign_j: +1 ferromagnet, -1 antiferromagnet; two_beta_h: 2 h / T.
         nbr: (L*L, 4) int32 neighbour table (:func:`torus_neighbours`).
         n_clusters: clusters per sweep (0: until L*L spins flipped; biased, calibration only).
-        J, h: couplings (for the energy); sweeps_per_round: sweeps between measurements.
+        J, h: couplings (for the energy); symmetric: apply the global flip.
+        sweeps_per_round: sweeps between measurements.
         stamp: (R, L*L) int64 cluster membership marks (antiferromagnet or field; (R, 1)
             otherwise); cluster_id: (R,) int64 counters.
         stack: (R, L*L + 4) int32 scratch (the cluster's sites).
@@ -433,6 +435,9 @@ def wolff_run(spins, rng, add_below, sign_j, two_beta_h, nbr, n_clusters, J, h, 
                                             two_beta_h)
                 total_c += c
                 total_f += f
+            if symmetric and sweeps_per_round > 0 and (next_u64(rng, r) >> uint64(63)) == _ONE:
+                for i in range(sp.shape[0]):
+                    sp[i] = -sp[i]
             e, m = _byte_observables_replica(sp, L, J, h)
             energy[k, r] = e
             magnetization[k, r] = m
@@ -495,8 +500,8 @@ class Wolff(RoundsSweeper):
         state["clusters"][:] = 0
         state["flipped"][:] = 0
         wolff_run(spins, state["rng"], state["add_below"], self.sign_j, state["two_beta_h"], state["nbr"],
-                  int(state["n_clusters"]), self.J, self.h, int(sweeps_per_round), state["stamp"], state["cluster_id"],
-                  state["stack"], values[0], values[1], configs, state["clusters"], state["flipped"])
+                  int(state["n_clusters"]), self.J, self.h, self.h == 0.0, int(sweeps_per_round), state["stamp"],
+                  state["cluster_id"], state["stack"], values[0], values[1], configs, state["clusters"], state["flipped"])
         return configs, values, float("nan")
 
     def measure(self, state: dict[str, Any]) -> dict[str, np.ndarray]:

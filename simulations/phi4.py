@@ -21,6 +21,11 @@ streams (files identical at any thread count):
   and flip phi -> -phi (|phi| and hence the local terms unchanged).  A fixed number of clusters
   per sweep, calibrated once per point to flip about L^2 sites.
 
+All three end every round of sweeps (every stored sample, and every pilot measurement) with the
+global sign flip phi -> -phi with probability 1/2, an exact symmetry of S: in the ordered phase
+Metropolis and HMC never cross between the two wells, and with the flip the sign of m is
+uniform and independent between samples.
+
 ``auto`` uses ``wolff`` (it beats critical slowing down wherever the sign is what decorrelates
 slowly).
 
@@ -182,8 +187,9 @@ def _embedded_cluster(phi, stack, rng, r, nbr, two_beta):
 @njit(parallel=True, cache=True)
 def phi4_run(phi_all, rng, nbr, order, algorithm, mu0sq, lam, temperature, step, hmc_steps, n_clusters,
              sweeps_per_round, stack, scratch, observables, configs, moves, clusters_out, hmc_sums):  # pragma: no cover - compiled
-    """Rounds of ``sweeps_per_round`` sweeps, each followed by a measurement (and a copy of the
-    field when ``configs`` has rounds), replicas in parallel.
+    """Rounds of ``sweeps_per_round`` sweeps, each followed by a random global sign flip
+    (probability 1/2: local and HMC updates of an ordered replica never cross between the two
+    wells), a measurement and, when ``configs`` has rounds, a copy; replicas in parallel.
 
     Args:
         phi_all: (R, N) float64 fields, updated in place.
@@ -229,6 +235,10 @@ def phi4_run(phi_all, rng, nbr, order, algorithm, mu0sq, lam, temperature, step,
                             c += 1
                         grown += c
                         flipped += f
+            # the global sign flip: an exact symmetry of S, kept with probability 1/2 (its own reverse)
+            if sweeps_per_round > 0 and (next_u64(rng, r) >> uint64(63)) == uint64(1):
+                for i in range(N):
+                    phi[i] = -phi[i]
             s, m, p2 = phi4_action(phi, nbr, mu0sq, lam)
             observables[0, k, r] = s / N
             observables[1, k, r] = m / N
@@ -368,6 +378,8 @@ class Phi4(LatticeModel):
             "Tc_source": "none: the critical point depends on (mu0sq, lam); labels -1",
             "sweep_unit": "metropolis: L^2 attempted moves; hmc: one trajectory of length 1; wolff: a Metropolis sweep "
             "then a fixed number of embedded clusters (calibrated per point) flipping about L^2 sites",
+            "global_moves": "every round of sweeps ends with phi -> -phi with probability 1/2 (an exact symmetry), "
+            "so the sign of m is uniform and independent between samples",
         }
 
     def resolve_algorithm(self, algorithm: str, temperature: float) -> str:

@@ -145,6 +145,7 @@ def test_each_point_records_what_its_samples_are_worth(run_cli, tmp_path):
     assert "1/2 + sum" in ds.attrs["tau_int_convention"] and "in sweeps" in ds.attrs["tau_int_convention"]
     assert "(1 - r) / (1 + r)" in ds["effective_samples"].attrs["comment"]
     assert np.isnan(ds.attrs["nu_reference"]) and "Kosterlitz-Thouless" in ds.attrs["nu_source"]
+    assert "rotation" in ds.attrs["global_moves"]
 
 
 def test_existing_output_is_protected_and_overwrite_replaces_it(run_cli, tmp_path):
