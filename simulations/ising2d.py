@@ -26,8 +26,9 @@ clusters in the ordered phase would alternate the sign in a fixed pattern).
 **Wolff** single-cluster updates, one byte a spin, one replica a thread (with h != 0 each
 cluster is flipped with the Metropolis probability of its field energy).  A Wolff
 "sweep" is a fixed number of clusters that flips about L*L spins on average, so tau_int is in
-units comparable to Metropolis sweeps.  The number of clusters per sweep is calibrated once
-and then fixed (a stopping rule depending on the flipped count would bias the samples).
+units comparable to Metropolis sweeps.  The number of clusters per sweep is calibrated once, on
+equilibrium clusters (the run from the ordered start is discarded), and then fixed (a stopping
+rule depending on the flipped count would bias the samples).
 
 ``algorithm="auto"`` picks Wolff for 0.85 Tc <= T <= 1.25 Tc when h == 0, and Metropolis
 otherwise.  Measured (benchmarks/simulate.py: independent samples delivered per second, burn-in
@@ -454,10 +455,12 @@ class Wolff(RoundsSweeper):
     probability of their field energy (correct, but slow when h is large compared with T).
 
     A sweep is a *fixed* number of clusters, n_c = round(L*L / mean cluster size), calibrated
-    once in ``init`` by ``CALIBRATION_SWEEPS`` sweeps that grow clusters until L*L spins have
-    flipped (which also serve as burn-in).  The number must be fixed afterwards: a sweep that
-    stops when enough spins have flipped is a stopping time that depends on the states visited,
-    and over-represents the states after big clusters (visibly so on tiny lattices).
+    once in ``init`` (:meth:`RoundsSweeper._calibrated_clusters`): two runs of
+    ``CALIBRATION_SWEEPS`` sweeps that grow clusters until L*L spins have flipped, the first only
+    relaxing the ordered start (whose clusters are too big), the second counted (both also
+    serve as burn-in).  The number must be fixed afterwards: a sweep that stops when enough
+    spins have flipped is a stopping time that depends on the states visited, and
+    over-represents the states after big clusters (visibly so on tiny lattices).
     """
 
     def __init__(self, J: float, h: float = 0.0):
@@ -487,9 +490,7 @@ class Wolff(RoundsSweeper):
             "flipped": np.zeros(n_replicas, dtype=np.int64),
             "n_clusters": 0,
         }
-        self._run(state, 1, self.CALIBRATION_SWEEPS, False)
-        mean_cluster = state["flipped"].sum() / max(1, state["clusters"].sum())
-        state["n_clusters"] = max(1, int(round(L * L / mean_cluster)))
+        state["n_clusters"] = self._calibrated_clusters(state, L * L, lambda s: (s["flipped"].sum(), s["clusters"].sum()))
         return state
 
     def _run(self, state: dict[str, Any], n_rounds: int, sweeps_per_round: int, store: bool):

@@ -99,3 +99,17 @@ def test_draw_fast_path_equals_sweep_configs_measure(make, replicas):
         measured = slow.measure(state_slow)
         for name in ("energy", "magnetization"):
             np.testing.assert_allclose(observables[name][k], measured[name], rtol=0, atol=1e-12)
+
+
+def test_wolff_sweep_flips_about_n_spins_in_equilibrium():
+    """The clusters per sweep are calibrated on equilibrium clusters: counted from the ordered start
+    (the first clusters span the lattice) a "sweep" above Tc flipped only 0.73 N at L = 32."""
+    L, T = 32, 2.6
+    sweeper = Wolff(1.0)
+    state = sweeper.init(L, T, 8, 5, (L, 0))
+    sweeper.sweep(state, 20)
+    flipped = 0
+    for _ in range(5):
+        sweeper.sweep(state, 20)
+        flipped += state["flipped"].sum()
+    assert 0.9 < flipped / (100 * 8 * L * L) < 1.1
