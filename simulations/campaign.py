@@ -93,7 +93,8 @@ def plan_campaign(
 
     Raises:
         FieldnetError: unknown model or parameter, L < 2, T <= 0, n_samples < 1, a seed < 0,
-            or an algorithm the model does not offer at some temperature.
+            an algorithm the model does not offer at some temperature, or a temperature where
+            the algorithm degenerates (:meth:`LatticeModel.check_temperature`).
     """
     pairs = full_params(model, params)
     instance = get_model(model, **dict(pairs))
@@ -117,6 +118,9 @@ def plan_campaign(
         for L in sizes:
             for name in sorted(set(resolved)):
                 check_size(L, name)
+    for L in sizes:  # a temperature where its sampler degenerates is refused before any file exists
+        for T, name in zip(temps, resolved, strict=True):
+            instance.check_temperature(L, float(T), name)
     return [
         PointTask(model, pairs, L, float(T), i, int(n_samples), algorithm, int(seed))
         for L in sizes

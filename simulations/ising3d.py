@@ -57,6 +57,7 @@ class Ising3D(GraphIsingModel):
 
     name: ClassVar[str] = "ising3d"
     ndim: ClassVar[int] = 3
+    coordination: ClassVar[int] = 6
     parameters: ClassVar[dict[str, tuple[Any, str]]] = {
         "J": (1.0, "nearest-neighbour coupling in units of k_B (J > 0 ferromagnet, J < 0 antiferromagnet)"),
         "h": (0.0, "uniform external field in units of k_B (h != 0: no phase transition, labels -1)"),

@@ -8,9 +8,11 @@ derive from :class:`IsingModelBase`; each keeps its own Tc, ``auto`` rule and sw
 
 from __future__ import annotations
 
+import math
 from typing import Any, ClassVar
 
-from fieldnet.simulations.base import LatticeModel
+from fieldnet.simulations.base import LatticeModel, TemperatureRange
+from fieldnet.simulations.sampling import DEFAULT_MAX_PILOT
 
 from fieldnet.errors import FieldnetError
 
@@ -31,6 +33,8 @@ class IsingModelBase(LatticeModel):
     algorithms: ClassVar[tuple[str, ...]] = ("metropolis", "wolff")
     hamiltonian: ClassVar[str] = "H = -J sum_<ij> s_i s_j - h sum_i s_i"
     lattice_name: ClassVar[str] = ""
+    #: neighbours of a site
+    coordination: ClassVar[int] = 4
     tc_source: ClassVar[str] = ""
     no_tc_source: ClassVar[str] = ""
     reference_nu: ClassVar[float] = float("nan")
@@ -42,6 +46,20 @@ class IsingModelBase(LatticeModel):
             raise FieldnetError("J = 0 and h = 0 leave the spins independent and unbiased; give --param J=... or --param h=...")
         self.J = float(J)
         self.h = float(h)
+
+    def usable_temperatures(self, L: int, algorithm: str) -> TemperatureRange:
+        """Metropolis needs rejections to move: its highest T is where even the costliest flip,
+        dE = 2 |J| z + 2 |h|, is rejected less often than once per site in the longest pilot
+        (then the chain is a deterministic alternation of its ordered start, and its pilot
+        cannot see it); Wolff samples any T."""
+        usable = super().usable_temperatures(L, algorithm)
+        if algorithm != "metropolis":
+            return usable
+        dE = 2.0 * abs(self.J) * self.coordination + 2.0 * abs(self.h)
+        return usable._replace(high=dE / -math.log1p(-1.0 / DEFAULT_MAX_PILOT), above=(
+            f"above it even the costliest Metropolis flip (dE = {dE:g}) is rejected less than once per site in the "
+            f"{DEFAULT_MAX_PILOT} sweeps of the longest pilot, so the chain barely leaves its ordered start; "
+            "--algorithm wolff samples any T"))
 
     def nu_reference(self) -> float | None:
         """``reference_nu`` wherever the model has its transition (a Tc), else None."""

@@ -39,7 +39,7 @@ import math
 from typing import Any, ClassVar
 
 import numpy as np
-from fieldnet.simulations.base import LatticeModel
+from fieldnet.simulations.base import LatticeModel, TemperatureRange
 from fieldnet.simulations.clusters import (
     add_probability_threshold,
     calibrated_clusters_per_sweep,
@@ -61,6 +61,8 @@ HEATBATH_REPLICAS = 16
 HEATBATH = 0
 WOLFF = 1
 MAX_Q = 127  # states must fit int8
+#: the heat bath's weights exp(|J| n / T), n <= 4, must stay well inside float64 (exp(709) is its limit)
+MAX_WEIGHT_EXPONENT = 700.0
 #: exact correlation-length exponents of the continuous transitions, q -> nu (den Nijs 1979,
 #: Nienhuis 1982); for q > 4 the transition is first order
 POTTS_NU = {2: 1.0, 3: 5.0 / 6.0, 4: 2.0 / 3.0}
@@ -208,7 +210,8 @@ class PottsSweeper(RoundsSweeper):
             "rng": seeded_states(seed, n_replicas, *key),
             "nbr": nbr,
             "order": order,
-            "weights": np.exp(self.J * np.arange(z + 1) / temperature),
+            # the heat bath's only: Wolff runs at temperatures where they overflow
+            "weights": np.exp(self.J * np.arange(z + 1) / temperature) if self.algorithm == "heatbath" else np.ones(z + 1),
             "add_below": add_probability_threshold(-math.expm1(-self.J / temperature) if self.J > 0 else 0.0),
             "stack": np.empty((n_replicas, N + z), dtype=np.int32),
             "n_clusters": 0,
@@ -311,6 +314,15 @@ class Potts(LatticeModel):
             "(an exact symmetry), so the labels of the ordered state are uniform and independent between samples",
             "magnetization_definition": "(q max_k rho_k - 1) / (q - 1), rho_k the fraction of sites in state k",
         }
+
+    def usable_temperatures(self, L: int, algorithm: str) -> TemperatureRange:
+        """The heat bath's lowest T is where its weights exp(|J| n / T), n up to 4 neighbours,
+        would leave float64; Wolff samples any T."""
+        usable = super().usable_temperatures(L, algorithm)
+        if algorithm != "heatbath":
+            return usable
+        return usable._replace(low=max(usable.low, 4.0 * abs(self.J) / MAX_WEIGHT_EXPONENT), below=(
+            "below it the heat-bath weights exp(|J| n / T) overflow" + ("; --algorithm wolff samples any T" if self.J > 0 else "")))
 
     def resolve_algorithm(self, algorithm: str, temperature: float) -> str:
         """The update ``algorithm`` means at ``temperature`` ("auto": Wolff near Tc, else heat bath)."""

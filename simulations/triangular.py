@@ -50,6 +50,7 @@ class TriangularIsing(GraphIsingModel):
 
     name: ClassVar[str] = "ising2d"
     ndim: ClassVar[int] = 2
+    coordination: ClassVar[int] = 6
     parameters: ClassVar[dict[str, tuple[Any, str]]] = {
         "J": (1.0, "nearest-neighbour coupling in units of k_B (J > 0 ferromagnet, J < 0 frustrated antiferromagnet)"),
         "h": (0.0, "uniform external field in units of k_B (h != 0: no phase transition, labels -1)"),

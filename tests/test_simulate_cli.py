@@ -120,6 +120,10 @@ def test_interrupted_run_resumes_to_the_identical_file(run_cli, tmp_path):
         (["--algorithm", "heatbath"], "no algorithm"),
         (["-o", "no/such/folder/d.h5"], "does not exist"),
         (["--resume", "--overwrite"], "not both"),
+        (["--T", "1e300"], "T <= 1.311e+05"),  # Metropolis would write its ordered start, labelled disordered
+        (["--T", "1e300", "--algorithm", "metropolis"], "--algorithm wolff samples any T"),
+        (["--model", "potts", "--T", "0.001"], "heat-bath weights"),
+        (["--model", "phi4", "--algorithm", "hmc", "--T", "0.001"], "leapfrog step"),
     ],
 )
 def test_bad_arguments_are_one_line_and_status_2(run_cli, args, message):
