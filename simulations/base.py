@@ -69,6 +69,7 @@ class LatticeModel:
         "lag1_autocorr_energy",
         "lag1_autocorr_abs_magnetization",
         "effective_samples",
+        "replicas",
     )
     #: update algorithms accepted by --algorithm ("auto" is always accepted too)
     algorithms: ClassVar[tuple[str, ...]] = ("metropolis",)

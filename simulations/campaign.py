@@ -224,6 +224,7 @@ def run_campaign(
         "fieldnet_version": __version__,
         "command": command or "",
         "title": f"{model} Monte Carlo configurations",
+        "tau_int_convention": TAU_INT_CONVENTION,
     }
     resolved = _resolved_algorithms(instance, algorithm, temps)
     stat_names = tuple(instance.point_stats)
@@ -248,7 +249,6 @@ def run_campaign(
                     "seed": int(seed),
                     "nu_reference": float("nan") if instance.nu_reference() is None else instance.nu_reference(),
                     "nu_source": instance.nu_source,
-                    "tau_int_convention": TAU_INT_CONVENTION,
                 }
                 spec = LatticeSpec(
                     L=L,

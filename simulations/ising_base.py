@@ -80,4 +80,5 @@ class IsingModelBase(LatticeModel):
             "hamiltonian": self.hamiltonian,
             "Tc": float("nan") if tc is None else tc,
             "Tc_source": self.tc_source if tc is not None else self.no_tc_source,
+            "global_moves": "a random global spin flip every round of sweeps" if self.h == 0.0 else "none (h != 0)",
         }

@@ -410,8 +410,7 @@ class Phi4(LatticeModel):
             "Tc_source": "none: the critical point depends on (mu0sq, lam); labels -1",
             "sweep_unit": "metropolis: L^2 attempted moves; hmc: one trajectory of length 1; wolff: a Metropolis sweep "
             "then a fixed number of embedded clusters (calibrated per point) flipping about L^2 sites",
-            "global_moves": "every round of sweeps ends with phi -> -phi with probability 1/2 (an exact symmetry), "
-            "so the sign of m is uniform and independent between samples",
+            "global_moves": "phi -> -phi with probability 1/2 every round of sweeps",
         }
 
     def usable_temperatures(self, L: int, algorithm: str) -> TemperatureRange:

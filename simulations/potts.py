@@ -310,8 +310,7 @@ class Potts(LatticeModel):
             "transition_order": ("continuous" if self.q <= 4 else "first order") if tc is not None else "",
             "sweep_unit": "one heat-bath sweep = L^2 site updates; one Wolff sweep = a fixed number of clusters "
             "(calibrated per point) that changes about L^2 sites on average",
-            "global_moves": "every round of sweeps ends with a uniformly random permutation of the q states "
-            "(an exact symmetry), so the labels of the ordered state are uniform and independent between samples",
+            "global_moves": "a random permutation of the q states every round of sweeps",
             "magnetization_definition": "(q max_k rho_k - 1) / (q - 1), rho_k the fraction of sites in state k",
         }
 

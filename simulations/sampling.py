@@ -54,8 +54,8 @@ and the effective number of samples is recorded for the statistics built on them
 Returned records (``PointResult.stats``, described in :data:`POINT_STAT_ATTRS`): tau_int_energy,
 tau_int_abs_magnetization (in sweeps), thinning (sweeps), burn_in (sweeps before the first
 stored sample, pilot included), acceptance, lag1_autocorr_energy,
-lag1_autocorr_abs_magnetization and effective_samples; ``PointResult.warnings`` says when
-tau_int was not reliable.
+lag1_autocorr_abs_magnetization, effective_samples and replicas; ``PointResult.warnings`` says
+when tau_int was not reliable.
 """
 
 from __future__ import annotations
@@ -130,6 +130,12 @@ POINT_STAT_ATTRS: dict[str, dict[str, str]] = {
         "units": "1",
         "long_name": "lag-1 autocorrelation of the stored |magnetization| series",
         "comment": "as lag1_autocorr_energy",
+    },
+    "replicas": {
+        "units": "1",
+        "long_name": "independent Markov chains the samples of this temperature come from",
+        "comment": "sample k R + r of the point is chain r's k-th (R = replicas), consecutive samples of one chain "
+        "being thinning sweeps apart; chains are independent, so blocks of whole chains are independent",
     },
     "effective_samples": {
         "units": "1",
@@ -284,5 +290,6 @@ def sample_point(
         "lag1_autocorr_energy": lag1_e,
         "lag1_autocorr_abs_magnetization": lag1_m,
         "effective_samples": effective_sample_size(n_samples, lag1_e, lag1_m),
+        "replicas": float(n_replicas),
     }
     return PointResult(configs=stacked, observables=obs, stats=stats, algorithm=algorithm, warnings=warnings)

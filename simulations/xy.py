@@ -393,8 +393,7 @@ class XY(LatticeModel):
             "T_KT_reference": T_KT * abs(self.J),
             "T_KT_source": "Hasenbusch, J. Phys. A 38, 5869 (2005): T_KT = 0.8929(1) J; helicity modulus jumps to 2 T_KT / pi",
             "overrelaxation_sweeps": OVERRELAXATION_SWEEPS,
-            "global_moves": "every round of sweeps ends with a uniformly random rotation (and with probability 1/2 a "
-            "reflection) of all spins, an exact O(2) symmetry, so the direction of m is uniform and independent between samples",
+            "global_moves": "a random O(2) rotation and reflection of all spins every round of sweeps",
             "sweep_unit": f"one Metropolis sweep = L^2 attempted rotations followed by {OVERRELAXATION_SWEEPS} overrelaxation "
             "sweeps; one Wolff sweep = a fixed number of embedded clusters (calibrated per point) reflecting about L^2 spins",
         }

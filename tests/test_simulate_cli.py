@@ -146,7 +146,10 @@ def test_each_point_records_what_its_samples_are_worth(run_cli, tmp_path):
         assert ds[name].attrs["long_name"]
     assert np.all(np.abs(ds["lag1_autocorr_energy"].values) < 1)
     assert np.all((ds["effective_samples"] > 0) & (ds["effective_samples"] <= 64))
-    assert "1/2 + sum" in ds.attrs["tau_int_convention"] and "in sweeps" in ds.attrs["tau_int_convention"]
+    assert np.all(ds["replicas"] >= 1) and "k R + r" in ds["replicas"].attrs["comment"]
+    with h5py.File(tmp_path / "x.h5") as f:  # a file-wide convention: a root attribute
+        convention = f.attrs["tau_int_convention"]
+    assert "1/2 + sum" in convention and "in sweeps" in convention
     assert "(1 - r) / (1 + r)" in ds["effective_samples"].attrs["comment"]
     assert np.isnan(ds.attrs["nu_reference"]) and "Kosterlitz-Thouless" in ds.attrs["nu_source"]
     assert "rotation" in ds.attrs["global_moves"]

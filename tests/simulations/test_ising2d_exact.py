@@ -150,8 +150,9 @@ def test_records_and_tc():
     r = model.simulate_point(4, 6.0, 10, algorithm="auto", seed=0, key=(4, 0))
     assert set(r.stats) == set(model.point_stats) == {
         "tau_int_energy", "tau_int_abs_magnetization", "thinning", "burn_in", "acceptance",
-        "lag1_autocorr_energy", "lag1_autocorr_abs_magnetization", "effective_samples"}
+        "lag1_autocorr_energy", "lag1_autocorr_abs_magnetization", "effective_samples", "replicas"}
     assert 0 < r.stats["acceptance"] < 1 and r.stats["thinning"] >= 1
+    assert r.stats["replicas"] == model.sweeper("metropolis", 10)[1] == 128
 
 
 def test_exact_helpers():
