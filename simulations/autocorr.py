@@ -15,6 +15,10 @@ autocovariance functions before normalising, which is what the samplers in
 :mod:`fieldnet.simulations.sampling` do.  All chains are centred on their common (grand) mean: a chain's
 own mean of n steps carries an error of order sqrt(2 tau / n) that biases tau_int low by
 about 2 W / n, and the grand mean of R chains shrinks that bias R-fold.
+
+What the stored (thinned) samples are worth is measured on them directly:
+:func:`lag1_autocorrelation` between consecutive stored samples of one replica, and
+:func:`effective_sample_size` from it.
 """
 
 from __future__ import annotations
@@ -104,3 +108,38 @@ def integrated_autocorr_time(series: np.ndarray, c: float = 5.0) -> AutocorrEsti
     tau = float(taus[window])
     reliable = bool(closed and n >= RELIABLE_LENGTH_IN_TAU * max(tau, 0.5))
     return AutocorrEstimate(tau=tau, window=window, reliable=reliable, n=n)
+
+
+def lag1_autocorrelation(values: np.ndarray, n_replicas: int) -> float:
+    """Lag-1 autocorrelation of stored samples: between consecutive samples of one replica.
+
+    Args:
+        values: (rounds * n_replicas,) float, sample ``k * n_replicas + r`` being replica r's
+            k-th (the order :func:`fieldnet.simulations.sampling.sample_point` stores).
+        n_replicas: independent chains R.
+
+    Returns:
+        C(1) / C(0), the covariances averaged over replicas and centred on the grand mean; NaN
+        with fewer than two rounds (every sample from its own chain) or a constant series.
+    """
+    rounds = len(values) // n_replicas
+    if rounds < 2:
+        return float("nan")
+    x = np.asarray(values, dtype=np.float64)[: rounds * n_replicas].reshape(rounds, n_replicas)
+    x = x - x.mean()
+    variance = float(np.mean(x * x))
+    if variance <= 1e-24 * float(np.max(np.abs(values))) ** 2:
+        return float("nan")
+    return float(np.mean(x[1:] * x[:-1]) / variance)
+
+
+def effective_sample_size(n_samples: int, *lag1: float) -> float:
+    """Independent samples worth as much as ``n_samples`` whose lag-1 autocorrelations are ``lag1``.
+
+    With geometric decay between stored samples, rho(k) = r^k, the stored series has
+    2 tau_int = (1 + r) / (1 - r) (in samples), so the variance of a mean is that of
+    n (1 - r) / (1 + r) independent samples.  r is the largest of ``lag1`` (NaN ignored; a
+    negative value counts as 0, so the size never exceeds ``n_samples``).
+    """
+    r = max([0.0, *(c for c in lag1 if c == c)])
+    return n_samples * (1.0 - r) / (1.0 + r)

@@ -10,11 +10,32 @@ the thread count, so that runs are reproducible and resumable point by point.
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+import math
+from typing import Any, ClassVar, NamedTuple
 
 from fieldnet.simulations.sampling import PointResult, sample_point
 
 from fieldnet.errors import FieldnetError
+
+#: the lowest temperature (J/k_B) any sampler accepts: below it 1/T and the Boltzmann factors
+#: leave the floating-point range
+TEMPERATURE_FLOOR = 1e-300
+
+
+class TemperatureRange(NamedTuple):
+    """Where a sampler works, T in J/k_B, and why it stops working on either side (each a
+    clause that also names what samples beyond, when something does)."""
+
+    low: float
+    high: float
+    below: str = "below it 1/T leaves the floating-point range"
+    above: str = ""
+
+    def describe(self) -> str:
+        """The range as text: "T >= 0.1" or "0.1 <= T <= 5"."""
+        if math.isinf(self.high):
+            return f"T >= {self.low:.4g}"
+        return f"{self.low:.4g} <= T <= {self.high:.4g}"
 
 
 class LatticeModel:
@@ -45,6 +66,10 @@ class LatticeModel:
         "thinning",
         "burn_in",
         "acceptance",
+        "lag1_autocorr_energy",
+        "lag1_autocorr_abs_magnetization",
+        "effective_samples",
+        "replicas",
     )
     #: update algorithms accepted by --algorithm ("auto" is always accepted too)
     algorithms: ClassVar[tuple[str, ...]] = ("metropolis",)
@@ -52,6 +77,18 @@ class LatticeModel:
     def critical_temperature(self) -> float | None:
         """Exact or reference Tc (units of J/k_B) used for labels, or None where unknown."""
         return None
+
+    def nu_reference(self) -> float | None:
+        """The correlation-length exponent nu (dimensionless) of the model's transition, exact or
+        a high-precision literature value, or None where there is none: no transition, a first-order
+        one, or a Kosterlitz-Thouless one (the correlation length diverges exponentially).  Only
+        for printing beside a measured nu: estimators never read it."""
+        return None
+
+    @property
+    def nu_source(self) -> str:
+        """Where :meth:`nu_reference` comes from, or why there is none."""
+        return "none: no known exponent for this model"
 
     def reference_temperature(self) -> float | None:
         """The temperature (J/k_B) where the model's transition lies, for choosing a grid: the
@@ -96,6 +133,23 @@ class LatticeModel:
         :attr:`algorithms` here (models with a measured rule override this)."""
         return self.algorithms[0] if algorithm == "auto" else self.known_algorithm(algorithm)
 
+    def usable_temperatures(self, L: int, algorithm: str) -> TemperatureRange:
+        """Where the resolved ``algorithm`` samples the L lattice.  Models narrow the default
+        range [TEMPERATURE_FLOOR, inf) where a sampler degenerates (its moves are all accepted
+        or all rejected, or its weights overflow)."""
+        return TemperatureRange(TEMPERATURE_FLOOR, math.inf)
+
+    def check_temperature(self, L: int, temperature: float, algorithm: str) -> None:
+        """Raise a one-line FieldnetError naming the usable range when the resolved
+        ``algorithm`` degenerates at ``temperature`` (J/k_B) on the L lattice."""
+        usable = self.usable_temperatures(L, algorithm)
+        if not usable.low <= temperature <= usable.high:
+            why = usable.below if temperature < usable.low else usable.above
+            raise FieldnetError(
+                f"T = {temperature:.4g} J/k_B is outside the range where {algorithm} updates of {self.name} work "
+                f"(L = {L}): {usable.describe()}; {why}"
+            )
+
     def sweeper(self, algorithm: str, n_samples: int) -> tuple[Any, int]:
         """The sweeper (:mod:`fieldnet.simulations.sampling`) of a resolved ``algorithm`` and its number of
         replicas for a point of ``n_samples`` samples."""
@@ -121,6 +175,7 @@ class LatticeModel:
             progress: optional callable(n_done_samples) for progress bars.
         """
         resolved = self.resolve_algorithm(algorithm, temperature)
+        self.check_temperature(L, temperature, resolved)
         sweeper, n_replicas = self.sweeper(resolved, n_samples)
         return sample_point(sweeper, L, temperature, n_samples, n_replicas=n_replicas, seed=seed, key=key,
                             algorithm=resolved, progress=progress)

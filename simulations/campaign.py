@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 from fieldnet.simulations.base import LatticeModel
 from fieldnet.simulations.registry import coerce_parameter, get_model, model_class
-from fieldnet.simulations.sampling import PointResult
+from fieldnet.simulations.sampling import POINT_STAT_ATTRS, TAU_INT_CONVENTION, PointResult
 
 from fieldnet.errors import FieldnetError
 
@@ -93,7 +93,8 @@ def plan_campaign(
 
     Raises:
         FieldnetError: unknown model or parameter, L < 2, T <= 0, n_samples < 1, a seed < 0,
-            or an algorithm the model does not offer at some temperature.
+            an algorithm the model does not offer at some temperature, or a temperature where
+            the algorithm degenerates (:meth:`LatticeModel.check_temperature`).
     """
     pairs = full_params(model, params)
     instance = get_model(model, **dict(pairs))
@@ -117,6 +118,9 @@ def plan_campaign(
         for L in sizes:
             for name in sorted(set(resolved)):
                 check_size(L, name)
+    for L in sizes:  # a temperature where its sampler degenerates is refused before any file exists
+        for T, name in zip(temps, resolved, strict=True):
+            instance.check_temperature(L, float(T), name)
     return [
         PointTask(model, pairs, L, float(T), i, int(n_samples), algorithm, int(seed))
         for L in sizes
@@ -131,8 +135,10 @@ def _resolved_algorithms(instance: LatticeModel, algorithm: str, temps: np.ndarr
     return [resolve(algorithm, float(T)) for T in temps]
 
 
-def _check_resume_compatible(partial: Path, root_attrs: Mapping[str, Any]) -> None:
-    """Refuse to resume a partial file started with other couplings, algorithm or samples."""
+def _check_resume_compatible(partial: Path, root_attrs: Mapping[str, Any], stat_names: Sequence[str]) -> None:
+    """Refuse to resume a partial file started with other couplings, algorithm or samples, or by
+    a version of the program that recorded other per-temperature records (and so drew other
+    samples)."""
     import h5py
 
     from fieldnet.io.dataset import scalar_attr
@@ -147,6 +153,15 @@ def _check_resume_compatible(partial: Path, root_attrs: Mapping[str, Any]) -> No
                             f"cannot resume {partial}: it was started with {key}={old}, not {root_attrs[key]}; "
                             "rerun with the original arguments, or use --overwrite to start afresh"
                         )
+            for name, group in f.items():
+                if not isinstance(group, h5py.Group) or "completed" not in group:
+                    continue
+                missing = [stat for stat in stat_names if stat not in group]
+                if missing:
+                    raise FieldnetError(
+                        f"cannot resume {partial}: its group {name} has no '{missing[0]}', so another version of "
+                        "fieldnet started it; use --overwrite to start afresh"
+                    )
     except (OSError, KeyError, ValueError, RuntimeError) as exc:  # a partial file damaged by a crash mid-write
         raise FieldnetError(f"cannot resume from {partial}: it is not a readable HDF5 file ({exc}); delete it and rerun") from exc
 
@@ -209,11 +224,12 @@ def run_campaign(
         "fieldnet_version": __version__,
         "command": command or "",
         "title": f"{model} Monte Carlo configurations",
+        "tau_int_convention": TAU_INT_CONVENTION,
     }
-    if resume and partial.exists():
-        _check_resume_compatible(partial, root_attrs)
     resolved = _resolved_algorithms(instance, algorithm, temps)
     stat_names = tuple(instance.point_stats)
+    if resume and partial.exists():
+        _check_resume_compatible(partial, root_attrs, stat_names)
 
     try:
         writer = DatasetWriter(out, root_attrs, resume=resume)
@@ -231,6 +247,8 @@ def run_campaign(
                     "algorithm": algorithm,
                     "algorithm_per_temperature": resolved,
                     "seed": int(seed),
+                    "nu_reference": float("nan") if instance.nu_reference() is None else instance.nu_reference(),
+                    "nu_source": instance.nu_source,
                 }
                 spec = LatticeSpec(
                     L=L,
@@ -241,6 +259,7 @@ def run_campaign(
                     samples_per_temperature=int(n_samples),
                     observables=instance.observables,
                     point_stats=stat_names,
+                    point_stat_attrs={name: POINT_STAT_ATTRS[name] for name in stat_names if name in POINT_STAT_ATTRS},
                     attrs=attrs,
                 )
                 writer.add_lattice(spec)

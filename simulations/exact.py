@@ -16,6 +16,7 @@ import math
 from collections.abc import Callable, Sequence
 
 import numpy as np
+from fieldnet.simulations.ising2d import ONSAGER_TC
 
 #: refuse to enumerate more states than this (memory: states x sites bytes)
 MAX_STATES = 1 << 22
@@ -134,8 +135,8 @@ def kaufman_energy_per_site(L: int, temperature: float, J: float = 1.0) -> float
 
 
 def onsager_tc(J: float = 1.0) -> float:
-    """Onsager's critical temperature 2J / ln(1 + sqrt 2) ~ 2.269 J (units of k_B)."""
-    return 2.0 * abs(J) / math.log(1.0 + math.sqrt(2.0))
+    """Onsager's critical temperature 2|J| / ln(1 + sqrt 2) ~ 2.269 |J| (units of k_B)."""
+    return abs(J) * ONSAGER_TC
 
 
 def onsager_energy_per_site(temperature: float, J: float = 1.0) -> float:

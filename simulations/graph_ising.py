@@ -13,11 +13,14 @@ drawing from its own xoshiro256** stream, so results are identical whatever the 
 * **Metropolis**: single-site flips in a fixed order given by the model (sublattice by
   sublattice: colour classes of a proper colouring, i.e. checkerboard on the cubic lattice, three
   sublattices on the triangular lattice), acceptance min(1, exp(-dE / T)) looked up from the spin
-  and its neighbour sum.  With h = 0 every sweep ends with a random global spin flip (an exact
-  symmetry move), so ordered replicas visit both signs of m.
+  and its neighbour sum.
 * **Wolff** (J > 0): single clusters from :mod:`fieldnet.simulations.clusters`, a fixed number per sweep
   (about N spins changed); with h != 0 a grown cluster is kept with the Metropolis probability
   of its field energy, min(1, exp(-2 h sum_cluster s / T)), which keeps detailed balance.
+
+With h = 0 both end every round of sweeps (every stored sample, every pilot measurement) with a
+random global spin flip, an exact symmetry move: ordered replicas then visit both signs of m
+independently from sample to sample.
 
 All the work of one sampler call (sweeps, measurements, copies of the configurations) is one
 compiled kernel, :func:`ising_graph_run`, so the pilot and the sampling rounds cost one parallel
@@ -121,8 +124,8 @@ def graph_observables(sp, nbr, J, h):
 @njit(parallel=True, cache=True)
 def ising_graph_run(spins, rng, nbr, order, thresholds, algorithm, add_below, n_clusters, two_beta_h, J, h,
                     global_flip, sweeps_per_round, stack, energy, magnetization, configs, moves):  # pragma: no cover - compiled
-    """Rounds of ``sweeps_per_round`` sweeps, each followed by a measurement (and a copy of the
-    configuration when ``configs`` has rounds), replicas in parallel.
+    """Rounds of ``sweeps_per_round`` sweeps, each followed (``global_flip``) by a random global
+    spin flip, a measurement and, when ``configs`` has rounds, a copy; replicas in parallel.
 
     Args:
         spins: (R, N) int8 +-1, updated in place.
@@ -131,7 +134,7 @@ def ising_graph_run(spins, rng, nbr, order, thresholds, algorithm, add_below, n_
         thresholds: (2, z + 1) uint64 from :func:`metropolis_thresholds`.
         algorithm: METROPOLIS (0) or WOLFF (1).
         add_below, n_clusters, two_beta_h: Wolff's bond threshold, clusters per sweep, 2h/T.
-        J, h: couplings (energies); global_flip: random global flip after each Metropolis sweep.
+        J, h: couplings (energies); global_flip: the random global flip (h = 0).
         sweeps_per_round: sweeps between measurements.
         stack: (R, N + z) int32 scratch.
         energy, magnetization: (n_rounds, R) float64, overwritten per round.
@@ -148,11 +151,11 @@ def ising_graph_run(spins, rng, nbr, order, thresholds, algorithm, add_below, n_
             for _ in range(sweeps_per_round):
                 if algorithm == METROPOLIS:
                     count += _metropolis_sweep(sp, rng, r, nbr, order, thresholds)
-                    if global_flip and (next_u64(rng, r) >> uint64(63)) == uint64(1):
-                        for i in range(sp.shape[0]):
-                            sp[i] = -sp[i]
                 else:
                     count += _wolff_sweep(sp, stack[r], rng, r, nbr, add_below, n_clusters, two_beta_h)
+            if global_flip and sweeps_per_round > 0 and (next_u64(rng, r) >> uint64(63)) == uint64(1):
+                for i in range(sp.shape[0]):
+                    sp[i] = -sp[i]
             e, m = graph_observables(sp, nbr, J, h)
             energy[k, r] = e
             magnetization[k, r] = m

@@ -16,14 +16,19 @@ single-site Metropolis step keeps the Boltzmann distribution, so any fixed order
 row draws from its own xoshiro256** stream (g*L + y).  Groups of 64 replicas run in parallel,
 one parallel region per call: finer-grained parallelism (rows of a colour) pays a barrier per
 half-sweep, which costs a scheduler time slice on a loaded machine.
-With h = 0 each sweep call also applies a random global spin flip per replica (an exact symmetry
-move, kept as a lazy sign mask), so ordered replicas visit both signs of m.
+Like every other model's sweeper, both updates are one compiled kernel of rounds of sweeps
+(:class:`fieldnet.simulations.rounds.RoundsSweeper`).  With h = 0 every round (every stored
+sample, every pilot measurement) ends with a random global spin flip per replica, an exact
+symmetry move (for Metropolis kept as a lazy sign mask): ordered replicas then visit both signs
+of m independently from sample to sample (Metropolis alone never crosses; Wolff's lattice-sized
+clusters in the ordered phase would alternate the sign in a fixed pattern).
 
 **Wolff** single-cluster updates, one byte a spin, one replica a thread (with h != 0 each
 cluster is flipped with the Metropolis probability of its field energy).  A Wolff
 "sweep" is a fixed number of clusters that flips about L*L spins on average, so tau_int is in
-units comparable to Metropolis sweeps.  The number of clusters per sweep is calibrated once
-and then fixed (a stopping rule depending on the flipped count would bias the samples).
+units comparable to Metropolis sweeps.  The number of clusters per sweep is calibrated once, on
+equilibrium clusters (the run from the ordered start is discarded), and then fixed (a stopping
+rule depending on the flipped count would bias the samples).
 
 ``algorithm="auto"`` picks Wolff for 0.85 Tc <= T <= 1.25 Tc when h == 0, and Metropolis
 otherwise.  Measured (benchmarks/simulate.py: independent samples delivered per second, burn-in
@@ -56,6 +61,7 @@ from fieldnet.simulations.multispin import (
     vertical_add,
 )
 from fieldnet.simulations.rng import next_double, next_u64, seeded_states
+from fieldnet.simulations.rounds import RoundsSweeper
 from numba import njit, prange, uint64
 
 from fieldnet.errors import FieldnetError
@@ -97,7 +103,8 @@ def acceptance_classes(temperature: float, J: float, h: float) -> tuple[np.ndarr
         for s in (0, 1):
             dE = 2.0 * J * (2 * a - 4) + 2.0 * h * (2 * s - 1)
             if dE > 0:
-                # exp(-beta dE), not exp(-dE / T) as in multispin3d: each keeps its rounding
+                # exp(-beta dE): exp(-dE / T) can round differently and move a threshold by one
+                # unit, which would change every file a seed gives
                 p[a, s] = math.exp(-beta * dE)
     return classes_from_probabilities(p)
 
@@ -178,30 +185,6 @@ def _sweep_group(spins, g, rng, class_a, class_s, bits, cm):
     return count
 
 
-@njit(parallel=True, cache=True)
-def metropolis_sweeps(spins, rng, class_a, class_s, bits, n_sweeps, flips):  # pragma: no cover - compiled
-    """``n_sweeps`` multi-spin Metropolis sweeps in place, groups in parallel.
-
-    One parallel region a call (not one a colour): on a loaded machine every region waits for
-    all its threads to be scheduled, so fewer, longer regions are faster.
-
-    Args:
-        spins: (G, L, L) uint64, bit b of group g = replica 64 g + b (1 = up).
-        rng: (G * L, 4) uint64 xoshiro256** states, one per (group, row).
-        class_a, class_s, bits: from :func:`acceptance_classes`.
-        n_sweeps: sweeps to do.
-        flips: (G,) int64, incremented by the accepted flips of each group.
-    """
-    G = spins.shape[0]
-    K = class_a.shape[0]
-    for g in prange(G):
-        cm = np.empty(max(K, 1), dtype=np.uint64)
-        count = 0
-        for _ in range(n_sweeps):
-            count += _sweep_group(spins, g, rng, class_a, class_s, bits, cm)
-        flips[g] += count
-
-
 @njit(inline="always", cache=True)
 def _count_group(spins, g, cu, cb, up, aligned):
     """Per-lane up spins and aligned bonds (right and down neighbours) of group g into
@@ -220,53 +203,10 @@ def _count_group(spins, g, cu, cb, up, aligned):
     lane_totals(cu, cb, up, aligned)
 
 
-@njit(parallel=True, cache=True)
-def multispin_counts(spins, up, aligned):  # pragma: no cover - compiled
-    """Per-lane counts of up spins and of aligned bonds.
-
-    Args:
-        spins: (G, L, L) uint64.
-        up, aligned: (G, 64) int64, overwritten.
-    """
-    G, L = spins.shape[0], spins.shape[1]
-    n_bits = counter_bits(2 * L * L)
-    for g in prange(G):
-        cu = np.zeros(n_bits, dtype=np.uint64)
-        cb = np.zeros(n_bits, dtype=np.uint64)
-        _count_group(spins, g, cu, cb, up[g], aligned[g])
-
-
-@njit(parallel=True, cache=True)
-def metropolis_series(spins, rng, class_a, class_s, bits, J, h, energy, abs_m, flips):  # pragma: no cover - compiled
-    """Single sweeps, each followed by a measurement: the pilot run in one parallel region.
-
-    Args:
-        spins, rng, class_a, class_s, bits: as in :func:`metropolis_sweeps`.
-        J, h: couplings (for the energy).
-        energy, abs_m: (64 G, n_steps) float64, overwritten with the per-site energy and |m|
-            after each sweep.
-        flips: (G,) int64, incremented by the accepted flips.
-    """
-    G, L = spins.shape[0], spins.shape[1]
-    K = class_a.shape[0]
-    N = L * L
-    n_steps = energy.shape[1]
-    n_bits = counter_bits(2 * L * L)
-    for g in prange(G):
-        cm, cu, cb, up, aligned = group_scratch(K, n_bits)
-        count = 0
-        for t in range(n_steps):
-            count += _sweep_group(spins, g, rng, class_a, class_s, bits, cm)
-            _count_group(spins, g, cu, cb, up, aligned)
-            for b in range(64):
-                m = 2.0 * up[b] - N
-                energy[64 * g + b, t] = (-J * (2.0 * aligned[b] - 2.0 * N) - h * m) / N
-                abs_m[64 * g + b, t] = abs(m) / N
-        flips[g] += count
-
-
 @njit(inline="always", cache=True)
 def _unpack_group(spins, g, sign_word, out, round_index):
+    """Group g's 64 lanes as +-1 int8 into ``out[round_index, 64 g + b, 0]`` (lanes in
+    ``sign_word`` inverted)."""
     L = spins.shape[1]
     for y in range(L):
         for x in range(L):
@@ -276,63 +216,49 @@ def _unpack_group(spins, g, sign_word, out, round_index):
 
 
 @njit(parallel=True, cache=True)
-def metropolis_draw(spins, sign, rng, class_a, class_s, bits, J, h, symmetric, thinning,
-                    configs, energy, magnetization, flips):  # pragma: no cover - compiled
-    """The sampling rounds in one parallel region: per round, ``thinning`` sweeps, the random
-    global flip (``symmetric``, i.e. h = 0: one word of the group's first row stream), then the
-    configurations and their observables.  Exactly what sweep + configs + measure do round by
-    round.
+def multispin2d_run(spins, sign, rng, class_a, class_s, bits, J, h, symmetric, sweeps_per_round,
+                    energy, magnetization, configs, flips):  # pragma: no cover - compiled
+    """Rounds of ``sweeps_per_round`` sweeps, each followed by a measurement and, when
+    ``configs`` has rounds, a copy; groups in parallel, one parallel region a call (on a loaded
+    machine every region waits for all its threads to be scheduled, so fewer, longer regions
+    are faster).
+
+    With ``symmetric`` (h = 0) every round that sweeps ends with a random global flip per
+    replica (one word of the group's first row stream, kept as a lazy sign mask).
 
     Args:
-        spins, rng, class_a, class_s, bits: as in :func:`metropolis_sweeps`; sign: (G,) uint64.
-        J, h: couplings; symmetric: apply the global flip; thinning: sweeps per round.
-        configs: (n_rounds, 64 G, 1, L, L) int8; energy, magnetization: (n_rounds, 64 G)
-            float64; all overwritten.
+        spins: (G, L, L) uint64, bit b of group g = replica 64 g + b (1 = up).
+        sign: (G,) uint64 lanes whose stored spins are inverted.
+        rng: (G L, 4) uint64 xoshiro256** states, one per (group, row).
+        class_a, class_s, bits: from :func:`acceptance_classes`.
+        J, h: couplings (for the energy); symmetric: apply the global flip.
+        sweeps_per_round: sweeps between measurements (0: measure or copy only).
+        energy, magnetization: (n_rounds, 64 G) float64 per site, overwritten.
+        configs: (n_rounds, 64 G, 1, L, L) int8 +-1, or (0, 64 G, 1, L, L) for none.
         flips: (G,) int64, incremented by the accepted flips.
     """
     G, L = spins.shape[0], spins.shape[1]
     K = class_a.shape[0]
     N = L * L
-    n_bits = counter_bits(2 * L * L)
+    n_rounds = energy.shape[0]
+    store = configs.shape[0] > 0
+    n_bits = counter_bits(2 * N)
     for g in prange(G):
         cm, cu, cb, up, aligned = group_scratch(K, n_bits)
         count = 0
-        for k in range(configs.shape[0]):
-            for _ in range(thinning):
+        for k in range(n_rounds):
+            for _ in range(sweeps_per_round):
                 count += _sweep_group(spins, g, rng, class_a, class_s, bits, cm)
-            if symmetric:
+            if symmetric and sweeps_per_round > 0:
                 sign[g] ^= next_u64(rng, g * L)
-            _unpack_group(spins, g, sign[g], configs, k)
             _count_group(spins, g, cu, cb, up, aligned)
             lane_observables(up, aligned, sign[g], N, 2.0, J, h, energy, magnetization, k, 64 * g)
+            if store:
+                _unpack_group(spins, g, sign[g], configs, k)
         flips[g] += count
 
 
-@njit(parallel=True, cache=True)
-def multispin_unpack(spins, sign, out):  # pragma: no cover - compiled
-    """Bits to +-1 int8 configurations.
-
-    Args:
-        spins: (G, L, L) uint64; sign: (G,) uint64 lanes whose stored spins are inverted.
-        out: (64 G, 1, L, L) int8, overwritten.
-    """
-    G, L = spins.shape[0], spins.shape[1]
-    for g in prange(G):
-        for y in range(L):
-            for x in range(L):
-                w = spins[g, y, x] ^ sign[g]
-                for b in range(64):
-                    out[64 * g + b, 0, y, x] = np.int8(2 * int((w >> uint64(b)) & _ONE) - 1)
-
-
-@njit(cache=True)
-def random_words(rng, streams, out):  # pragma: no cover - compiled
-    """out[i] = next 64 random bits of stream ``streams[i]``."""
-    for i in range(out.shape[0]):
-        out[i] = next_u64(rng, streams[i])
-
-
-class MultispinMetropolis:
+class MultispinMetropolis(RoundsSweeper):
     """Sweeper (see :mod:`fieldnet.simulations.sampling`) for multi-spin coded Metropolis.
 
     The replica count must be a multiple of 64; groups of 64 run in parallel.
@@ -358,75 +284,26 @@ class MultispinMetropolis:
             "flips": np.zeros(G, dtype=np.int64),
         }
 
-    def _global_flip(self, state: dict[str, Any]) -> None:
-        # an exact Z2 symmetry move when h == 0: invert a random half of the replicas
-        if self.h == 0.0:
-            G, L = state["spins"].shape[0], state["spins"].shape[1]
-            words = np.empty(G, dtype=np.uint64)
-            random_words(state["rng"], np.arange(G, dtype=np.int64) * L, words)
-            state["sign"] ^= words
-
-    def sweep(self, state: dict[str, Any], n_sweeps: int) -> float:
-        if n_sweeps <= 0:
-            return float("nan")
-        flips = state["flips"]
-        flips[:] = 0
-        metropolis_sweeps(state["spins"], state["rng"], state["class_a"], state["class_s"], state["bits"], int(n_sweeps), flips)
-        self._global_flip(state)
-        return float(flips.sum()) / (n_sweeps * state["spins"].size * LANES)
-
-    def series(self, state: dict[str, Any], n_steps: int) -> tuple[dict[str, np.ndarray], float]:
-        """Pilot fast path: (energy and |m| after each of ``n_steps`` sweeps, acceptance)."""
-        spins = state["spins"]
-        R = spins.shape[0] * LANES
-        energy = np.empty((R, n_steps))
-        abs_m = np.empty((R, n_steps))
-        flips = state["flips"]
-        flips[:] = 0
-        metropolis_series(spins, state["rng"], state["class_a"], state["class_s"], state["bits"], self.J, self.h,
-                          energy, abs_m, flips)
-        self._global_flip(state)
-        return {"energy": energy, "magnetization": abs_m}, float(flips.sum()) / (n_steps * spins.size * LANES)
-
-    def draw(self, state: dict[str, Any], n_rounds: int, thinning: int) -> tuple[np.ndarray, dict[str, np.ndarray], float]:
-        """Sampling fast path: ``n_rounds`` x (thinning sweeps, configs, measure) in one call.
-
-        Returns:
-            configs (n_rounds, R, 1, L, L) int8, observables name -> (n_rounds, R), acceptance.
-        """
+    def _run(self, state: dict[str, Any], n_rounds: int, sweeps_per_round: int, store: bool):
         spins = state["spins"]
         G, L = spins.shape[0], spins.shape[1]
         R = G * LANES
-        configs = np.empty((n_rounds, R, 1, L, L), dtype=np.int8)
-        energy = np.empty((n_rounds, R))
-        magnetization = np.empty((n_rounds, R))
+        values = np.empty((2, n_rounds, R))
+        configs = np.empty((n_rounds if store else 0, R, 1, L, L), dtype=np.int8)
         flips = state["flips"]
         flips[:] = 0
-        metropolis_draw(spins, state["sign"], state["rng"], state["class_a"], state["class_s"], state["bits"], self.J, self.h,
-                        self.h == 0.0, int(thinning), configs, energy, magnetization, flips)
-        acceptance = float(flips.sum()) / (n_rounds * thinning * spins.size * LANES)
-        return configs, {"energy": energy, "magnetization": magnetization}, acceptance
+        multispin2d_run(spins, state["sign"], state["rng"], state["class_a"], state["class_s"], state["bits"], self.J,
+                        self.h, self.h == 0.0, int(sweeps_per_round), values[0], values[1], configs, flips)
+        attempts = n_rounds * sweeps_per_round * R * L * L
+        acceptance = float(flips.sum()) / attempts if attempts else float("nan")
+        return configs, values, acceptance
 
     def measure(self, state: dict[str, Any]) -> dict[str, np.ndarray]:
-        spins = state["spins"]
-        G, L = spins.shape[0], spins.shape[1]
-        n = L * L
-        up = np.empty((G, 64), dtype=np.int64)
-        aligned = np.empty((G, 64), dtype=np.int64)
-        multispin_counts(spins, up, aligned)
-        lanes = np.arange(64, dtype=np.uint64)
-        inverted = ((state["sign"][:, None] >> lanes[None, :]) & np.uint64(1)).astype(bool)
-        up = np.where(inverted, n - up, up)
-        magnetization = (2.0 * up - n) / n
-        energy = (-self.J * (2.0 * aligned - 2 * n) - self.h * (2.0 * up - n)) / n
-        return {"energy": energy.reshape(-1), "magnetization": magnetization.reshape(-1)}
+        _, values, _ = self._run(state, 1, 0, False)  # no sweep: measurement only
+        return {"energy": values[0, 0], "magnetization": values[1, 0]}
 
     def configs(self, state: dict[str, Any]) -> np.ndarray:
-        spins = state["spins"]
-        G, L = spins.shape[0], spins.shape[1]
-        out = np.empty((G * LANES, 1, L, L), dtype=np.int8)
-        multispin_unpack(spins, state["sign"], out)
-        return out
+        return self._run(state, 1, 0, True)[0][0]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -523,96 +400,68 @@ def _byte_observables_replica(sp, L, J, h):
 
 
 @njit(parallel=True, cache=True)
-def wolff_sweeps(spins, rng, add_below, sign_j, two_beta_h, nbr, n_sweeps, n_clusters, stamp, cluster_id, stack, clusters_out, flipped_out):  # pragma: no cover - compiled
-    """``n_sweeps`` Wolff sweeps per replica in place, replicas in parallel.
+def wolff_run(spins, rng, add_below, sign_j, two_beta_h, nbr, n_clusters, J, h, symmetric, sweeps_per_round, stamp,
+              cluster_id, stack, energy, magnetization, configs, clusters_out, flipped_out):  # pragma: no cover - compiled
+    """Rounds of ``sweeps_per_round`` Wolff sweeps, each followed (``symmetric``, i.e. h = 0)
+    by a random global spin flip, a measurement and, when ``configs`` has rounds, a copy;
+    replicas in parallel.
 
     Args:
-        n_clusters: clusters per sweep (0: until L*L spins flipped; biased, calibration only).
-        clusters_out: (R,) int64, incremented by the clusters grown.
-        spins: (R, L, L) int8 +-1.
+        spins: (R, L, L) int8 +-1, updated in place.
         rng: (R, 4) uint64, one stream per replica.
         add_below: ceil(p_add * 2**53), p_add = 1 - exp(-2|J|/T) the bond activation probability.
         sign_j: +1 ferromagnet, -1 antiferromagnet; two_beta_h: 2 h / T.
         nbr: (L*L, 4) int32 neighbour table (:func:`torus_neighbours`).
-        stamp: (R, L*L) int64 cluster membership marks (antiferromagnet; (R, 1) otherwise);
-            cluster_id: (R,) int64 counters.
+        n_clusters: clusters per sweep (0: until L*L spins flipped; biased, calibration only).
+        J, h: couplings (for the energy); symmetric: apply the global flip.
+        sweeps_per_round: sweeps between measurements.
+        stamp: (R, L*L) int64 cluster membership marks (antiferromagnet or field; (R, 1)
+            otherwise); cluster_id: (R,) int64 counters.
         stack: (R, L*L + 4) int32 scratch (the cluster's sites).
-        flipped_out: (R,) int64, incremented by the spins flipped.
+        energy, magnetization: (n_rounds, R) float64 per site, overwritten.
+        configs: (n_rounds, R, 1, L, L) int8 copies, or (0, R, 1, L, L) for none.
+        clusters_out, flipped_out: (R,) int64, incremented by the clusters grown and the spins
+            in them.
     """
     R, L = spins.shape[0], spins.shape[1]
+    n_rounds = energy.shape[0]
+    store = configs.shape[0] > 0
     for r in prange(R):
         sp = spins[r].reshape(L * L)
         total_c = 0
         total_f = 0
-        for _ in range(n_sweeps):
-            c, f = _wolff_sweep_replica(sp, stamp[r], stack[r], rng, r, cluster_id, add_below, sign_j, nbr, n_clusters, two_beta_h)
-            total_c += c
-            total_f += f
+        for k in range(n_rounds):
+            for _ in range(sweeps_per_round):
+                c, f = _wolff_sweep_replica(sp, stamp[r], stack[r], rng, r, cluster_id, add_below, sign_j, nbr, n_clusters,
+                                            two_beta_h)
+                total_c += c
+                total_f += f
+            if symmetric and sweeps_per_round > 0 and (next_u64(rng, r) >> uint64(63)) == _ONE:
+                for i in range(sp.shape[0]):
+                    sp[i] = -sp[i]
+            e, m = _byte_observables_replica(sp, L, J, h)
+            energy[k, r] = e
+            magnetization[k, r] = m
+            if store:
+                configs[k, r, 0] = spins[r]
         clusters_out[r] += total_c
         flipped_out[r] += total_f
 
 
-@njit(parallel=True, cache=True)
-def wolff_series(spins, rng, add_below, sign_j, two_beta_h, nbr, n_clusters, J, h, stamp, cluster_id, stack, energy, abs_m):  # pragma: no cover - compiled
-    """Single Wolff sweeps, each followed by a measurement (the pilot run in one parallel region).
-
-    Args: as :func:`wolff_sweeps`; energy, abs_m: (R, n_steps) float64, overwritten.
-    """
-    R, L = spins.shape[0], spins.shape[1]
-    for r in prange(R):
-        sp = spins[r].reshape(L * L)
-        for t in range(energy.shape[1]):
-            _wolff_sweep_replica(sp, stamp[r], stack[r], rng, r, cluster_id, add_below, sign_j, nbr, n_clusters, two_beta_h)
-            e, m = _byte_observables_replica(sp, L, J, h)
-            energy[r, t] = e
-            abs_m[r, t] = abs(m)
-
-
-@njit(parallel=True, cache=True)
-def wolff_draw(spins, rng, add_below, sign_j, two_beta_h, nbr, n_clusters, J, h, stamp, cluster_id, stack, thinning,
-               configs, energy, magnetization):  # pragma: no cover - compiled
-    """The sampling rounds in one parallel region: per round and replica, ``thinning`` sweeps,
-    then a copy of the configuration and its observables.
-
-    Args: as :func:`wolff_sweeps`; configs: (n_rounds, R, 1, L, L) int8; energy,
-    magnetization: (n_rounds, R) float64; all overwritten.
-    """
-    R, L = spins.shape[0], spins.shape[1]
-    for r in prange(R):
-        sp = spins[r].reshape(L * L)
-        for k in range(configs.shape[0]):
-            for _ in range(thinning):
-                _wolff_sweep_replica(sp, stamp[r], stack[r], rng, r, cluster_id, add_below, sign_j, nbr, n_clusters, two_beta_h)
-            configs[k, r, 0] = spins[r]
-            e, m = _byte_observables_replica(sp, L, J, h)
-            energy[k, r] = e
-            magnetization[k, r] = m
-
-
-@njit(parallel=True, cache=True)
-def byte_observables(spins, J, h, energy, magnetization):  # pragma: no cover - compiled
-    """Per-site energy and magnetisation of (R, L, L) int8 configurations into (R,) float64."""
-    R, L = spins.shape[0], spins.shape[1]
-    for r in prange(R):
-        e, m = _byte_observables_replica(spins[r].reshape(L * L), L, J, h)
-        energy[r] = e
-        magnetization[r] = m
-
-
-class Wolff:
+class Wolff(RoundsSweeper):
     """Sweeper (see :mod:`fieldnet.simulations.sampling`) for Wolff single-cluster updates.
 
     With a field h the clusters are grown from the couplings and flipped with the Metropolis
     probability of their field energy (correct, but slow when h is large compared with T).
 
     A sweep is a *fixed* number of clusters, n_c = round(L*L / mean cluster size), calibrated
-    once in ``init`` by ``CALIBRATION_SWEEPS`` sweeps that grow clusters until L*L spins have
-    flipped (which also serve as burn-in).  The number must be fixed afterwards: a sweep that
-    stops when enough spins have flipped is a stopping time that depends on the states visited,
-    and over-represents the states after big clusters (visibly so on tiny lattices).
+    once in ``init`` (:meth:`RoundsSweeper._calibrated_clusters`): two runs of
+    ``CALIBRATION_SWEEPS`` sweeps that grow clusters until L*L spins have flipped, the first only
+    relaxing the ordered start (whose clusters are too big), the second counted (both also
+    serve as burn-in).  The number must be fixed afterwards: a sweep that stops when enough
+    spins have flipped is a stopping time that depends on the states visited, and
+    over-represents the states after big clusters (visibly so on tiny lattices).
     """
-
-    CALIBRATION_SWEEPS = 8
 
     def __init__(self, J: float, h: float = 0.0):
         if J == 0:
@@ -641,49 +490,24 @@ class Wolff:
             "flipped": np.zeros(n_replicas, dtype=np.int64),
             "n_clusters": 0,
         }
-        self._run(state, self.CALIBRATION_SWEEPS)
-        mean_cluster = state["flipped"].sum() / max(1, state["clusters"].sum())
-        state["n_clusters"] = max(1, int(round(L * L / mean_cluster)))
+        state["n_clusters"] = self._calibrated_clusters(state, L * L, lambda s: (s["flipped"].sum(), s["clusters"].sum()))
         return state
 
-    def _run(self, state: dict[str, Any], n_sweeps: int) -> None:
-        wolff_sweeps(state["spins"], state["rng"], state["add_below"], self.sign_j, state["two_beta_h"], state["nbr"],
-                     int(n_sweeps), int(state["n_clusters"]),
-                     state["stamp"], state["cluster_id"], state["stack"], state["clusters"], state["flipped"])
-
-    def sweep(self, state: dict[str, Any], n_sweeps: int) -> float:
-        if n_sweeps > 0:
-            self._run(state, n_sweeps)
-        return float("nan")
-
-    def series(self, state: dict[str, Any], n_steps: int) -> tuple[dict[str, np.ndarray], float]:
-        """Pilot fast path: (energy and |m| after each of ``n_steps`` sweeps, NaN)."""
-        R = state["spins"].shape[0]
-        energy = np.empty((R, n_steps))
-        abs_m = np.empty((R, n_steps))
-        wolff_series(state["spins"], state["rng"], state["add_below"], self.sign_j, state["two_beta_h"], state["nbr"],
-                     int(state["n_clusters"]), self.J, self.h,
-                     state["stamp"], state["cluster_id"], state["stack"], energy, abs_m)
-        return {"energy": energy, "magnetization": abs_m}, float("nan")
-
-    def draw(self, state: dict[str, Any], n_rounds: int, thinning: int) -> tuple[np.ndarray, dict[str, np.ndarray], float]:
-        """Sampling fast path: ``n_rounds`` x (thinning sweeps, configs, measure) in one call."""
+    def _run(self, state: dict[str, Any], n_rounds: int, sweeps_per_round: int, store: bool):
         spins = state["spins"]
         R, L = spins.shape[0], spins.shape[1]
-        configs = np.empty((n_rounds, R, 1, L, L), dtype=np.int8)
-        energy = np.empty((n_rounds, R))
-        magnetization = np.empty((n_rounds, R))
-        wolff_draw(spins, state["rng"], state["add_below"], self.sign_j, state["two_beta_h"], state["nbr"],
-                   int(state["n_clusters"]), self.J, self.h, state["stamp"], state["cluster_id"], state["stack"],
-                   int(thinning), configs, energy, magnetization)
-        return configs, {"energy": energy, "magnetization": magnetization}, float("nan")
+        values = np.empty((2, n_rounds, R))
+        configs = np.empty((n_rounds if store else 0, R, 1, L, L), dtype=np.int8)
+        state["clusters"][:] = 0
+        state["flipped"][:] = 0
+        wolff_run(spins, state["rng"], state["add_below"], self.sign_j, state["two_beta_h"], state["nbr"],
+                  int(state["n_clusters"]), self.J, self.h, self.h == 0.0, int(sweeps_per_round), state["stamp"],
+                  state["cluster_id"], state["stack"], values[0], values[1], configs, state["clusters"], state["flipped"])
+        return configs, values, float("nan")
 
     def measure(self, state: dict[str, Any]) -> dict[str, np.ndarray]:
-        R = state["spins"].shape[0]
-        energy = np.empty(R)
-        magnetization = np.empty(R)
-        byte_observables(state["spins"], self.J, self.h, energy, magnetization)
-        return {"energy": energy, "magnetization": magnetization}
+        _, values, _ = self._run(state, 1, 0, False)  # no sweep: measurement only
+        return {"energy": values[0, 0], "magnetization": values[1, 0]}
 
     def configs(self, state: dict[str, Any]) -> np.ndarray:
         return state["spins"][:, None].copy()
@@ -705,6 +529,8 @@ class Ising2D(IsingModelBase):
     ndim: ClassVar[int] = 2
     lattice_name: ClassVar[str] = "square"
     tc_source: ClassVar[str] = "Onsager (exact, infinite lattice)"
+    reference_nu: ClassVar[float] = 1.0
+    reference_nu_source: ClassVar[str] = "exact: nu = 1 (Onsager 1944)"
     no_tc_source: ClassVar[str] = "none: no transition for h != 0"
 
     def __init__(self, J: float = 1.0, h: float = 0.0, lattice: str = "square"):

@@ -8,9 +8,11 @@ derive from :class:`IsingModelBase`; each keeps its own Tc, ``auto`` rule and sw
 
 from __future__ import annotations
 
+import math
 from typing import Any, ClassVar
 
-from fieldnet.simulations.base import LatticeModel
+from fieldnet.simulations.base import LatticeModel, TemperatureRange
+from fieldnet.simulations.sampling import DEFAULT_MAX_PILOT
 
 from fieldnet.errors import FieldnetError
 
@@ -19,8 +21,10 @@ class IsingModelBase(LatticeModel):
     """Couplings J, h (units of k_B), one int8 +-1 spin channel, energy and magnetisation per site.
 
     Subclasses set ``name``, ``ndim``, ``parameters``, ``lattice_name``, ``tc_source`` (where
-    the Tc comes from) and ``no_tc_source`` (why there is none), and implement
-    :meth:`critical_temperature`, :meth:`resolve_algorithm` and :meth:`sweeper`.
+    the Tc comes from), ``no_tc_source`` (why there is none), ``reference_nu`` and
+    ``reference_nu_source`` (the exponent of their universality class, which holds wherever
+    there is a Tc), and implement :meth:`critical_temperature`, :meth:`resolve_algorithm` and
+    :meth:`sweeper`.
     """
 
     dtype: ClassVar[str] = "int8"
@@ -29,8 +33,12 @@ class IsingModelBase(LatticeModel):
     algorithms: ClassVar[tuple[str, ...]] = ("metropolis", "wolff")
     hamiltonian: ClassVar[str] = "H = -J sum_<ij> s_i s_j - h sum_i s_i"
     lattice_name: ClassVar[str] = ""
+    #: neighbours of a site
+    coordination: ClassVar[int] = 4
     tc_source: ClassVar[str] = ""
     no_tc_source: ClassVar[str] = ""
+    reference_nu: ClassVar[float] = float("nan")
+    reference_nu_source: ClassVar[str] = ""
 
     def __init__(self, J: float = 1.0, h: float = 0.0):
         if J == 0.0 and h == 0.0:
@@ -38,6 +46,29 @@ class IsingModelBase(LatticeModel):
             raise FieldnetError("J = 0 and h = 0 leave the spins independent and unbiased; give --param J=... or --param h=...")
         self.J = float(J)
         self.h = float(h)
+
+    def usable_temperatures(self, L: int, algorithm: str) -> TemperatureRange:
+        """Metropolis needs rejections to move: its highest T is where even the costliest flip,
+        dE = 2 |J| z + 2 |h|, is rejected less often than once per site in the longest pilot
+        (then the chain is a deterministic alternation of its ordered start, and its pilot
+        cannot see it); Wolff samples any T."""
+        usable = super().usable_temperatures(L, algorithm)
+        if algorithm != "metropolis":
+            return usable
+        dE = 2.0 * abs(self.J) * self.coordination + 2.0 * abs(self.h)
+        return usable._replace(high=dE / -math.log1p(-1.0 / DEFAULT_MAX_PILOT), above=(
+            f"above it even the costliest Metropolis flip (dE = {dE:g}) is rejected less than once per site in the "
+            f"{DEFAULT_MAX_PILOT} sweeps of the longest pilot, so the chain barely leaves its ordered start; "
+            "--algorithm wolff samples any T"))
+
+    def nu_reference(self) -> float | None:
+        """``reference_nu`` wherever the model has its transition (a Tc), else None."""
+        return self.reference_nu if self.critical_temperature() is not None else None
+
+    @property
+    def nu_source(self) -> str:
+        """Where :meth:`nu_reference` comes from, or why there is none."""
+        return self.reference_nu_source if self.nu_reference() is not None else self.no_tc_source
 
     def attrs(self) -> dict[str, Any]:
         tc = self.critical_temperature()
@@ -49,4 +80,5 @@ class IsingModelBase(LatticeModel):
             "hamiltonian": self.hamiltonian,
             "Tc": float("nan") if tc is None else tc,
             "Tc_source": self.tc_source if tc is not None else self.no_tc_source,
+            "global_moves": "a random global spin flip every round of sweeps" if self.h == 0.0 else "none (h != 0)",
         }

@@ -133,7 +133,8 @@ def _count_group(spins, g, cu, cb, up, aligned):
 def multispin3d_run(spins, sign, rng, class_a, class_s, bits, J, h, symmetric, sweeps_per_round,
                     energy, magnetization, configs, flips):  # pragma: no cover - compiled
     """Rounds of ``sweeps_per_round`` sweeps, each followed by the random global flip
-    (``symmetric``), a measurement and, when ``configs`` has rounds, a copy; groups in parallel.
+    (``symmetric``; not in a round without sweeps, a bare measurement), a measurement and, when
+    ``configs`` has rounds, a copy; groups in parallel.
 
     Args:
         spins: (G, L, L, L) uint64, bit b of group g = replica 64 g + b (1 = up).
@@ -158,7 +159,7 @@ def multispin3d_run(spins, sign, rng, class_a, class_s, bits, J, h, symmetric, s
         for k in range(n_rounds):
             for _ in range(sweeps_per_round):
                 count += _sweep_group(spins, g, rng, class_a, class_s, bits, cm)
-            if symmetric:
+            if symmetric and sweeps_per_round > 0:
                 sign[g] ^= next_u64(rng, g * L * L)
             _count_group(spins, g, cu, cb, up, aligned)
             lane_observables(up, aligned, sign[g], N, 3.0, J, h, energy, magnetization, k, 64 * g)
@@ -199,7 +200,7 @@ class MultispinCubicMetropolis(RoundsSweeper):
             "flips": np.zeros(G, dtype=np.int64),
         }
 
-    def _run(self, state: dict[str, Any], n_rounds: int, sweeps_per_round: int, store: bool, flip: bool = True):
+    def _run(self, state: dict[str, Any], n_rounds: int, sweeps_per_round: int, store: bool):
         spins = state["spins"]
         G, L = spins.shape[0], spins.shape[1]
         R = G * LANES
@@ -208,7 +209,7 @@ class MultispinCubicMetropolis(RoundsSweeper):
         flips = state["flips"]
         flips[:] = 0
         multispin3d_run(spins, state["sign"], state["rng"], state["class_a"], state["class_s"], state["bits"], self.J, self.h,
-                        flip and self.h == 0.0, int(sweeps_per_round), values[0], values[1], configs, flips)
+                        self.h == 0.0, int(sweeps_per_round), values[0], values[1], configs, flips)
         attempts = n_rounds * sweeps_per_round * R * L**3
         acceptance = float(flips.sum()) / attempts if attempts else float("nan")
         return configs, values, acceptance
@@ -219,8 +220,8 @@ class MultispinCubicMetropolis(RoundsSweeper):
         return configs.reshape(configs.shape[0], -1, 1, L, L, L)
 
     def measure(self, state: dict[str, Any]) -> dict[str, np.ndarray]:
-        _, values, _ = self._run(state, 1, 0, False, flip=False)  # measurement only
+        _, values, _ = self._run(state, 1, 0, False)  # no sweep: measurement only
         return {"energy": values[0, 0], "magnetization": values[1, 0]}
 
     def configs(self, state: dict[str, Any]) -> np.ndarray:
-        return self._stored(state, self._run(state, 1, 0, True, flip=False)[0])[0]
+        return self._stored(state, self._run(state, 1, 0, True)[0])[0]

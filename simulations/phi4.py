@@ -21,8 +21,20 @@ streams (files identical at any thread count):
   and flip phi -> -phi (|phi| and hence the local terms unchanged).  A fixed number of clusters
   per sweep, calibrated once per point to flip about L^2 sites.
 
+All three end every round of sweeps (every stored sample, and every pilot measurement) with the
+global sign flip phi -> -phi with probability 1/2, an exact symmetry of S: in the ordered phase
+Metropolis and HMC never cross between the two wells, and with the flip the sign of m is
+uniform and independent between samples.
+
 ``auto`` uses ``wolff`` (it beats critical slowing down wherever the sign is what decorrelates
 slowly).
+
+Usable temperatures (outside them the campaign refuses to start): ``hmc`` from the lowest T at
+which a trajectory is still accepted at least once in the longest pilot (:func:`hmc_lowest_temperature`;
+below it every trajectory would be rejected and the field would stay at its start);
+``metropolis`` and ``wolff`` (lambda > 0) up to T = 4 * 16384^4 / lambda, above which the step
+sqrt(T) is so much wider than the field's spread (4 T / lambda)^(1/4) that no proposal is
+accepted.
 
 Observables per sample: ``energy`` = S / N (action per site), ``magnetization`` = sum phi / N,
 ``phi_squared`` = sum phi^2 / N.
@@ -34,10 +46,11 @@ import math
 from typing import Any, ClassVar
 
 import numpy as np
-from fieldnet.simulations.base import LatticeModel
+from fieldnet.simulations.base import LatticeModel, TemperatureRange
 from fieldnet.simulations.clusters import square_tables
 from fieldnet.simulations.rng import next_double, next_u64, seeded_states
 from fieldnet.simulations.rounds import RoundsSweeper
+from fieldnet.simulations.sampling import DEFAULT_MAX_PILOT
 from numba import njit, prange, uint64
 
 from fieldnet.errors import FieldnetError
@@ -50,6 +63,9 @@ REPLICAS = {"metropolis": 16, "hmc": 16, "wolff": 8}
 OBSERVABLES = ("energy", "magnetization", "phi_squared")
 #: lattice dimension (the square torus)
 DIM = 2
+#: the mean HMC energy error <dH> at which erfc(sqrt(<dH>) / 2), the acceptance, is 1 / 16384
+#: (one trajectory in the longest pilot): (2 erfcinv(2**-14))^2
+HMC_MAX_MEAN_ENERGY_ERROR = 32.14
 
 
 @njit(inline="always", cache=True)
@@ -182,8 +198,9 @@ def _embedded_cluster(phi, stack, rng, r, nbr, two_beta):
 @njit(parallel=True, cache=True)
 def phi4_run(phi_all, rng, nbr, order, algorithm, mu0sq, lam, temperature, step, hmc_steps, n_clusters,
              sweeps_per_round, stack, scratch, observables, configs, moves, clusters_out, hmc_sums):  # pragma: no cover - compiled
-    """Rounds of ``sweeps_per_round`` sweeps, each followed by a measurement (and a copy of the
-    field when ``configs`` has rounds), replicas in parallel.
+    """Rounds of ``sweeps_per_round`` sweeps, each followed by a random global sign flip
+    (probability 1/2: local and HMC updates of an ordered replica never cross between the two
+    wells), a measurement and, when ``configs`` has rounds, a copy; replicas in parallel.
 
     Args:
         phi_all: (R, N) float64 fields, updated in place.
@@ -229,6 +246,10 @@ def phi4_run(phi_all, rng, nbr, order, algorithm, mu0sq, lam, temperature, step,
                             c += 1
                         grown += c
                         flipped += f
+            # the global sign flip: an exact symmetry of S, kept with probability 1/2 (its own reverse)
+            if sweeps_per_round > 0 and (next_u64(rng, r) >> uint64(63)) == uint64(1):
+                for i in range(N):
+                    phi[i] = -phi[i]
             s, m, p2 = phi4_action(phi, nbr, mu0sq, lam)
             observables[0, k, r] = s / N
             observables[1, k, r] = m / N
@@ -241,6 +262,27 @@ def phi4_run(phi_all, rng, nbr, order, algorithm, mu0sq, lam, temperature, step,
         clusters_out[r, 1] += flipped
         hmc_sums[r, 0] += sum_boltzmann
         hmc_sums[r, 1] += sum_dh
+
+
+def hmc_lowest_temperature(L: int, mu0sq: float, lam: float, hmc_steps: int) -> float:
+    """The lowest T (units of the action) where HMC trajectories of ``hmc_steps`` leapfrog steps
+    of size eps = 1 / hmc_steps are accepted at least once in DEFAULT_MAX_PILOT, in the harmonic
+    approximation about the classical minimum (fluctuations only stiffen the field, so the true
+    acceptance is lower still).
+
+    The modes of the L x L torus have omega_k^2 = (lambda_k + kappa) / T, lambda_k = 4 - 2 cos k_x
+    - 2 cos k_y the lattice Laplacian and kappa the curvature of the on-site potential at its
+    minimum (mu0^2, or -2 mu0^2 in a double well).  The leapfrog is unstable where
+    eps omega_max >= 2; below that the mean energy error is <dH> = sum_k (eps omega_k)^4 / 32
+    (averaged over the trajectory's phase) and the acceptance erfc(sqrt(<dH>) / 2).
+    """
+    kappa = -2.0 * mu0sq if (mu0sq < 0 and lam > 0) else mu0sq
+    k = 2.0 * np.pi * np.arange(L) / L
+    stiffness = (4.0 - 2.0 * np.cos(k)[:, None] - 2.0 * np.cos(k)[None, :]) + kappa
+    eps = 1.0 / hmc_steps
+    stable = eps**2 * float(stiffness.max()) / 4.0
+    accepted = eps**2 * math.sqrt(float(np.sum(stiffness**2)) / (32.0 * HMC_MAX_MEAN_ENERGY_ERROR))
+    return max(stable, accepted)
 
 
 class Phi4Sweeper(RoundsSweeper):
@@ -344,6 +386,18 @@ class Phi4(LatticeModel):
         self.lam = float(lam)
         self.hmc_steps = int(hmc_steps)
 
+    def nu_reference(self) -> float | None:
+        """nu = 1 of the 2D Ising universality class where the model orders (mu0sq < 0, lam > 0;
+        its Tc is not known exactly), else None."""
+        return 1.0 if self.mu0sq < 0 and self.lam > 0 else None
+
+    @property
+    def nu_source(self) -> str:
+        """Where :meth:`nu_reference` comes from, or why there is none."""
+        if self.nu_reference() is None:
+            return "none: no ordered phase unless mu0sq < 0 and lam > 0"
+        return "2D Ising universality class: nu = 1 (exact); the transition temperature is not known exactly"
+
     def attrs(self) -> dict[str, Any]:
         return {
             "model": self.name,
@@ -356,7 +410,22 @@ class Phi4(LatticeModel):
             "Tc_source": "none: the critical point depends on (mu0sq, lam); labels -1",
             "sweep_unit": "metropolis: L^2 attempted moves; hmc: one trajectory of length 1; wolff: a Metropolis sweep "
             "then a fixed number of embedded clusters (calibrated per point) flipping about L^2 sites",
+            "global_moves": "phi -> -phi with probability 1/2 every round of sweeps",
         }
+
+    def usable_temperatures(self, L: int, algorithm: str) -> TemperatureRange:
+        """Where each update degenerates (module doc, "Usable temperatures")."""
+        usable = super().usable_temperatures(L, algorithm)
+        if algorithm == "hmc":
+            return usable._replace(low=max(usable.low, hmc_lowest_temperature(L, self.mu0sq, self.lam, self.hmc_steps)), below=(
+                f"below it the leapfrog step 1/{self.hmc_steps} is too long for the stiffest modes of the field "
+                f"(predicted acceptance below 1 in {DEFAULT_MAX_PILOT} trajectories); more --param hmc_steps lowers it "
+                "as 1/hmc_steps^2, and --algorithm wolff samples any T"))
+        if self.lam > 0:
+            return usable._replace(high=min(usable.high, 4.0 * DEFAULT_MAX_PILOT**4 / self.lam), above=(
+                "above it the Metropolis step sqrt(T) exceeds the spread (4 T / lam)^(1/4) of the field "
+                f"{DEFAULT_MAX_PILOT} times over, so almost no proposal is accepted"))
+        return usable
 
     def resolve_algorithm(self, algorithm: str, temperature: float) -> str:
         """The update ``algorithm`` means ("auto": wolff)."""

@@ -14,6 +14,12 @@ at any thread count):
   join with p_add = 1 - exp(-J / T), and the cluster takes one of the other q - 1 states
   uniformly; a fixed number of clusters per sweep changes about L^2 sites.
 
+Both end every round of sweeps (every stored sample, and every pilot measurement) with a global
+symmetry move, a uniformly random permutation of the q states: the heat bath alone never changes
+the majority state of an ordered replica, and Wolff's ordered-phase clusters, which span the
+lattice, change it in a fixed pattern.  With the move the state labels of successive samples are
+independent and uniform.
+
 ``auto`` picks Wolff for 0.5 Tc <= T <= 1.5 Tc (J > 0), the heat bath elsewhere (measured:
 Wolff is faster over all of 0.6-1.4 Tc, 35x at Tc for L = 24).
 
@@ -33,16 +39,16 @@ import math
 from typing import Any, ClassVar
 
 import numpy as np
-from fieldnet.simulations.base import LatticeModel
+from fieldnet.simulations.base import LatticeModel, TemperatureRange
 from fieldnet.simulations.clusters import (
     add_probability_threshold,
     calibrated_clusters_per_sweep,
     grow_cluster,
     square_tables,
 )
-from fieldnet.simulations.rng import next_double, seeded_states
+from fieldnet.simulations.rng import next_double, next_u64, seeded_states
 from fieldnet.simulations.rounds import RoundsSweeper
-from numba import njit, prange
+from numba import njit, prange, uint64
 
 from fieldnet.errors import FieldnetError
 
@@ -55,6 +61,16 @@ HEATBATH_REPLICAS = 16
 HEATBATH = 0
 WOLFF = 1
 MAX_Q = 127  # states must fit int8
+#: the heat bath's weights exp(|J| n / T), n <= 4, must stay well inside float64 (exp(709) is its limit)
+MAX_WEIGHT_EXPONENT = 700.0
+#: exact correlation-length exponents of the continuous transitions, q -> nu (den Nijs 1979,
+#: Nienhuis 1982); for q > 4 the transition is first order
+POTTS_NU = {2: 1.0, 3: 5.0 / 6.0, 4: 2.0 / 3.0}
+POTTS_NU_SOURCE = {
+    2: "exact: nu = 1 (q = 2 is the 2D Ising model, Onsager 1944)",
+    3: "exact: nu = 5/6 (den Nijs 1979, Nienhuis 1982)",
+    4: "exact: nu = 2/3 (den Nijs 1979, Nienhuis 1982)",
+}
 
 
 @njit(inline="always", cache=True)
@@ -84,6 +100,24 @@ def _heatbath_sweep(sp, rng, r, nbr, order, weights, counts, cumulative):
 
 
 @njit(inline="always", cache=True)
+def _permute_states(sp, perm, rng, r):
+    """Relabel the states of replica r by a uniformly random permutation (Fisher-Yates on
+    ``perm`` (q,) int8 scratch).  H depends only on which neighbours agree, so the move is an
+    exact symmetry: it keeps the Boltzmann weight, and the inverse permutation, which undoes it,
+    is drawn with the same probability 1/q!: detailed balance."""
+    q = perm.shape[0]
+    for s in range(q):
+        perm[s] = s
+    for s in range(q - 1, 0, -1):
+        j = int(next_u64(rng, r) % uint64(s + 1))
+        t = perm[s]
+        perm[s] = perm[j]
+        perm[j] = t
+    for i in range(sp.shape[0]):
+        sp[i] = perm[sp[i]]
+
+
+@njit(inline="always", cache=True)
 def potts_observables(sp, nbr, J, counts):
     """(energy per site, order parameter) of flat states ``sp`` (N,); counts: (q,) scratch."""
     N = sp.shape[0]
@@ -105,8 +139,10 @@ def potts_observables(sp, nbr, J, counts):
 @njit(parallel=True, cache=True)
 def potts_run(spins, rng, nbr, order, q, weights, algorithm, add_below, n_clusters, J, sweeps_per_round,
               stack, energy, order_parameter, configs, moves):  # pragma: no cover - compiled
-    """Rounds of ``sweeps_per_round`` sweeps, each followed by a measurement (and a copy of the
-    configuration when ``configs`` has rounds), replicas in parallel.
+    """Rounds of ``sweeps_per_round`` sweeps, each followed by a random permutation of the
+    states (:func:`_permute_states`: the heat bath alone keeps the majority state of an ordered
+    replica forever), a measurement and, when ``configs`` has rounds, a copy; replicas in
+    parallel.
 
     Args:
         spins: (R, N) int8 states 0..q-1, updated in place.
@@ -128,6 +164,7 @@ def potts_run(spins, rng, nbr, order, q, weights, algorithm, add_below, n_cluste
         sp = spins[r]
         counts = np.zeros(q, dtype=np.int64)
         cumulative = np.zeros(q, dtype=np.float64)
+        perm = np.empty(q, dtype=np.int8)
         count = 0
         for k in range(n_rounds):
             for _ in range(sweeps_per_round):
@@ -137,6 +174,8 @@ def potts_run(spins, rng, nbr, order, q, weights, algorithm, add_below, n_cluste
                     for _c in range(n_clusters):
                         size, _, _ = grow_cluster(sp, stack[r], rng, r, nbr, add_below, q)
                         count += size
+            if sweeps_per_round > 0:
+                _permute_states(sp, perm, rng, r)
             e, m = potts_observables(sp, nbr, J, counts)
             energy[k, r] = e
             order_parameter[k, r] = m
@@ -171,7 +210,8 @@ class PottsSweeper(RoundsSweeper):
             "rng": seeded_states(seed, n_replicas, *key),
             "nbr": nbr,
             "order": order,
-            "weights": np.exp(self.J * np.arange(z + 1) / temperature),
+            # the heat bath's only: Wolff runs at temperatures where they overflow
+            "weights": np.exp(self.J * np.arange(z + 1) / temperature) if self.algorithm == "heatbath" else np.ones(z + 1),
             "add_below": add_probability_threshold(-math.expm1(-self.J / temperature) if self.J > 0 else 0.0),
             "stack": np.empty((n_replicas, N + z), dtype=np.int32),
             "n_clusters": 0,
@@ -243,6 +283,19 @@ class Potts(LatticeModel):
         """Exact Tc = J / ln(1 + sqrt q) of the ferromagnet; None for J < 0."""
         return self.J / math.log1p(math.sqrt(self.q)) if self.J > 0 else None
 
+    def nu_reference(self) -> float | None:
+        """Exact nu of the ferromagnet's continuous transition (q <= 4), else None."""
+        return POTTS_NU.get(self.q) if self.critical_temperature() is not None else None
+
+    @property
+    def nu_source(self) -> str:
+        """Where :meth:`nu_reference` comes from, or why there is none."""
+        if self.critical_temperature() is None:
+            return "none: antiferromagnet"
+        if self.q not in POTTS_NU:
+            return "none: first-order transition for q > 4"
+        return POTTS_NU_SOURCE[self.q]
+
     def attrs(self) -> dict[str, Any]:
         tc = self.critical_temperature()
         return {
@@ -257,8 +310,18 @@ class Potts(LatticeModel):
             "transition_order": ("continuous" if self.q <= 4 else "first order") if tc is not None else "",
             "sweep_unit": "one heat-bath sweep = L^2 site updates; one Wolff sweep = a fixed number of clusters "
             "(calibrated per point) that changes about L^2 sites on average",
+            "global_moves": "a random permutation of the q states every round of sweeps",
             "magnetization_definition": "(q max_k rho_k - 1) / (q - 1), rho_k the fraction of sites in state k",
         }
+
+    def usable_temperatures(self, L: int, algorithm: str) -> TemperatureRange:
+        """The heat bath's lowest T is where its weights exp(|J| n / T), n up to 4 neighbours,
+        would leave float64; Wolff samples any T."""
+        usable = super().usable_temperatures(L, algorithm)
+        if algorithm != "heatbath":
+            return usable
+        return usable._replace(low=max(usable.low, 4.0 * abs(self.J) / MAX_WEIGHT_EXPONENT), below=(
+            "below it the heat-bath weights exp(|J| n / T) overflow" + ("; --algorithm wolff samples any T" if self.J > 0 else "")))
 
     def resolve_algorithm(self, algorithm: str, temperature: float) -> str:
         """The update ``algorithm`` means at ``temperature`` ("auto": Wolff near Tc, else heat bath)."""

@@ -4,7 +4,7 @@ Each model lives in its own module (``simulations/<model>.py``) that defines one
 :class:`fieldnet.simulations.base.LatticeModel` subclass whose ``name`` is the registry key and whose
 ``parameters`` class attribute declares every coupling as ``name -> (default, one-line doc)``.
 The module may name the class explicitly with a module attribute ``MODEL = TheClass``.
-Modules are imported lazily, so a model whose module is not written yet is simply unavailable.
+Modules are imported lazily, so a model whose module is absent is simply unavailable.
 
 A variant of a model on another lattice may live in its own module: ``VARIANT_MODULES`` maps
 ``(model, parameter, value)`` to the module, e.g. ``("ising2d", "lattice", "triangular")``.  The
@@ -34,7 +34,7 @@ VARIANT_MODULES: dict[tuple[str, str, Any], str] = {
 
 
 def _import_model_module(module_name: str):
-    """The module, or None when it does not exist (yet); a broken module is a real error."""
+    """The module, or None when it does not exist; a broken module is a real error."""
     try:
         return import_module(module_name)
     except ModuleNotFoundError as exc:

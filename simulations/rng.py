@@ -63,17 +63,3 @@ def next_u64(state, i):
 def next_double(state, i):
     """Uniform float64 in [0, 1) from stream ``i``."""
     return float(next_u64(state, i) >> uint64(11)) * _TWO_M53
-
-
-@njit(inline="always", cache=True)
-def next_below(state, i, n):
-    """Uniform integer in [0, n) from stream ``i`` (n small compared with 2**64)."""
-    return int(next_u64(state, i) % uint64(n))
-
-
-@njit(cache=True)
-def uniform_block(state, out):
-    """Fill ``out`` (float64, any shape flattened) with uniforms from stream 0; testing helper."""
-    flat = out.ravel()
-    for k in range(flat.size):
-        flat[k] = next_double(state, 0)

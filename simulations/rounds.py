@@ -1,9 +1,13 @@
 """A base for sweepers whose compiled kernel runs whole sampling rounds.
 
-Most models (:mod:`fieldnet.simulations.graph_ising`, :mod:`fieldnet.simulations.multispin3d`,
-:mod:`fieldnet.simulations.potts`, :mod:`fieldnet.simulations.xy`, :mod:`fieldnet.simulations.phi4`) do all the work of one
-sampler call in one compiled kernel: ``n_rounds`` rounds of ``sweeps_per_round`` sweeps of every
+Every model (:mod:`fieldnet.simulations.ising2d`, :mod:`fieldnet.simulations.graph_ising`,
+:mod:`fieldnet.simulations.multispin3d`, :mod:`fieldnet.simulations.potts`, :mod:`fieldnet.simulations.xy`,
+:mod:`fieldnet.simulations.phi4`) does all the work of one sampler call in one compiled kernel: ``n_rounds`` rounds of ``sweeps_per_round`` sweeps of every
 replica, each round followed by a measurement and, when asked, a copy of the configurations.
+Where the model has a global symmetry that its updates cannot cross quickly (the spin flip of
+Ising and phi^4 without a field, the state permutations of Potts, O(2) for XY), every round
+that sweeps ends with a uniformly random symmetry move, before the measurement: the direction
+of the order parameter is then independent from one stored sample to the next.
 :class:`RoundsSweeper` turns that one method into the sweeper protocol's ``sweep`` and its fast
 paths ``series`` and ``draw`` (see :mod:`fieldnet.simulations.sampling`).
 """

@@ -50,6 +50,7 @@ class TriangularIsing(GraphIsingModel):
 
     name: ClassVar[str] = "ising2d"
     ndim: ClassVar[int] = 2
+    coordination: ClassVar[int] = 6
     parameters: ClassVar[dict[str, tuple[Any, str]]] = {
         "J": (1.0, "nearest-neighbour coupling in units of k_B (J > 0 ferromagnet, J < 0 frustrated antiferromagnet)"),
         "h": (0.0, "uniform external field in units of k_B (h != 0: no phase transition, labels -1)"),
@@ -57,6 +58,8 @@ class TriangularIsing(GraphIsingModel):
     }
     reference_tc: ClassVar[float] = TC_TRIANGULAR
     tc_source: ClassVar[str] = "exact: Tc = 4 J / ln 3 (Houtappel 1950, Wannier 1950)"
+    reference_nu: ClassVar[float] = 1.0
+    reference_nu_source: ClassVar[str] = "exact: nu = 1 (2D Ising universality class)"
     lattice_name: ClassVar[str] = "triangular"
 
     def __init__(self, J: float = 1.0, h: float = 0.0, lattice: str = "triangular"):

@@ -8,6 +8,7 @@ import sys
 import h5py
 import numpy as np
 import pytest
+import xarray as xr
 from fieldnet.simulations.campaign import INTERRUPT_ENV
 
 SMALL = ["--L", "4", "6", "--T", "1.8,2.6,3.4", "--samples", "20", "--seed", "5", "-q"]
@@ -119,6 +120,10 @@ def test_interrupted_run_resumes_to_the_identical_file(run_cli, tmp_path):
         (["--algorithm", "heatbath"], "no algorithm"),
         (["-o", "no/such/folder/d.h5"], "does not exist"),
         (["--resume", "--overwrite"], "not both"),
+        (["--T", "1e300"], "T <= 1.311e+05"),  # Metropolis would write its ordered start, labelled disordered
+        (["--T", "1e300", "--algorithm", "metropolis"], "--algorithm wolff samples any T"),
+        (["--model", "potts", "--T", "0.001"], "heat-bath weights"),
+        (["--model", "phi4", "--algorithm", "hmc", "--T", "0.001"], "leapfrog step"),
     ],
 )
 def test_bad_arguments_are_one_line_and_status_2(run_cli, args, message):
@@ -127,6 +132,27 @@ def test_bad_arguments_are_one_line_and_status_2(run_cli, args, message):
     lines = res.stderr.strip().splitlines()
     assert len(lines) == 1 and message in lines[0], res.stderr
     assert "Traceback" not in res.stderr
+
+
+def test_each_point_records_what_its_samples_are_worth(run_cli, tmp_path):
+    """Lag-1 autocorrelations of the stored series and the effective sample size, per temperature,
+    with their CF units and meaning, and the tau_int convention and the known exponent."""
+    res = run_cli("simulate", "--model", "xy", "--L", "6", "--T", "0.3,0.9,1.8", "--samples", "64", "--seed", "2", "-q",
+                  "-o", "x.h5")
+    assert res.returncode == 0, res.stderr
+    ds = xr.open_dataset(tmp_path / "x.h5", engine="h5netcdf", group="L6")
+    for name in ("lag1_autocorr_energy", "lag1_autocorr_abs_magnetization", "effective_samples", "tau_int_energy"):
+        assert ds[name].dims == ("temperature_point",) and ds[name].attrs["units"] == "1", name
+        assert ds[name].attrs["long_name"]
+    assert np.all(np.abs(ds["lag1_autocorr_energy"].values) < 1)
+    assert np.all((ds["effective_samples"] > 0) & (ds["effective_samples"] <= 64))
+    assert np.all(ds["replicas"] >= 1) and "k R + r" in ds["replicas"].attrs["comment"]
+    with h5py.File(tmp_path / "x.h5") as f:  # a file-wide convention: a root attribute
+        convention = f.attrs["tau_int_convention"]
+    assert "1/2 + sum" in convention and "in sweeps" in convention
+    assert "(1 - r) / (1 + r)" in ds["effective_samples"].attrs["comment"]
+    assert np.isnan(ds.attrs["nu_reference"]) and "Kosterlitz-Thouless" in ds.attrs["nu_source"]
+    assert "rotation" in ds.attrs["global_moves"]
 
 
 def test_existing_output_is_protected_and_overwrite_replaces_it(run_cli, tmp_path):

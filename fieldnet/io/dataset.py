@@ -93,6 +93,7 @@ class LatticeSpec:
         point_stats: names of per-temperature float64 records, e.g. tau_int_energy, thinning.
         attrs: group attributes: model, couplings, algorithm, Tc, ... (JSON-able scalars, strings
             or 1D lists).
+        point_stat_attrs: record name -> its variable's attributes (units, long_name, comment).
     """
 
     L: int
@@ -104,6 +105,7 @@ class LatticeSpec:
     observables: Sequence[str] = ("energy", "magnetization")
     point_stats: Sequence[str] = ()
     attrs: Mapping[str, Any] = field(default_factory=dict)
+    point_stat_attrs: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
 
     @property
     def config_shape(self) -> tuple[int, ...]:
@@ -290,6 +292,8 @@ class DatasetWriter:
             v = g.create_variable(name_stat, ("temperature_point",), dtype="f8", fillvalue=np.nan)
             v[:] = np.full(n_points, np.nan)
             _describe(v, name_stat, coordinates="temperature_grid")
+            for key, value in spec.point_stat_attrs.get(name_stat, {}).items():  # the model's own description
+                v.attrs[key] = value
         g.attrs["L"] = int(spec.L)
         g.attrs["samples_per_temperature"] = int(spec.samples_per_temperature)
         g.attrs["channel_names"] = list(spec.channel_names)

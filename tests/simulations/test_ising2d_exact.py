@@ -134,7 +134,7 @@ def test_same_seed_same_samples_and_other_key_other_samples():
     b = Ising2D().simulate_point(8, 2.2, 70, algorithm="metropolis", seed=1, key=(8, 0))
     c = Ising2D().simulate_point(8, 2.2, 70, algorithm="metropolis", seed=1, key=(8, 1))
     np.testing.assert_array_equal(a.configs, b.configs)
-    assert a.stats == b.stats
+    np.testing.assert_equal(a.stats, b.stats)  # NaN equals NaN here
     assert not np.array_equal(a.configs, c.configs)
 
 
@@ -148,8 +148,11 @@ def test_records_and_tc():
     assert model.resolve_algorithm("auto", 3.0) == "metropolis"  # 0.66 Tc
     assert Ising2D(h=0.1).resolve_algorithm("auto", 1.0) == "metropolis"
     r = model.simulate_point(4, 6.0, 10, algorithm="auto", seed=0, key=(4, 0))
-    assert set(r.stats) == {"tau_int_energy", "tau_int_abs_magnetization", "thinning", "burn_in", "acceptance"}
+    assert set(r.stats) == set(model.point_stats) == {
+        "tau_int_energy", "tau_int_abs_magnetization", "thinning", "burn_in", "acceptance",
+        "lag1_autocorr_energy", "lag1_autocorr_abs_magnetization", "effective_samples", "replicas"}
     assert 0 < r.stats["acceptance"] < 1 and r.stats["thinning"] >= 1
+    assert r.stats["replicas"] == model.sweeper("metropolis", 10)[1] == 128
 
 
 def test_exact_helpers():

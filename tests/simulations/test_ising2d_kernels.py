@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
-
 import numpy as np
 import pytest
 from fieldnet.simulations.grids import parse_params, parse_sizes, parse_temperatures
@@ -12,7 +10,7 @@ from fieldnet.simulations.ising2d import (
     MultispinMetropolis,
     Wolff,
     acceptance_classes,
-    metropolis_sweeps,
+    multispin2d_run,
 )
 from fieldnet.simulations.registry import available_models, get_model
 from fieldnet.simulations.rng import seeded_states
@@ -29,8 +27,14 @@ def test_ferromagnet_fast_path_makes_the_generic_decisions():
     fast, slow = start.copy(), start.copy()
     rf, rs = rng0.copy(), rng0.copy()
     ff, fs = np.zeros(2, np.int64), np.zeros(2, np.int64)
-    metropolis_sweeps(fast, rf, class_a, class_s, bits, 5, ff)
-    metropolis_sweeps(slow, rs, class_a[::-1].copy(), class_s[::-1].copy(), bits[:, ::-1].copy(), 5, fs)
+
+    def five_sweeps(spins, rng, a, s, b, flips):
+        values = np.empty((2, 1, 128))
+        multispin2d_run(spins, np.zeros(2, np.uint64), rng, a, s, b, 1.0, 0.0, False, 5, values[0], values[1],
+                        np.empty((0, 128, 1, 8, 8), np.int8), flips)
+
+    five_sweeps(fast, rf, class_a, class_s, bits, ff)
+    five_sweeps(slow, rs, class_a[::-1].copy(), class_s[::-1].copy(), bits[:, ::-1].copy(), fs)
     np.testing.assert_array_equal(fast, slow)
     np.testing.assert_array_equal(rf, rs)
     assert ff.tolist() == fs.tolist() and ff.sum() > 0
@@ -54,9 +58,9 @@ def test_registry_builds_models_and_names_their_parameters():
         get_model("ising2d", J=0)
     with pytest.raises(FieldnetError, match="available models: ising2d"):
         get_model("nosuch")
-    if importlib.util.find_spec("fieldnet.simulations.triangular") is None:  # until its author adds it
-        with pytest.raises(FieldnetError, match="not available"):
-            get_model("ising2d", lattice="triangular")
+    assert get_model("ising2d", lattice="triangular").lattice == "triangular"  # a variant in its own module
+    with pytest.raises(FieldnetError, match="no parameter 'lattice'"):
+        get_model("ising3d", lattice="square")
 
 
 def test_temperature_and_size_grids():
@@ -95,3 +99,17 @@ def test_draw_fast_path_equals_sweep_configs_measure(make, replicas):
         measured = slow.measure(state_slow)
         for name in ("energy", "magnetization"):
             np.testing.assert_allclose(observables[name][k], measured[name], rtol=0, atol=1e-12)
+
+
+def test_wolff_sweep_flips_about_n_spins_in_equilibrium():
+    """The clusters per sweep are calibrated on equilibrium clusters: counted from the ordered start
+    (the first clusters span the lattice) a "sweep" above Tc flipped only 0.73 N at L = 32."""
+    L, T = 32, 2.6
+    sweeper = Wolff(1.0)
+    state = sweeper.init(L, T, 8, 5, (L, 0))
+    sweeper.sweep(state, 20)
+    flipped = 0
+    for _ in range(5):
+        sweeper.sweep(state, 20)
+        flipped += state["flipped"].sum()
+    assert 0.9 < flipped / (100 * 8 * L * L) < 1.1

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import pytest
 from fieldnet.simulations.sampling import sample_point
 
 
@@ -65,3 +66,21 @@ def test_progress_reports_samples_drawn():
     seen = []
     sample_point(AR1Sweeper(0.1), 1, 1.0, 10, n_replicas=4, seed=2, key=(0,), algorithm="toy", progress=seen.append)
     assert seen == [4, 8, 10]
+
+
+def test_stored_series_lag1_and_effective_samples():
+    """AR(1) thinned by t steps is AR(1) with rho^t: the records measure it on the stored samples."""
+    rho, R = 0.8, 64
+    result = sample_point(AR1Sweeper(rho), 1, 1.0, 64 * 40, n_replicas=R, seed=3, key=(0,), algorithm="toy", thinning=3)
+    assert result.stats["thinning"] == 3
+    r = rho**3  # 2496 pairs: standard error ~0.02
+    assert abs(result.stats["lag1_autocorr_energy"] - r) < 0.08
+    # |x| of a Gaussian pair with correlation r: corr = (sqrt(1 - r^2) + r arcsin r - 1) / (pi / 2 - 1)
+    abs_r = (math.sqrt(1 - r * r) + r * math.asin(r) - 1) / (math.pi / 2 - 1)
+    assert abs(result.stats["lag1_autocorr_abs_magnetization"] - abs_r) < 0.08
+    assert result.stats["effective_samples"] == pytest.approx(64 * 40 * (1 - result.stats["lag1_autocorr_energy"])
+                                                              / (1 + result.stats["lag1_autocorr_energy"]))
+    # the default thinning, ceil(2 tau_int) = 9 steps (tau_int = 4.5): lag-1 0.8^9 = 0.13
+    default = sample_point(AR1Sweeper(rho), 1, 1.0, 64 * 40, n_replicas=R, seed=3, key=(0,), algorithm="toy")
+    assert 8 <= default.stats["thinning"] <= 11
+    assert abs(default.stats["lag1_autocorr_energy"] - rho ** default.stats["thinning"]) < 0.08
