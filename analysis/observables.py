@@ -34,6 +34,9 @@ class SizeSamples:
             one block step (``block_size``), or None.
         block_size: the block size b of ``blocked_output`` (0 without it).
         magnetization: (n,) magnetisation per site, or None when the data file has none.
+        chain: (n,) which independent Markov chain of its temperature point each configuration
+            comes from (the bootstrap resamples whole chains: consecutive samples of one chain
+            may be correlated, different chains never are); None treats every sample as its own.
     """
 
     L: int
@@ -44,6 +47,7 @@ class SizeSamples:
     blocked_output: np.ndarray | None = None
     block_size: int = 0
     magnetization: np.ndarray | None = None
+    chain: np.ndarray | None = None
 
     @property
     def n_networks(self) -> int:
@@ -61,11 +65,21 @@ class SizeSamples:
             return None if a is None else a[..., idx]
 
         return replace(self, temperature=self.temperature[idx], energy=self.energy[idx], output=self.output[:, idx],
-                       blocked_output=pick(self.blocked_output), magnetization=pick(self.magnetization))
+                       blocked_output=pick(self.blocked_output), magnetization=pick(self.magnetization),
+                       chain=pick(self.chain))
 
     def resampled(self, rng: np.random.Generator) -> SizeSamples:
-        """A bootstrap replica: the configurations of each temperature drawn with replacement."""
-        return self.take(np.concatenate([rng.choice(rows, rows.size) for rows in self.rows_per_temperature()]))
+        """A bootstrap replica: at each temperature, the independent chains drawn with replacement
+        (each with all its configurations), or the configurations themselves without chain ids."""
+        picked = []
+        for rows in self.rows_per_temperature():
+            if self.chain is None:
+                picked.append(rng.choice(rows, rows.size))
+                continue
+            ids, inverse = np.unique(self.chain[rows], return_inverse=True)
+            members = [rows[inverse == i] for i in range(ids.size)]
+            picked.extend(members[j] for j in rng.integers(0, ids.size, ids.size))
+        return self.take(np.concatenate(picked))
 
     def network(self, k: int) -> SizeSamples:
         """The samples with network k's outputs only."""
@@ -105,14 +119,19 @@ def size_samples(pred: xr.Dataset, data: str | os.PathLike | None = None) -> lis
     out = []
     for L in np.unique(L_all):
         sel = np.flatnonzero(L_all == L)
-        e, m, n_sites = observables_from_data(source, int(L), T_all[sel])
+        e, m, n_sites, chain = observables_from_data(source, int(L), T_all[sel])
         out.append(SizeSamples(int(L), n_sites, T_all[sel], e * n_sites, p[:, sel],
-                               None if blocked is None else blocked[:, sel], block_size, m))
+                               None if blocked is None else blocked[:, sel], block_size, m, chain))
     return out
 
 
-def observables_from_data(data, L: int, temperatures: np.ndarray) -> tuple[np.ndarray, np.ndarray | None, int]:
-    """Energy and magnetisation per site of size L from a data file, and its number of sites.
+def observables_from_data(data, L: int, temperatures: np.ndarray
+                          ) -> tuple[np.ndarray, np.ndarray | None, int, np.ndarray | None]:
+    """Energy and magnetisation per site of size L from a data file, its number of sites, and each
+    sample's chain within its temperature point (None when the file does not record the chains).
+
+    A point's samples are stored chain after chain in turn: sample j of a point with R chains
+    comes from chain j mod R.
 
     The configurations are those of the file in file order; ``temperatures`` (the predicted
     configurations' temperatures) must match them, which catches predictions made from another
@@ -135,7 +154,23 @@ def observables_from_data(data, L: int, temperatures: np.ndarray) -> tuple[np.nd
         e = np.asarray(g["energy"][()], dtype=np.float64)
         m = np.asarray(g["magnetization"][()], dtype=np.float64) if "magnetization" in g else None
         n_sites = int(np.prod(g["config"].shape[2:]))
+        chain = _chains(g, T)
     if T.shape != temperatures.shape or not np.array_equal(T, temperatures):
         raise DataFileError(f"the predictions of L={L} are not the configurations of {data} in file order; "
                             "give the data file they were made from (--data)")
-    return e, m, n_sites
+    return e, m, n_sites, chain
+
+
+def _chains(group, T: np.ndarray) -> np.ndarray | None:
+    """Each sample's chain id, unique across the points of the group, from the per-point
+    ``replicas`` and ``temperature_grid`` records."""
+    if "replicas" not in group or "temperature_grid" not in group:
+        return None
+    grid = np.asarray(group["temperature_grid"][()], dtype=np.float64)
+    replicas = np.asarray(group["replicas"][()], dtype=np.float64)
+    chain = np.empty(T.size, dtype=np.int64)
+    for i, (t, r) in enumerate(zip(grid, replicas, strict=True)):
+        rows = np.flatnonzero(T == t)
+        r = int(r) if np.isfinite(r) and r >= 1 else rows.size
+        chain[rows] = i * (1 << 20) + np.arange(rows.size) % r
+    return chain
