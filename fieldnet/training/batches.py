@@ -208,19 +208,23 @@ def stream_batches(index: SampleIndex, batch_size: int, *, shuffle: bool = True,
         raise FieldnetError(f"--batch-size must be positive, got {batch_size}")
     rng = np.random.default_rng(seed)
     with h5py.File(index.path, "r") as f:
-        streams = []
-        for lat in index.lattices:
-            if len(lat.selected):
-                streams.append(_lattice_stream(f[lat.group]["config"], lat, batch_size, shuffle, rng, buffer_chunks))
-        while streams:
-            order = rng.permutation(len(streams)) if shuffle else range(len(streams))
-            finished = []
-            for s in order:
-                try:
-                    yield next(streams[s])
-                except StopIteration:
-                    finished.append(s)
-            streams = [st for i, st in enumerate(streams) if i not in finished]
+        streams = [_lattice_stream(f[lat.group]["config"], lat, batch_size, shuffle, rng, buffer_chunks)
+                   for lat in index.lattices if len(lat.selected)]
+        yield from interleave(streams, rng if shuffle else None)
+
+
+def interleave(streams: list[Iterator], rng: np.random.Generator | None) -> Iterator:
+    """Round-robin over per-size batch streams until all are exhausted; each round visits the
+    streams in a random order (``rng``) or in their order (None)."""
+    while streams:
+        order = rng.permutation(len(streams)) if rng is not None else range(len(streams))
+        finished = []
+        for s in order:
+            try:
+                yield next(streams[s])
+            except StopIteration:
+                finished.append(s)
+        streams = [st for i, st in enumerate(streams) if i not in finished]
 
 
 def _lattice_stream(config, lat: LatticeSamples, batch_size: int, shuffle: bool, rng: np.random.Generator,

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from fieldnet.errors import FieldnetError
-from fieldnet.training.batches import LatticeSamples, SampleIndex
+from fieldnet.training.batches import LatticeSamples, SampleIndex, interleave
 
 #: what an in-memory index calls its source in messages (where a file index names its path)
 IN_MEMORY = "<in-memory data>"
@@ -134,15 +134,7 @@ def memory_batches(index: ArrayIndex, batch_size: int, *, shuffle: bool = True,
     rng = np.random.default_rng(seed)
     streams = [_lattice_batches(index.arrays[lat.L], lat, batch_size, rng if shuffle else None)
                for lat in index.lattices if len(lat.selected)]
-    while streams:
-        order = rng.permutation(len(streams)) if shuffle else range(len(streams))
-        finished = []
-        for s in order:
-            try:
-                yield next(streams[s])
-            except StopIteration:
-                finished.append(s)
-        streams = [st for i, st in enumerate(streams) if i not in finished]
+    yield from interleave(streams, rng if shuffle else None)
 
 
 def _lattice_batches(x: np.ndarray, lat: LatticeSamples, batch_size: int,
