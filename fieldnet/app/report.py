@@ -138,8 +138,9 @@ def write_report(out: Path, summary: dict) -> None:
 def _report_lines(out: Path, summary: dict) -> list[str]:
     sim = summary["config"]["simulate"]
     ref = summary.get("reference", {})
+    params = f" {sim['params']}" if sim.get("params") else ""
     lines = ["# fieldnet pipeline report", "",
-             f"Model **{sim['model']}** {sim.get('params') or ''}, L = {sim['L']}; scan T = {sim['T']} "
+             f"Model **{sim['model']}**{params}, L = {sim['L']}; scan T = {sim['T']} "
              f"({sim['scan_samples']} configurations per point), seed {sim['seed']}.", ""]
     window = summary.get("window")
     if window:
