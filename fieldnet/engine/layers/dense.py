@@ -66,6 +66,11 @@ class Dense(Layer):
             )
         return (self.units,)
 
+    def array_shapes(self, input_shape: tuple[int, ...]) -> dict[str, tuple[int, ...]]:
+        self.output_shape(input_shape)
+        shapes = {"kernel": (int(input_shape[0]), self.units)}
+        return {**shapes, "bias": (self.units,)} if self.use_bias else shapes
+
     def build(self, input_shape: tuple[int, ...], rng: np.random.Generator) -> None:
         from fieldnet.engine.initializers import glorot_uniform, he_normal
 
