@@ -182,6 +182,7 @@ def train(data: str | os.PathLike, output: str | os.PathLike, cfg: TrainConfig |
     from fieldnet.engine.schedules import get_schedule
     from fieldnet.training.augment import augment_batch, symmetries_from_attrs
     from fieldnet.training.batches import read_index, stream_batches, supervised_split
+    from fieldnet.training.predict import data_layout
 
     if cfg is None:
         cfg = TrainConfig.from_settings(**settings)
@@ -212,6 +213,7 @@ def train(data: str | os.PathLike, output: str | os.PathLike, cfg: TrainConfig |
         "data": str(data), "command": command or "", "classes": list(CLASSES), "train_config": cfg.as_json(),
         "lattice_sizes": [lat.L for lat in train_idx.lattices], "model": index.attrs.get("model", ""),
         "Tc_reference": _tc_reference(index), "n_train": train_idx.n_samples, "n_val": val_idx.n_samples,
+        "data_layout": data_layout(index),
     }
     for epoch in range(state.epoch, cfg.epochs):
         optimizer.lr = schedule.lr(epoch)
