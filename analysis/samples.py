@@ -88,19 +88,18 @@ def output_folder(path: str | os.PathLike) -> Path:
 
 
 def write_netcdf(obj: xr.Dataset | xr.DataArray, path: str | os.PathLike) -> Path:
-    """Write ``obj`` as netCDF-4 (h5netcdf) atomically."""
-    from fieldnet.io.atomic import atomic_output
+    """Write ``obj`` as netCDF-4 (h5netcdf) atomically (built in memory, so a full disk is one
+    FieldnetError line; see :mod:`fieldnet.io.atomic`)."""
+    from fieldnet.io.atomic import write_netcdf_atomically
 
-    with atomic_output(Path(path)) as tmp:
-        obj.to_netcdf(tmp, engine="h5netcdf")
-    return Path(path)
+    return write_netcdf_atomically(obj, Path(path))
 
 
 def write_json(result: dict, path: str | os.PathLike) -> Path:
     """Write ``result`` as indented JSON atomically (NaN becomes null)."""
     import json
 
-    from fieldnet.io.atomic import atomic_output
+    from fieldnet.io.atomic import write_text_atomically
 
     def clean(v):
         if isinstance(v, dict):
@@ -117,9 +116,7 @@ def write_json(result: dict, path: str | os.PathLike) -> Path:
             return clean(v.tolist())
         return v
 
-    with atomic_output(Path(path)) as tmp:
-        tmp.write_text(json.dumps(clean(result), indent=2) + "\n")
-    return Path(path)
+    return write_text_atomically(Path(path), json.dumps(clean(result), indent=2) + "\n")
 
 
 def reference_tc(ds: xr.Dataset) -> float:
