@@ -189,3 +189,40 @@ def test_architecture_edit_helpers_keep_a_loadable_model(files, tmp_path):
     same = edit_architecture(files["model"], tmp_path / "same.h5", lambda config: None)
     model = load_model(same)
     assert model.predict(np.zeros((2, 1, 8, 8), np.float32)).shape == (2, 2)
+
+
+# -- arguments that used to end in a traceback ---------------------------------------------------
+
+
+@pytest.mark.parametrize("args, fragment", [
+    (["--seed", "18446744073709551616"], "a seed is between 0 and 2^63 - 1"),
+    (["--seed", "-1"], "a seed is between 0 and 2^63 - 1"),
+    (["--param", "J=1e308"], "overflow"),
+    (["--param", "h=-1e300"], "overflow"),
+    (["--samples", "0"], "--samples must be at least 1"),
+])
+def test_simulate_arguments_that_crashed_are_one_line(args, fragment, tmp_path, run_cli):
+    res = run_cli("simulate", "--L", "4", "--T", "2.0", "--samples", "2", "-q", "-o", tmp_path / "d.h5", *args)
+    assert_one_line_error(res, fragment)
+    assert list(tmp_path.iterdir()) == []  # no .partial, no .partial.new
+
+
+@pytest.mark.parametrize("verb", ["tc", "confusion", "equivariance", "filters", "occlusion", "embedding", "rg",
+                                  "uncertainty"])
+def test_every_analysis_keeps_earlier_results(verb, files, tmp_path, run_cli):
+    from fieldnet.app.commands.analyze import OUTPUT_FILES
+
+    out = tmp_path / "out"
+    out.mkdir()
+    earlier = out / OUTPUT_FILES[verb][0]
+    earlier.write_text("an earlier result")
+    if verb == "tc":
+        from fieldnet.analysis.tc import synthetic_predictions
+
+        pred = tmp_path / "pred.nc"
+        synthetic_predictions((8, 16), np.linspace(2.0, 2.6, 7), 20, seed=1).to_netcdf(pred, engine="h5netcdf")
+    inputs = {"tc": [tmp_path / "pred.nc"], "confusion": [files["ising"]], "rg": [files["ising"]]}.get(
+        verb, [files["model"], files["ising"]])
+    res = run_cli("analyze", verb, *inputs, "-o", out)
+    assert_one_line_error(res, "already exists", "--overwrite")
+    assert earlier.read_text() == "an earlier result" and sorted(p.name for p in out.iterdir()) == [earlier.name]

@@ -40,9 +40,27 @@ class _ArgumentParser(argparse.ArgumentParser):
         raise SystemExit(2)
 
 
+#: seeds are 63-bit integers: stored as int64 attributes, accepted by numpy's SeedSequence
+MAX_SEED = 2**63 - 1
+
+
+def seed_value(text: str) -> int:
+    """``--seed`` values: whole numbers from 0 to 2^63 - 1 (argparse turns the error into one line)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"a seed is a whole number, got {text!r}") from None
+    if not 0 <= value <= MAX_SEED:
+        raise argparse.ArgumentTypeError(f"a seed is between 0 and 2^63 - 1 = {MAX_SEED}, got {value}")
+    return value
+
+
 def add_common_options(parser: argparse.ArgumentParser) -> None:
-    """``--threads N`` and ``-q/--quiet``, unless the verb already declares them."""
+    """``--threads N`` and ``-q/--quiet``, unless the verb already declares them; and every
+    ``--seed`` the verb declares takes :func:`seed_value` (one rule for all verbs)."""
     known = parser._option_string_actions  # argparse keeps no public registry of options
+    if "--seed" in known and known["--seed"].type is int:
+        known["--seed"].type = seed_value
     if "--threads" not in known:
         parser.add_argument("--threads", type=int, default=None,
                             help="numba threads (default: NUMBA_NUM_THREADS or all cores)")

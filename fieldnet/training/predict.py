@@ -153,7 +153,7 @@ def predict_ensemble(models: list, data: str | os.PathLike, *, sizes: list[int] 
     mismatch = layout_mismatch(models[0], index)
     if mismatch and not force:
         raise FieldnetError(f"{mismatch}; its probabilities would mean nothing: give data of the kind it was trained "
-                            "on, or pass --force to predict anyway")
+                            "on, or pass --force (force=True from Python) to predict anyway")
     if mismatch:
         (warn or (lambda text: warnings.warn(text, UserWarning, stacklevel=3)))(
             f"{mismatch}; predicting anyway (--force)")

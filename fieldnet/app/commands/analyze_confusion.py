@@ -79,7 +79,9 @@ def run(args: argparse.Namespace) -> int:
 
     def progress(done: int, total: int) -> None:
         """The trainings done so far (proposals x repeats), on the bar."""
-        bar.total = total
+        if bar.total != total:  # known at the first training: show the bar with its length at once
+            bar.total = total
+            bar.refresh()
         bar.update(done - bar.n)
 
     try:

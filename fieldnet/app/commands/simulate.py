@@ -56,9 +56,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     dist.add_argument("--workers", type=int, default=None, metavar="N", help="run the points on N local single-threaded Dask worker processes")
 
 
-#: seeds are 63-bit integers (they are stored as int64 attributes)
-MAX_SEED = 2**63 - 1
-
 #: largest magnitude of a numeric coupling: beyond it energies overflow (J/k_B units)
 MAX_COUPLING = 1e6
 
@@ -67,7 +64,8 @@ MAX_COUPLING = 1e6
 WORK_BYTES_PER_SITE = 64
 
 
-def _check_couplings(params: dict) -> None:
+def check_couplings(params: dict) -> None:
+    """One line when a numeric ``--param`` is beyond +-MAX_COUPLING (the energies would overflow)."""
     from fieldnet.errors import FieldnetError
 
     for name, value in params.items():
@@ -80,8 +78,13 @@ def _check_couplings(params: dict) -> None:
                                 "energies; rescale the couplings and temperatures together")
 
 
-def _check_point_memory(instance, sizes: list[int], n_samples: int) -> None:
-    """One line when a temperature point of the largest lattice cannot fit the memory budget."""
+def check_point_memory(instance, sizes: list[int], n_samples: int) -> None:
+    """One line when a temperature point of the largest lattice cannot fit the memory budget.
+
+    Args:
+        instance: the lattice model (its ndim, channel_names and dtype).
+        sizes: lattice sizes L.  n_samples: configurations per temperature point.
+    """
     import numpy as np
 
     from fieldnet.io.limits import require_memory
@@ -105,7 +108,9 @@ def campaign_arguments(args: argparse.Namespace) -> dict:
 
     if args.output is not None and not args.output.strip():
         raise FieldnetError("the output file name is empty; give one with -o, e.g. -o ising2d.h5")
-    if not 0 <= args.seed <= MAX_SEED:
+    from fieldnet.app.cli import MAX_SEED
+
+    if not 0 <= args.seed <= MAX_SEED:  # the command line checks it too (fieldnet.app.cli.seed_value)
         raise FieldnetError(f"--seed must be between 0 and 2^63 - 1 = {MAX_SEED}, got {args.seed}")
     if args.samples < 1:
         raise FieldnetError(f"--samples must be at least 1, got {args.samples}")
@@ -114,14 +119,14 @@ def campaign_arguments(args: argparse.Namespace) -> dict:
         if "lattice" in params and params["lattice"] != args.lattice:
             raise FieldnetError("--lattice and --param lattice=... disagree; give one of them")
         params["lattice"] = args.lattice
-    _check_couplings(params)
+    check_couplings(params)
     instance = get_model(args.model, **params)
     temperatures = args.T if args.T is not None else [instance.default_temperatures()]
     if args.resume and args.overwrite:
         raise FieldnetError("give either --resume (continue the partial file) or --overwrite (start afresh), not both")
     output = args.output or f"{args.model}.h5"
     sizes = parse_sizes(args.L)
-    _check_point_memory(instance, sizes, args.samples)
+    check_point_memory(instance, sizes, args.samples)
     return {
         "model": args.model,
         "params": params,
