@@ -246,3 +246,17 @@ def test_an_unwritable_output_folder_for_analyze_is_one_line(files, tmp_path, ru
         target = locked / "out"
     res = run_cli("analyze", "rg", files["data"], "-o", target, "-q")
     assert_one_line_error(res, "cannot write")
+
+
+def test_a_file_system_without_locks_still_writes(tmp_path, monkeypatch):
+    import errno
+    import fcntl
+
+    def no_locks(fd, operation):
+        raise OSError(errno.ENOLCK, os.strerror(errno.ENOLCK))
+
+    monkeypatch.setattr(fcntl, "flock", no_locks)
+    out = tmp_path / "x.h5"
+    with output_lock(out):
+        out.write_text("written")
+    assert out.read_text() == "written" and not lock_path(out).exists()

@@ -232,13 +232,19 @@ def output_lock(path: str | os.PathLike) -> Iterator[None]:
             raise FieldnetError(describe_os_error(exc, p, RERUN_HINT)) from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
+        except BlockingIOError:
             owner = _lock_owner(fd)
             os.close(fd)
             raise FieldnetError(
                 f"another fieldnet process{f' (pid {owner})' if owner else ''} is writing {p}; "
                 "wait for it to finish or choose another output"
             ) from None
+        except OSError:  # a file system without locks (ENOLCK): write unlocked, as before locks existed
+            os.close(fd)
+            with contextlib.suppress(OSError):
+                os.unlink(lock)
+            yield
+            return
         # the previous holder may have removed the file between our open and flock: then the
         # lock we hold is on a file nobody else can find, so take the new one
         try:
