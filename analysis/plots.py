@@ -94,15 +94,19 @@ def mark_vertical(ax, x: float, label: str, *, color: str = "k", style: str = "-
 
 
 def save(fig, path: str | os.PathLike) -> Path:
-    """Write ``fig`` as PNG to ``path`` atomically (temp file, then rename); returns the path.
+    """Write ``fig`` as PNG to ``path`` atomically; returns the path.
 
     For the command line (``fieldnet analyze``, the pipeline's report); plotting functions
-    return figures and never call it.
+    return figures and never call it.  The image is rendered in memory and written in one go, so
+    a full disk is one FieldnetError line (see :mod:`fieldnet.io.atomic`).
     """
+    import io
+
+    from fieldnet.io.atomic import write_file_atomically
+
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
+    image = io.BytesIO()
     with matplotlib.rc_context(STYLE):
-        fig.savefig(tmp, format="png")
-    os.replace(tmp, path)
-    return path
+        fig.savefig(image, format="png")
+    return write_file_atomically(path, image.getvalue())

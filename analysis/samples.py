@@ -96,22 +96,21 @@ def write_netcdf(obj: xr.Dataset | xr.DataArray, path: str | os.PathLike, *, com
     line for ``command`` (default: this process's command line), ``format_version``, a
     long_name on every variable, UDUNITS units (``J/k_B`` becomes ``1``) and flags for
     booleans (see :func:`fieldnet.io.cf.cf_clean`).  The file's kind is ``obj``'s
-    ``fieldnet_format`` attribute."""
-    from fieldnet.io.atomic import atomic_output
+    ``fieldnet_format`` attribute.  It is built in memory, so a full disk is one FieldnetError
+    line (see :mod:`fieldnet.io.atomic`)."""
+    from fieldnet.io.atomic import write_netcdf_atomically
     from fieldnet.io.cf import cf_clean
 
     kind = str(obj.attrs.get("fieldnet_format", "analysis"))
     clean = cf_clean(obj, kind=kind, format_version=RESULT_FORMAT_VERSION, command=command)
-    with atomic_output(Path(path)) as tmp:
-        clean.to_netcdf(tmp, engine="h5netcdf")
-    return Path(path)
+    return write_netcdf_atomically(clean, Path(path))
 
 
 def write_json(result: dict, path: str | os.PathLike) -> Path:
     """Write ``result`` as indented JSON atomically (NaN becomes null)."""
     import json
 
-    from fieldnet.io.atomic import atomic_output
+    from fieldnet.io.atomic import write_text_atomically
 
     def clean(v):
         if isinstance(v, dict):
@@ -128,9 +127,7 @@ def write_json(result: dict, path: str | os.PathLike) -> Path:
             return clean(v.tolist())
         return v
 
-    with atomic_output(Path(path)) as tmp:
-        tmp.write_text(json.dumps(clean(result), indent=2) + "\n")
-    return Path(path)
+    return write_text_atomically(Path(path), json.dumps(clean(result), indent=2) + "\n")
 
 
 def reference_tc(ds: xr.Dataset) -> float:

@@ -140,7 +140,7 @@ def _float_data(path, L, channels, poison=None):
     with DatasetWriter(path, {"model": "xy", "seed": 0, "lattice_sizes": [L]}) as w:
         w.add_lattice(spec)
         for p in range(2):
-            configs = rng.normal(size=(8, channels, L, L)).astype(np.float32)
+            configs = rng.uniform(-1, 1, size=(8, channels, L, L)).astype(np.float32)  # XY components
             if poison is not None and p == 1:
                 configs[3, 0, 1, 2] = poison
             w.write_point(L, p, configs, {"energy": np.zeros(8), "magnetization": np.zeros(8)}, int(p == 0))

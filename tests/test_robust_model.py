@@ -193,3 +193,42 @@ def test_crafted_model_file_cannot_run_code(valid, tmp_path):
     assert not marker.exists()
     pickle.loads(blob)  # the payload does run when unpickled...
     assert marker.exists()  # ...so nothing above unpickled it
+
+
+def test_planned_arrays_match_what_building_creates():
+    """Loading checks a file against Layer.array_shapes before anything is built, so for every
+    registered layer those shapes must be exactly the parameters and buffers build() creates."""
+    from fieldnet.engine.layers import (
+        ELU,
+        LAYER_REGISTRY,
+        AvgPool2d,
+        AvgPool3d,
+        BatchNorm,
+        Conv1d,
+        Conv3d,
+        Dropout,
+        GlobalAvgPool,
+        GlobalMaxPool,
+        LeakyReLU,
+        MaxPool3d,
+        ReLU,
+        Residual,
+        Sigmoid,
+        Tanh,
+    )
+    from fieldnet.engine.saving import planned_arrays
+
+    models = [
+        Sequential([Conv2d(3, 3, activation="relu"), BatchNorm(), ReLU(), MaxPool2d(2), AvgPool2d(2), LeakyReLU(),
+                    Residual([Conv2d(3, 3), ELU(), Conv2d(3, 1, bias=False)], activation="relu"), Tanh(), Sigmoid(),
+                    Dropout(0.2), Flatten(), Dense(5, bias=False), BatchNorm(), Dense(2)], input_shape=(2, 8, 8)),
+        Sequential([Conv1d(2, 3, stride=2), GlobalMaxPool(), Dense(2)], input_shape=(1, 8)),
+        Sequential([Conv3d(2, (1, 2, 3), padding="valid"), MaxPool3d(2), AvgPool3d(1), GlobalAvgPool(), Dense(2)],
+                   input_shape=(1, 4, 6, 6)),
+    ]
+    covered = {type(layer).__name__ for m in models for layer in m.layers}
+    covered |= {type(inner).__name__ for m in models for layer in m.layers for inner in getattr(layer, "layers", [])}
+    assert covered == set(LAYER_REGISTRY), f"add an example of {sorted(set(LAYER_REGISTRY) - covered)}"
+    for model in models:
+        built = {name: value.shape for name, value in model.get_weights().items()}
+        assert planned_arrays(Sequential.from_config({**model.get_config(), "input_shape": None}), model.input_shape) == built

@@ -3,16 +3,20 @@
 Each verb lives in its own module under :mod:`fieldnet.app.commands` and provides
 ``add_arguments(parser)`` and ``run(args) -> int``.  Command modules import only the standard
 library at module level; numpy, numba, h5py and friends are imported inside ``run`` so that
-``fieldnet --help`` is instant.
+``fieldnet --help`` is instant.  Every verb (and every ``analyze`` sub-verb) takes ``-q`` and
+``--threads``; :func:`add_common_options` adds them where a verb does not declare its own.
 
 User errors (:class:`fieldnet.errors.FieldnetError`, and argparse's own) become one line on
-stderr and exit status 2 with no traceback.  Ctrl-C exits with status 130 after saying how to
-resume.
+stderr and exit status 2 with no traceback; an unknown option names the help of the verb it
+was given to.  Ctrl-C exits with status 130 after saying how to resume.  Locks a verb takes on
+its outputs (:func:`fieldnet.io.atomic.output_lock`, through ``args._exit_stack``) are released
+however it ends.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 from importlib import import_module
@@ -37,6 +41,34 @@ class _ArgumentParser(argparse.ArgumentParser):
         raise SystemExit(2)
 
 
+#: seeds are 63-bit integers: stored as int64 attributes, accepted by numpy's SeedSequence
+MAX_SEED = 2**63 - 1
+
+
+def seed_value(text: str) -> int:
+    """``--seed`` values: whole numbers from 0 to 2^63 - 1 (argparse turns the error into one line)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"a seed is a whole number, got {text!r}") from None
+    if not 0 <= value <= MAX_SEED:
+        raise argparse.ArgumentTypeError(f"a seed is between 0 and 2^63 - 1 = {MAX_SEED}, got {value}")
+    return value
+
+
+def add_common_options(parser: argparse.ArgumentParser) -> None:
+    """``--threads N`` and ``-q/--quiet``, unless the verb already declares them; and every
+    ``--seed`` the verb declares takes :func:`seed_value` (one rule for all verbs)."""
+    known = parser._option_string_actions  # argparse keeps no public registry of options
+    if "--seed" in known and known["--seed"].type is int:
+        known["--seed"].type = seed_value
+    if "--threads" not in known:
+        parser.add_argument("--threads", type=int, default=None,
+                            help="numba threads (default: NUMBA_NUM_THREADS or all cores)")
+    if "-q" not in known and "--quiet" not in known:
+        parser.add_argument("-q", "--quiet", action="store_true", help="no progress bars or status lines")
+
+
 def build_parser() -> argparse.ArgumentParser:
     from fieldnet import __version__
 
@@ -51,6 +83,8 @@ def build_parser() -> argparse.ArgumentParser:
         module = import_module(f"fieldnet.app.commands.{module_name}")
         p = sub.add_parser(verb, help=help_text, description=getattr(module, "DESCRIPTION", help_text))
         module.add_arguments(p)
+        if not getattr(module, "HAS_SUBCOMMANDS", False):
+            add_common_options(p)
         p.set_defaults(_module=module)
     return parser
 
@@ -68,21 +102,51 @@ def apply_thread_count(threads: int | None) -> None:
         numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
 
 
+def lock_output(args: argparse.Namespace, path) -> None:
+    """Hold the lock of output ``path`` until the verb ends (:func:`fieldnet.io.atomic.output_lock`);
+    a second fieldnet process writing the same output is refused at once.  Outside :func:`main`
+    (a verb's ``run`` called from Python) nothing is locked."""
+    stack = getattr(args, "_exit_stack", None)
+    if stack is not None:
+        from fieldnet.io.atomic import output_lock
+
+        stack.enter_context(output_lock(path))
+
+
+def _verb_prog(args: argparse.Namespace) -> str:
+    """``fieldnet train`` or ``fieldnet analyze rg``: the command whose help applies."""
+    words = ["fieldnet"] + [w for w in (getattr(args, "command", None), getattr(args, "analysis", None)) if w]
+    return " ".join(words)
+
+
+def parse(parser: argparse.ArgumentParser, argv: list[str] | None) -> argparse.Namespace:
+    """Parse ``argv``; an unknown option is one line naming the help of its own verb."""
+    args, extras = parser.parse_known_args(argv)
+    if extras:
+        prog = _verb_prog(args)
+        sys.stderr.write(f"{prog}: error: unrecognized arguments: {' '.join(extras)} (see '{prog} --help')\n")
+        raise SystemExit(2)
+    return args
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parse(parser, argv)
     from fieldnet.errors import FieldnetError
 
+    prog = _verb_prog(args)
     try:
-        if getattr(args, "threads", None) is not None:
-            apply_thread_count(args.threads)
-        return int(args._module.run(args) or 0)
+        with contextlib.ExitStack() as stack:
+            args._exit_stack = stack
+            if getattr(args, "threads", None) is not None:
+                apply_thread_count(args.threads)
+            return int(args._module.run(args) or 0)
     except FieldnetError as exc:
-        sys.stderr.write(f"fieldnet {args.command}: error: {exc}\n")
+        sys.stderr.write(f"{prog}: error: {exc}\n")
         return exc.exit_status
     except KeyboardInterrupt:
         hint = getattr(args, "_resume_hint", None) or "rerun the same command with --resume"
-        sys.stderr.write(f"\nfieldnet {args.command}: interrupted; to continue, {hint}\n")
+        sys.stderr.write(f"\n{prog}: interrupted; to continue, {hint}\n")
         return 130
     except BrokenPipeError:
         return 0

@@ -203,11 +203,17 @@ def _work_folder(out: Path, resume: bool, overwrite: bool) -> Path:
         raise FieldnetError(f"{out} exists and is not a folder; choose another -o")
     if out.exists() and any(out.iterdir()) and not (resume or overwrite):
         raise FieldnetError(f"{out} already holds a pipeline run; pass --resume to continue it or --overwrite to start afresh")
+    parent = next((p for p in (out, *out.parents) if p.exists()), Path("."))
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise FieldnetError(f"cannot write {out}: folder {parent} is not writable; choose another -o")
     if overwrite and out.exists():
         for pattern in ("*.h5", "*.h5.partial", "*.h5*.partial", "*.nc", STAGES_FILE, "summary.json", "report.md"):
             for path in out.glob(pattern):
                 path.unlink(missing_ok=True)
-    out.mkdir(parents=True, exist_ok=True)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise FieldnetError(f"cannot write {out}: {exc.strerror or exc}; choose another -o") from None
     return out
 
 

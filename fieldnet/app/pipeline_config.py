@@ -211,7 +211,11 @@ def _check_consistency(config: PipelineConfig) -> None:
     params = dict(sim.get("params", {}))
     if sim.get("lattice"):
         params["lattice"] = sim["lattice"]
-    get_model(sim["model"], **params)  # unknown model or coupling: its own one-line error
+    from fieldnet.app.commands.simulate import check_couplings, check_point_memory
+
+    check_couplings(params)
+    model = get_model(sim["model"], **params)  # unknown model or coupling: its own one-line error
+    check_point_memory(model, sim["L"], max(int(sim["samples"]), int(sim["scan_samples"])))
     spec = sim["T"]
     temps = parse_temperatures([spec] if isinstance(spec, str) else [str(t) for t in spec])
     if len(temps) < 5:

@@ -38,25 +38,24 @@ def block_transform(data: str | os.PathLike, b: int) -> Callable[[np.ndarray], n
     return None
 
 
-def predict_with_blocks(models: list, data: str | os.PathLike, *, block: int = 0, sizes: list[int] | None = None,
-                        batch_size: int = 256, progress: bool = False):
+def predict_with_blocks(models: list, data: str | os.PathLike, *, block: int = 0, **options):
     """Predictions of ``data`` by ``models``; with ``block`` >= 2 also ``blocked_probability``
     (and ``member_blocked_probability`` for an ensemble): the predictions for every configuration
-    coarse-grained by ``block`` x ``block`` blocks (attribute ``block_size``).
+    coarse-grained by ``block`` x ``block`` blocks (attribute ``block_size``).  ``options`` go to
+    :func:`fieldnet.training.predict.predict_ensemble` (sizes, batch_size, progress, force, warn).
 
     Raises:
         FieldnetError: the model has no block rule, or the networks do not accept L/block.
     """
     from fieldnet.training.predict import predict_ensemble
 
-    pred = predict_ensemble(models, data, sizes=sizes, batch_size=batch_size, progress=progress)
+    pred = predict_ensemble(models, data, **options)
     if block:
         transform = block_transform(data, block)
         if transform is None:
             raise FieldnetError(f"{data}: no block rule for this model (there is one for {', '.join(BLOCK_RULES)}); "
                                 "predict without --block")
-        blocked = predict_ensemble(models, data, sizes=sizes, batch_size=batch_size, progress=progress,
-                                   transform=transform)
+        blocked = predict_ensemble(models, data, transform=transform, **options)
         pred["blocked_probability"] = blocked["probability"].assign_attrs(
             long_name=f"class probability of the configuration coarse-grained by blocks of {block} sites a side")
         if "member_probability" in blocked:

@@ -49,7 +49,7 @@ import numpy as np
 
 from fieldnet.errors import DataFileError, FieldnetError
 from fieldnet.io import cf
-from fieldnet.io.atomic import describe_os_error, partial_path
+from fieldnet.io.atomic import describe_os_error, partial_path, require_regular_file
 from fieldnet.io.hdf5probe import probe_hdf5
 
 FORMAT_NAME = "dataset"
@@ -437,17 +437,14 @@ def h5py_string():
 def check_dataset_file(path: str | os.PathLike) -> list[int]:
     """Validate that ``path`` is a complete fieldnet data file; return its lattice sizes.
 
-    Raises DataFileError naming the problem (missing, not HDF5, truncated, another tool's file,
-    unfinished) and the fix.
+    Raises DataFileError naming the problem (missing, not a regular file, not HDF5, truncated,
+    another tool's file, a newer format, unfinished, links to other files, sizes its stored
+    bytes do not hold or beyond the memory budget, labels other than -1, 0, 1) and the fix.
+    Reads metadata, and of the data only the labels (one byte a sample).
     """
     import h5py
 
-    p = Path(path)
-    if not p.exists():
-        hint = " (an unfinished run left a .partial file: rerun it with --resume)" if partial_path(p).exists() else ""
-        raise DataFileError(f"data file {p} does not exist{hint}")
-    if p.is_dir():
-        raise DataFileError(f"{p} is a directory, not a data file")
+    p = require_regular_file(path, "data file", "make one with 'fieldnet simulate'")
     probe_hdf5(p)  # a corrupt file can hang the HDF5 library: walk its metadata in a child first
     try:
         with h5py.File(p, "r") as f:
@@ -457,6 +454,7 @@ def check_dataset_file(path: str | os.PathLike) -> list[int]:
             if kind != FORMAT_NAME:
                 what = f"a fieldnet {kind} file" if kind else "not a fieldnet data file (no fieldnet_format attribute)"
                 raise DataFileError(f"{p} is {what}; give a file written by 'fieldnet simulate'")
+            _check_version_and_status(p, f.attrs)
             sizes = sorted(int(scalar_attr(f[name].attrs["L"])) for name in f if name.startswith("L") and "config" in f[name])
             if not sizes:
                 raise DataFileError(f"{p} holds no lattice groups; it is empty or damaged, so re-create it with 'fieldnet simulate'")
@@ -468,11 +466,32 @@ def check_dataset_file(path: str | os.PathLike) -> list[int]:
                 _check_group_layout(p, g, L)
                 if g["config"].shape[0] != g["temperature"].shape[0] or g["label"].shape[0] != g["temperature"].shape[0]:
                     raise DataFileError(f"{p} group {group_name(L)} has inconsistent sample counts; the file is damaged")
+                check_group_sizes(p, g, L)
+                _check_labels(p, g, L)
     except DataFileError:
         raise
-    except (OSError, KeyError, ValueError, TypeError, RuntimeError, IndexError) as exc:
+    except (OSError, KeyError, ValueError, TypeError, RuntimeError, IndexError, OverflowError) as exc:
         raise DataFileError(f"{p} is not a readable HDF5 data file ({type(exc).__name__}: {exc}); it may be truncated or corrupt") from exc
     return sizes
+
+
+def _check_version_and_status(p: Path, attrs: Any) -> None:
+    """A data file of a format this fieldnet reads (``format_version``), and not unfinished."""
+    version = np.ravel(np.asarray(attrs.get("format_version", FORMAT_VERSION)))
+    if version.size != 1 or version.dtype.kind not in "iu" or not 1 <= int(version[0]) <= FORMAT_VERSION:
+        shown = version.tolist() if version.size != 1 else version.tolist()[0]
+        raise DataFileError(
+            f"{p} has format_version {shown!r}; this fieldnet reads data files of version {FORMAT_VERSION} "
+            "(a newer fieldnet wrote it, or it is damaged): upgrade fieldnet or re-create the file"
+        )
+    status = attrs.get("status")
+    if status is not None:
+        status = scalar_attr(status)
+        if status != "complete":
+            raise DataFileError(
+                f"{p} is an unfinished data file (status={status!r}); finish it with the 'fieldnet simulate' command "
+                "that made it plus --resume, or re-create it"
+            )
 
 
 def _check_group_layout(p: Path, g: Any, L: int) -> None:
@@ -498,6 +517,115 @@ def _check_group_layout(p: Path, g: Any, L: int) -> None:
         v = g[var]
         if not isinstance(v, h5py.Dataset) or v.ndim != 1 or v.dtype.kind not in kinds:
             raise DataFileError(f"{p} group {name}: '{var}' is not a 1-D {'float' if kinds == 'f' else 'integer'} array; the file is damaged")
+
+
+def check_group_sizes(p: Path, g: Any, L: int) -> None:
+    """Every size the h5py group ``g`` of lattice size ``L`` in file ``p`` declares, against the
+    bytes it stores and the memory budget (DataFileError otherwise).
+
+    Readers hold the per-sample arrays (temperature, label, observables) whole, one sample's
+    configuration (as float32) per batch row, and one HDF5 chunk of ``config`` at a time.
+    """
+    import h5py
+
+    from fieldnet.io.limits import require_backed, require_memory
+
+    name = group_name(L)
+    fix = "the file is damaged or crafted, re-create it with 'fieldnet simulate'"
+    per_sample = 0
+    for var in g:
+        v = g.get(var)
+        if isinstance(v, h5py.Dataset) and v.shape is not None and not _dimension_only(v):
+            declared = int(np.prod(v.shape, dtype=object)) * v.dtype.itemsize
+            require_backed(declared, int(v.id.get_storage_size()), f"{p} group {name} variable '{var}'")
+            if var != "config" and v.ndim == 1 and v.shape[0] == g["config"].shape[0]:
+                per_sample += v.dtype.itemsize
+    cfg = g["config"]
+    n_samples = int(cfg.shape[0])
+    require_memory(n_samples * per_sample, f"{p} group {name}: the per-sample records of {n_samples:,} samples", fix, error=DataFileError)
+    sample_floats = int(np.prod(cfg.shape[1:], dtype=object))
+    require_memory(sample_floats * 4, f"{p} group {name}: one configuration {tuple(cfg.shape[1:])}", fix, error=DataFileError)
+    if cfg.chunks is not None:
+        chunk_bytes = int(np.prod(cfg.chunks, dtype=object)) * cfg.dtype.itemsize
+        require_memory(chunk_bytes, f"{p} group {name}: one HDF5 chunk {cfg.chunks} of config", fix, error=DataFileError)
+
+
+def _dimension_only(v: Any) -> bool:
+    """Whether ``v`` is netCDF's placeholder for a dimension without a variable (never read)."""
+    name = v.attrs.get("NAME", b"") if "NAME" in v.attrs else b""
+    name = name.decode("ascii", "replace") if isinstance(name, bytes) else str(name)
+    return name.startswith("This is a netCDF dimension but not a netCDF variable")
+
+
+def _check_labels(p: Path, g: Any, L: int) -> None:
+    """Labels follow the contract: 1 ordered, 0 disordered, -1 unknown."""
+    label = np.asarray(g["label"][()])
+    bad = label[(label < -1) | (label > 1)]
+    if bad.size:
+        raise DataFileError(
+            f"{p} group {group_name(L)}: label {int(bad[0])} is not a phase label (1 ordered, 0 disordered, "
+            "-1 unknown); the file is damaged or was written by another tool, fix its 'label' variable"
+        )
+
+
+#: the values each model's configurations take, for data files that do not declare them
+#: (model -> function of the group attributes -> (low, high, integers only) or None)
+_MODEL_VALUES = {
+    "ising2d": lambda attrs: (-1, 1, True),
+    "ising3d": lambda attrs: (-1, 1, True),
+    "potts": lambda attrs: (0, 1, True) if bool(scalar_attr(attrs.get("onehot", 0))) else (0, int(scalar_attr(attrs["q"])) - 1, True),
+    "xy": lambda attrs: (-1.0, 1.0, False),
+}
+
+
+def config_value_range(root_attrs: Mapping[str, Any], group_attrs: Mapping[str, Any],
+                       config_attrs: Mapping[str, Any] | None = None) -> tuple[float, float] | None:
+    """The closed range configuration values must lie in, or None when nothing is known.
+
+    The config variable's CF ``valid_range`` (or ``valid_min``/``valid_max``) wins; else the
+    range of the model the file names (Ising spins -1..1, Potts states 0..q-1, XY components
+    -1..1).
+    """
+    attrs = dict(config_attrs or {})
+    try:
+        if "valid_range" in attrs:
+            low, high = (float(v) for v in np.ravel(attrs["valid_range"])[:2])
+            return low, high
+        if "valid_min" in attrs or "valid_max" in attrs:
+            return float(scalar_attr(attrs.get("valid_min", -np.inf))), float(scalar_attr(attrs.get("valid_max", np.inf)))
+        model = scalar_attr(group_attrs.get("model", root_attrs.get("model", "")))
+        rule = _MODEL_VALUES.get(str(model))
+        if rule is None:
+            return None
+        low, high, _ = rule(group_attrs)
+        return float(low), float(high)
+    except (KeyError, TypeError, ValueError, IndexError):
+        return None
+
+
+def check_config_values(values: np.ndarray, value_range: tuple[float, float] | None, where: str) -> None:
+    """DataFileError unless every value is finite and (when known) inside ``value_range``.
+
+    Args:
+        values: configurations as read (any shape).
+        value_range: from :func:`config_value_range`.
+        where: names the file and lattice size in the message.
+    """
+    if values.size == 0:
+        return
+    if values.dtype.kind == "f" and not np.all(np.isfinite(values)):
+        raise DataFileError(f"configurations of {where} contain NaN or inf; the data file is damaged")
+    if value_range is None:
+        return
+    low, high = value_range
+    slack = 1e-6 * max(1.0, abs(low), abs(high)) if values.dtype.kind == "f" else 0
+    vmin, vmax = values.min(), values.max()
+    if vmin < low - slack or vmax > high + slack:
+        bad = vmin if vmin < low - slack else vmax
+        raise DataFileError(
+            f"configurations of {where} hold the value {bad.item():g}, outside the model's range [{low:g}, {high:g}]; "
+            "the data file is damaged or mislabelled, re-create it with 'fieldnet simulate'"
+        )
 
 
 def open_dataset(path: str | os.PathLike, L: int | None = None, *, chunks: Any = "auto"):
@@ -560,22 +688,26 @@ class _GuardedReads:
     turns that into the package's own error naming the file and variable.
     """
 
-    def __init__(self, variable: Any, path: str | os.PathLike, name: str):
+    def __init__(self, variable: Any, path: str | os.PathLike, name: str, check=None):
         self.variable = variable
         self.path = str(path)
         self.name = name
+        self.check = check
         self.shape = variable.shape
         self.dtype = variable.dtype
         self.ndim = variable.ndim
 
     def __getitem__(self, key: Any) -> np.ndarray:
         try:
-            return np.asarray(self.variable[key].values)
+            values = np.asarray(self.variable[key].values)
         except (OSError, RuntimeError, ValueError, KeyError) as exc:
             raise DataFileError(
                 f"cannot read '{self.name}' from {self.path} ({type(exc).__name__}: {exc}); "
                 "the file is damaged, re-create it with 'fieldnet simulate'"
             ) from exc
+        if self.check is not None:
+            self.check(values)
+        return values
 
 
 def _dask_backed(ds: Any, path: str | os.PathLike, L: int) -> Any:
@@ -586,10 +718,15 @@ def _dask_backed(ds: Any, path: str | os.PathLike, L: int) -> Any:
     sample_chunk = _sample_chunk(path, L)
     stamp = tokenize(os.path.abspath(path), os.path.getmtime(path), L)
     data = {}
+    value_range = config_value_range({}, ds.attrs, ds["config"].attrs) if "config" in ds else None
+
+    def check_config(values: np.ndarray) -> None:
+        check_config_values(values, value_range, f"L={L} in {path}")
+
     for name, var in ds.data_vars.items():
         chunks = tuple(sample_chunk if dim == "sample" else -1 for dim in var.dims)
         data[name] = da.from_array(
-            _GuardedReads(var.variable, path, str(name)),
+            _GuardedReads(var.variable, path, str(name), check_config if name == "config" else None),
             chunks=chunks,
             name=f"fieldnet-{name}-{stamp}",
             asarray=False,

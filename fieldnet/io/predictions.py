@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from fieldnet.errors import DataFileError, FieldnetError
+from fieldnet.errors import DataFileError
 
 CLASSES = ("disordered", "ordered")
 
@@ -36,33 +36,65 @@ FORMAT_NAME = "predictions"
 FORMAT_VERSION = 2
 
 
+
 def write_predictions(pred, output: str | os.PathLike, *, command: str | None = None) -> Path:
     """Write a predictions Dataset to netCDF atomically, with the CF root attributes
     (Conventions, a history line for ``command`` -- default this process's command line --,
-    source, format_version) and a long_name on every variable."""
-    from fieldnet.io.atomic import atomic_output, describe_os_error
+    source, format_version) and a long_name on every variable.  The file is built in memory,
+    then written in one piece, so a full disk is one FieldnetError line and leaves no file."""
+    from fieldnet.io.atomic import write_netcdf_atomically
     from fieldnet.io.cf import cf_clean
 
-    out = Path(output)
-    pred = cf_clean(pred, kind=FORMAT_NAME, format_version=FORMAT_VERSION, command=command)
+    return write_netcdf_atomically(cf_clean(pred, kind=FORMAT_NAME, format_version=FORMAT_VERSION, command=command),
+                                   output)
+
+
+def _check_declared_sizes(p: Path) -> None:
+    """Every variable's declared size, against the bytes the file stores and the memory budget
+    (the whole file is read into memory)."""
+    import h5py
+
+    from fieldnet.io.limits import require_backed, require_memory
+
+    total = 0
     try:
-        with atomic_output(out) as tmp:
-            pred.to_netcdf(tmp, engine="h5netcdf")
-    except OSError as exc:
-        raise FieldnetError(describe_os_error(exc, out)) from exc
-    return out
+        with h5py.File(p, "r") as f:
+            def visit(name, obj):
+                nonlocal total
+                if isinstance(obj, h5py.Dataset) and obj.shape is not None:
+                    declared = int(np.prod(obj.shape, dtype=object)) * obj.dtype.itemsize
+                    is_placeholder = str(obj.attrs.get("NAME", b"")).find("netCDF dimension but not a netCDF variable") >= 0
+                    if not is_placeholder:
+                        require_backed(declared, int(obj.id.get_storage_size()), f"{p} variable '{name}'")
+                        total += declared
+
+            f.visititems(visit)
+            version = np.ravel(np.asarray(f.attrs.get("format_version", FORMAT_VERSION)))
+    except DataFileError:
+        raise
+    except (OSError, KeyError, ValueError, TypeError, RuntimeError) as exc:
+        raise DataFileError(f"{p} is not a readable netCDF file ({type(exc).__name__}); give the output of 'fieldnet predict'") from None
+    if version.size != 1 or version.dtype.kind not in "iu" or not 1 <= int(version[0]) <= FORMAT_VERSION:
+        shown = version.tolist() if version.size != 1 else version.tolist()[0]
+        raise DataFileError(f"{p} has format_version {shown!r}; this fieldnet reads predictions of version {FORMAT_VERSION} "
+                            "(a newer fieldnet wrote it, or it is damaged): upgrade fieldnet or rerun 'fieldnet predict'")
+    require_memory(total, f"{p}: the predictions", "the file is damaged or crafted, rerun 'fieldnet predict'", error=DataFileError)
 
 
 def open_predictions(path: str | os.PathLike):
-    """Open a predictions file and check its layout (DataFileError otherwise)."""
+    """Open a predictions file and check its layout, types and values (DataFileError otherwise).
+
+    Probabilities must be finite numbers in [0, 1], temperatures finite numbers, L and label
+    integers; sizes are checked against the stored bytes and the memory budget before reading.
+    """
     import xarray as xr
 
-    p = Path(path)
-    if not p.is_file():
-        raise DataFileError(f"{p}: no such file; give a predictions file written by 'fieldnet predict'")
+    from fieldnet.io.atomic import require_regular_file
     from fieldnet.io.hdf5probe import probe_hdf5
 
+    p = require_regular_file(path, "predictions file", "make one with 'fieldnet predict MODEL DATA'")
     probe_hdf5(p)
+    _check_declared_sizes(p)
     try:
         # predictions are small (a few numbers a sample): read them now, so a damaged chunk is
         # reported here and not later inside a user's computation
@@ -77,15 +109,26 @@ def open_predictions(path: str | os.PathLike):
         raise DataFileError(f"{p} is not a predictions file (missing {', '.join(missing) or 'class'}); give the output of 'fieldnet predict'")
     layout = {"probability": ("sample", "class"), "temperature": ("sample",), "L": ("sample",)}
     wrong = [n for n, dims in layout.items() if pred[n].dims != dims]
-    if wrong or pred.sizes["class"] != len(CLASSES) or pred["temperature"].dtype.kind != "f":
+    if wrong or pred.sizes["class"] != len(CLASSES):
         raise DataFileError(f"{p}: {', '.join(wrong) or 'class'} does not have the predictions layout; the file is damaged")
+    kinds = {"probability": "f", "temperature": "f", "L": "iu", "label": "iu", "member_probability": "f"}
+    for name, kind in kinds.items():
+        if name in pred.variables and pred[name].dtype.kind not in kind:
+            expected = "floating-point numbers" if kind == "f" else "integers"
+            raise DataFileError(f"{p}: '{name}' holds {pred[name].dtype} values, not {expected}; the file is damaged "
+                                "or was written by another tool, rerun 'fieldnet predict'")
+    if not np.all(np.isfinite(pred["temperature"].values)):
+        raise DataFileError(f"{p}: temperatures contain NaN or inf; the file is damaged")
     prob = pred["probability"].values
     if not np.all(np.isfinite(prob)):
         raise DataFileError(f"{p}: probabilities contain NaN or inf; the file is damaged")
+    if prob.size and (prob.min() < 0 or prob.max() > 1):
+        raise DataFileError(f"{p}: probabilities lie outside [0, 1] (from {prob.min():g} to {prob.max():g}); the file is damaged")
     if "member_probability" in pred.variables:
         members = pred["member_probability"]
         if members.dims != ("network", "sample", "class") or members.shape[1:] != prob.shape \
-                or not np.all(np.isfinite(members.values)):
+                or not np.all(np.isfinite(members.values)) \
+                or (members.size and (members.values.min() < 0 or members.values.max() > 1)):
             raise DataFileError(f"{p}: member_probability does not have the ensemble layout (network, sample, class) "
-                                "with finite values; the file is damaged")
+                                "with finite values in [0, 1]; the file is damaged")
     return pred

@@ -206,10 +206,17 @@ def stream_batches(index: SampleIndex, batch_size: int, *, shuffle: bool = True,
 
     if batch_size < 1:
         raise FieldnetError(f"--batch-size must be positive, got {batch_size}")
+    from fieldnet.io.dataset import config_value_range
+
     rng = np.random.default_rng(seed)
     with h5py.File(index.path, "r") as f:
-        streams = [_lattice_stream(f[lat.group]["config"], lat, batch_size, shuffle, rng, buffer_chunks)
-                   for lat in index.lattices if len(lat.selected)]
+        streams = []
+        for lat in index.lattices:
+            if len(lat.selected):
+                config = f[lat.group]["config"]
+                value_range = config_value_range(index.attrs, index.attrs.get("groups", {}).get(lat.L, {}), config.attrs)
+                streams.append(_lattice_stream(config, lat, batch_size, shuffle, rng, buffer_chunks, value_range,
+                                               f"L={lat.L} in {index.path}"))
         yield from interleave(streams, rng if shuffle else None)
 
 
@@ -228,7 +235,9 @@ def interleave(streams: list[Iterator], rng: np.random.Generator | None) -> Iter
 
 
 def _lattice_stream(config, lat: LatticeSamples, batch_size: int, shuffle: bool, rng: np.random.Generator,
-                    buffer_chunks: int) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray, int]]:
+                    buffer_chunks: int, value_range=None, where: str = "") -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray, int]]:
+    from fieldnet.io.dataset import check_config_values
+
     selected = np.sort(lat.selected)
     chunk_of = selected // lat.chunk
     chunk_ids = np.unique(chunk_of)
@@ -250,8 +259,7 @@ def _lattice_stream(config, lat: LatticeSamples, batch_size: int, shuffle: bool,
             except (OSError, RuntimeError) as exc:
                 raise DataFileError(f"cannot read configurations of L={lat.L} (chunk {int(c)}): {exc}; the file is damaged") from None
             x = block[rows - lo].astype(np.float32)
-            if not np.all(np.isfinite(x)):
-                raise DataFileError(f"configurations of L={lat.L} contain NaN or inf (samples {rows[:3]}...); the data file is damaged")
+            check_config_values(x, value_range, where or f"L={lat.L}")
             pending_x.append(x)
             pending_i.append(rows)
             n_pending += len(rows)

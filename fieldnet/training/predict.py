@@ -6,11 +6,19 @@ contract of :mod:`fieldnet.io.importers`); each batch goes through every network
 a Dataset in the predictions layout of :mod:`fieldnet.io.predictions` -- CF attributes,
 ``temperature``, ``L``, ``label`` and ``sample_index`` coordinates that lead back to the data's
 rows -- which :func:`fieldnet.io.predictions.write_predictions` stores.
+
+Before anything is computed, the networks are checked against each other and against the data:
+a model file records the layout of the data it was trained on (:func:`data_layout`: the
+lattice model, the lattice and the channels), and probabilities of a network applied to other
+data mean nothing, so such a prediction is refused unless forced (then it is done with a
+warning).  The networks of an ensemble must share one architecture and one data layout: their
+mean is only an error estimate when they differ by their seeds alone.
 """
 
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -25,21 +33,102 @@ from fieldnet.io.predictions import CLASSES, FORMAT_NAME, FORMAT_VERSION
 IN_MEMORY_DATA = "<in-memory Dataset>"
 
 
+#: the entries of a data layout that must agree between a model and the data it is applied to
+LAYOUT_KEYS = ("model", "lattice", "channels")
+
+
+def data_layout(index) -> dict:
+    """What a network trained on a data file depends on: ``{"model", "lattice", "channels"}``.
+
+    Args:
+        index: the data file's :class:`fieldnet.training.batches.SampleIndex`.
+
+    Returns:
+        The lattice model's name (e.g. "ising2d"), its lattice (e.g. "square", "triangular",
+        "simple cubic"; "" when the file does not say) and the channel names of the
+        configurations, e.g. ``["cos_theta", "sin_theta"]``.  Stored in a model file's
+        provenance as ``data_layout`` by training.
+    """
+    groups = index.attrs.get("groups", {})
+    first = groups.get(index.lattices[0].L, {}) if index.lattices else {}
+    channels = first.get("channel_names", [])
+    channels = [channels] if isinstance(channels, str) else [str(c) for c in np.ravel(channels).tolist()]
+    return {"model": str(first.get("model", index.attrs.get("model", "")) or ""),
+            "lattice": str(first.get("lattice", "") or ""), "channels": channels}
+
+
+def _describe(layout: dict) -> str:
+    parts = [layout.get("model") or "unknown-model"]
+    if layout.get("lattice"):
+        parts.append(f"{layout['lattice']} lattice")
+    if layout.get("channels"):
+        parts.append(f"channels {list(layout['channels'])}")
+    return ", ".join(parts)
+
+
+def model_layout(model) -> dict | None:
+    """The data layout a model was trained on (its ``data_layout`` attribute; older model files
+    record only the lattice model's name), None when unknown."""
+    recorded = model.attrs.get("data_layout")
+    if isinstance(recorded, dict):
+        return {k: recorded.get(k) for k in LAYOUT_KEYS if recorded.get(k) not in (None, "", [])}
+    name = model.attrs.get("model")
+    return {"model": str(name)} if name else None
+
+
+def layout_mismatch(model, index) -> str | None:
+    """A sentence naming how the data differ from what ``model`` was trained on, None when they
+    agree (or the model does not say)."""
+    trained = model_layout(model)
+    if not trained:
+        return None
+    here = data_layout(index)
+    differ = [k for k in trained if here.get(k) not in (None, "", []) and here[k] != trained[k]]
+    if not differ:
+        return None
+    source = model.attrs.get("source_path") or "the model"
+    return (f"{source} was trained on {_describe(trained)} data but {index.path} holds {_describe(here)} "
+            f"(different {', '.join(differ)})")
+
+
+def check_ensemble(models: list) -> None:
+    """FieldnetError unless every model has the first one's architecture and data layout."""
+    if len(models) < 2:
+        return
+    first = models[0]
+    arch = first.get_config()["layers"]
+    for m in models[1:]:
+        name = m.attrs.get("source_path") or "a model"
+        if m.get_config()["layers"] != arch or tuple(m.input_shape) != tuple(first.input_shape):
+            raise FieldnetError(
+                f"{name} has another architecture than {first.attrs.get('source_path') or 'the first model'}; an "
+                "ensemble's networks must share one architecture (trained with different --seed values)"
+            )
+        if model_layout(m) and model_layout(first) and model_layout(m) != model_layout(first):
+            raise FieldnetError(
+                f"{name} was trained on {_describe(model_layout(m))} data, {first.attrs.get('source_path') or 'the first model'} "
+                f"on {_describe(model_layout(first))}; an ensemble's networks must be trained on the same kind of data"
+            )
+
+
 def predict_dataset(model, data: str | os.PathLike | Any, *, sizes: list[int] | None = None, batch_size: int = 256,
-                    progress: bool = False):
+                    progress: bool = False, force: bool = False, warn: Callable[[str], None] | None = None):
     """Class probabilities of one model for every sample of ``data``: a data file (streamed;
     memory bounded by a batch) or an xarray Dataset (see :func:`predict_ensemble`).
 
     Returns:
         xarray.Dataset in the predictions layout (see the module docstring).
     Raises:
-        FieldnetError when the model does not accept the file's configurations.
+        FieldnetError when the model does not accept the file's configurations, or was trained
+        on data of another kind (unless ``force``; see :func:`predict_ensemble`).
     """
-    return predict_ensemble([model], data, sizes=sizes, batch_size=batch_size, progress=progress)
+    return predict_ensemble([model], data, sizes=sizes, batch_size=batch_size, progress=progress, force=force,
+                            warn=warn)
 
 
 def predict_ensemble(models: list, data: str | os.PathLike | Any, *, sizes: list[int] | None = None, batch_size: int = 256,
-                     progress: bool = False, transform: Callable[[np.ndarray], np.ndarray] | None = None):
+                     progress: bool = False, transform: Callable[[np.ndarray], np.ndarray] | None = None,
+                     force: bool = False, warn: Callable[[str], None] | None = None):
     """Class probabilities of K networks for every sample of ``data``, and their mean.
 
     The file is read once: each streamed batch goes through every network.
@@ -56,6 +145,9 @@ def predict_ensemble(models: list, data: str | os.PathLike | Any, *, sizes: list
         progress: show a progress bar on stderr.
         transform: applied to each batch of configurations (N, C, *spatial) before the networks,
             e.g. one renormalisation-group block step; the networks must accept what it returns.
+        force: predict even when the data are not of the kind the models were trained on
+            (another lattice model, lattice or channel layout); ``warn`` is then called with
+            a sentence saying so (default: a UserWarning).
 
     Returns:
         xarray.Dataset in the predictions layout with ``probability (sample, class)`` the mean
@@ -70,9 +162,18 @@ def predict_ensemble(models: list, data: str | os.PathLike | Any, *, sizes: list
 
     if not models:
         raise FieldnetError("a prediction needs at least one model")
+    check_ensemble(models)
     index, source = _data_index(data, sizes)
+    mismatch = layout_mismatch(models[0], index)
+    if mismatch and not force:
+        raise FieldnetError(f"{mismatch}; its probabilities would mean nothing: give data of the kind it was trained "
+                            "on, or pass --force (force=True from Python) to predict anyway")
+    if mismatch:
+        (warn or (lambda text: warnings.warn(text, UserWarning, stacklevel=3)))(
+            f"{mismatch}; predicting anyway (--force)")
     for model in models:
         _check_accepts(model, index, source, transform)
+        _check_batch_memory(model, index, batch_size)
     bar = None
     if progress:
         import sys
@@ -185,6 +286,17 @@ def _check_accepts(model, index, data, transform=None) -> None:
                 f"the model (input {tuple(model.input_shape)}) does not accept L={lat.L} configurations {lat.shape} "
                 f"of {data}: {exc}; train a model on this data or use a size-agnostic preset (gap)"
             ) from None
+
+
+def _check_batch_memory(model, index, batch_size: int) -> None:
+    """FieldnetError when one batch of the largest lattice would not fit the memory budget."""
+    from fieldnet.engine.saving import forward_bytes_per_sample
+    from fieldnet.io.limits import require_memory
+
+    for lat in index.lattices:
+        per_sample = forward_bytes_per_sample(model, lat.shape)
+        require_memory(per_sample * batch_size, f"a batch of {batch_size} L={lat.L} configurations through the model",
+                       "pass a smaller --batch-size")
 
 
 def _data_tc(index) -> float:

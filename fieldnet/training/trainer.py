@@ -288,6 +288,7 @@ def train(data: str | os.PathLike, output: str | os.PathLike | None = None, cfg:
     from fieldnet.engine.saving import load_checkpoint
     from fieldnet.engine.schedules import get_schedule
     from fieldnet.training.batches import read_index, supervised_split
+    from fieldnet.training.predict import data_layout
 
     if cfg is None:
         cfg = TrainConfig.from_settings(**settings)
@@ -320,6 +321,7 @@ def train(data: str | os.PathLike, output: str | os.PathLike | None = None, cfg:
         "data": str(data), "command": command or "", "classes": list(CLASSES), "train_config": cfg.as_json(),
         "lattice_sizes": [lat.L for lat in train_idx.lattices], "model": index.attrs.get("model", ""),
         "Tc_reference": _tc_reference(index), "n_train": train_idx.n_samples, "n_val": val_idx.n_samples,
+        "data_layout": data_layout(index),
     }
     run = {"loss": loss, "optimizer": optimizer, "schedule": schedule, "augment": augment, "progress": progress,
            "log": log}

@@ -136,3 +136,31 @@ def test_repeats_average_and_widen_the_error():
     assert abs(tc - T_STAR) <= err
     # every repeat on its own finds the planted transition too
     assert np.all(np.abs(np.asarray(curve.attrs["repeat_peaks"]) - T_STAR) <= 0.15)
+
+
+def test_cli_confusion_progress_is_a_tqdm_bar(tmp_path, monkeypatch, capsys):
+    """On a terminal the progress is tqdm's bar; written to a file (or with -q) there is none."""
+    import io
+    import sys
+
+    from fieldnet.simulations.campaign import run_campaign
+
+    from fieldnet.app.cli import main
+
+    data = run_campaign("ising2d", {}, [6], [1.5, 2.0, 2.6, 3.2], 12, seed=2, output=tmp_path / "d.h5", progress=False)
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    terminal = Terminal()
+    monkeypatch.setattr(sys, "stderr", terminal)
+    assert main(["analyze", "confusion", str(data), "-o", str(tmp_path / "a"), "--epochs", "2", "--repeats", "2"]) == 0
+    shown = terminal.getvalue()
+    assert "confusion:" in shown and "%|" in shown and "training" in shown  # tqdm's bar and unit
+    assert "proposals x repeats" not in shown  # the old hand-made counter
+    file_like = io.StringIO()
+    monkeypatch.setattr(sys, "stderr", file_like)
+    assert main(["analyze", "confusion", str(data), "-o", str(tmp_path / "b"), "--epochs", "2", "--repeats", "2"]) == 0
+    assert "\r" not in file_like.getvalue() and "confusion:" not in file_like.getvalue()
+    capsys.readouterr()

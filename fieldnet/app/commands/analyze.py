@@ -15,6 +15,21 @@ from importlib import import_module
 
 DESCRIPTION = "Analyses of predictions, models and data files, written as figures and numbers."
 
+#: the sub-verbs take the common options (-q, --threads) themselves
+HAS_SUBCOMMANDS = True
+
+#: the files each sub-verb writes into its output folder (an existing one needs --overwrite)
+OUTPUT_FILES: dict[str, tuple[str, ...]] = {
+    "tc": ("tc.json", "tc.nc"),
+    "confusion": ("confusion.json", "confusion.nc", "confusion.png"),
+    "equivariance": ("equivariance.nc", "equivariance.json", "translation_error.png", "symmetry_error.png"),
+    "filters": ("filters.nc", "filters.json", "filters.png", "filter_similarity.png", "activations.png"),
+    "occlusion": ("saliency.nc", "saliency.json", "saliency.png"),
+    "embedding": ("embedding.nc", "embedding.json", "embedding.png"),
+    "rg": ("rg.nc", "rg.json", "rg_temperature_map.png"),
+    "uncertainty": ("uncertainty.nc", "uncertainty.json", "uncertainty.png"),
+}
+
 # sub-verb -> module name under fieldnet.app.commands
 SUBCOMMANDS: dict[str, str] = {
     "tc": "analyze_tc",
@@ -40,11 +55,14 @@ def _available() -> dict[str, object]:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from fieldnet.app.cli import add_common_options
+
     sub = parser.add_subparsers(dest="analysis", metavar="WHAT", parser_class=type(parser))
     sub.required = True
     for verb, module in _available().items():
         p = sub.add_parser(verb, help=module.HELP, description=getattr(module, "DESCRIPTION", module.HELP))
         module.add_arguments(p)
+        add_common_options(p)
         p.set_defaults(_analysis_module=module)
 
 
@@ -68,9 +86,12 @@ def add_size_argument(parser: argparse.ArgumentParser,
 
 def add_output_argument(parser: argparse.ArgumentParser, verb: str, source: str = "MODEL",
                         beside: str = "the model file") -> None:
-    """``-o/--output OUTDIR``; by default ``<SOURCE>_<verb>`` beside the input named ``source``."""
+    """``-o/--output OUTDIR`` (by default ``<SOURCE>_<verb>`` beside the input named ``source``)
+    and ``--overwrite`` (replace the results of an earlier run there)."""
     parser.add_argument("-o", "--output", metavar="OUTDIR", default=None,
                         help=f"output folder (default: <{source}>_{verb} beside {beside})")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace the results of an earlier run in OUTDIR")
 
 
 def add_per_T_argument(parser: argparse.ArgumentParser, default: int, help: str | None = None) -> None:
@@ -99,22 +120,64 @@ def add_model_data_arguments(parser: argparse.ArgumentParser, verb: str, model_h
 def output_dir_for(args: argparse.Namespace, verb: str, source: str = "model", create: bool = True):
     """The folder ``-o`` names, or ``<stem>_<verb>`` beside the input file ``args.<source>``.
 
-    With ``create`` the folder is made (:func:`fieldnet.analysis.samples.output_folder`); without it only
-    checked not to be an existing file.  Either way a one-line error when it is.
+    The first call checks, before any work: the folder is not an existing file and can be
+    created or written; it holds none of the verb's :data:`OUTPUT_FILES` (unless
+    ``--overwrite``), and none of those is an input.  When the command line runs the verb, the
+    folder is also locked against a second writer until the verb ends.  With ``create`` the
+    folder is made.  Every problem is one FieldnetError line.
     """
     from pathlib import Path
 
     from fieldnet.errors import FieldnetError
 
-    src = Path(getattr(args, source))
+    if getattr(args, "output", None) is not None and not str(args.output).strip():
+        raise FieldnetError("the output folder name is empty; give one with -o, e.g. -o results")
+    src = getattr(args, source)
+    src = Path(src[0] if isinstance(src, list) else src)  # several inputs: named after the first
     out = Path(args.output) if args.output else src.with_name(f"{src.stem}_{verb}")
-    if create:
-        from fieldnet.analysis.samples import output_folder
+    checked = getattr(args, "_checked_outputs", set())
+    if out not in checked:
+        _check_output_folder(args, out, verb)
+        from fieldnet.app.cli import lock_output
 
-        return output_folder(out)
+        lock_output(args, out)
+        checked.add(out)
+        args._checked_outputs = checked
+    if create:
+        try:
+            out.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            from fieldnet.io.atomic import describe_os_error
+
+            raise FieldnetError(describe_os_error(exc, out, "rerun")) from None
+    return out
+
+
+def _check_output_folder(args: argparse.Namespace, out, verb: str) -> None:
+    import os
+
+    from fieldnet.errors import FieldnetError
+
     if out.exists() and not out.is_dir():
         raise FieldnetError(f"output {out} exists and is not a folder; choose another -o")
-    return out
+    existing = out if out.is_dir() else next((p for p in out.parents if p.is_dir()), None)
+    if existing is None or not os.access(existing, os.W_OK | os.X_OK):
+        raise FieldnetError(f"cannot write {out}: folder {existing or out.parent} is not writable; choose another -o")
+    inputs = []
+    for name in ("model", "data", "predictions"):
+        value = getattr(args, name, None)
+        inputs += value if isinstance(value, list) else [value] if isinstance(value, str) else []
+    for name in OUTPUT_FILES.get(verb, ()):
+        target = out / name
+        for source in inputs:
+            try:
+                same = os.path.samefile(target, source)
+            except OSError:
+                same = False
+            if same:
+                raise FieldnetError(f"output {target} is the input {source}; writing it would destroy the input, choose another -o")
+        if target.exists() and not getattr(args, "overwrite", False):
+            raise FieldnetError(f"{target} already exists (an earlier analysis); pass --overwrite to replace it or choose another -o")
 
 
 def require_at_least_one(value: int, option: str) -> None:
@@ -153,13 +216,28 @@ def model_and_samples(args: argparse.Namespace, per_T: int, check=None, pick=Non
     from fieldnet.engine.saving import load_model
 
     model = load_model(args.model)
+    model.attrs["source_path"] = str(args.model)
     if check is not None:
         check(model)
     ds = load_configurations(args.data, args.L)
+    warn_if_other_data(args, model)
     if pick is not None:
         ds = pick(ds)
     ds = per_temperature_subset(ds, per_T, args.seed)
     return model, ds, check_model_fits(model, ds)
+
+
+def warn_if_other_data(args: argparse.Namespace, model) -> None:
+    """One warning line on stderr when DATA is not of the kind MODEL was trained on (another
+    lattice model, lattice or channel layout): the analysis runs, but says what it looked at."""
+    import sys
+
+    from fieldnet.training.batches import read_index
+    from fieldnet.training.predict import layout_mismatch
+
+    mismatch = layout_mismatch(model, read_index(args.data, None if args.L is None else [args.L]))
+    if mismatch:
+        sys.stderr.write(f"fieldnet analyze {args.analysis}: warning: {mismatch}\n")
 
 
 def provenance(args: argparse.Namespace) -> dict[str, str]:

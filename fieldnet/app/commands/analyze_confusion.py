@@ -56,8 +56,7 @@ def run(args: argparse.Namespace) -> int:
     if args.hidden < 1 or args.epochs < 1 or args.repeats < 1:
         raise FieldnetError("--hidden, --epochs and --repeats must be at least 1")
     src = Path(args.data)
-    if not src.exists():
-        raise FieldnetError(f"{src}: no such file; give a data file written by 'fieldnet simulate'")
+    analyze.output_dir_for(args, "confusion", source="data", create=False)  # refuse before the work
     import numpy as np
 
     from fieldnet.analysis import plots
@@ -68,21 +67,31 @@ def run(args: argparse.Namespace) -> int:
         peak_estimate,
         plot_confusion,
     )
-    from fieldnet.analysis.samples import reference_tc
-    from fieldnet.io.atomic import atomic_output
+    from fieldnet.analysis.samples import reference_tc, write_netcdf
+    from fieldnet.io.atomic import write_text_atomically
 
     ds = load_configurations(src, args.L)
     grid = None if args.T_grid is None else np.linspace(*args.T_grid)
+    bar = None
+    if not args.quiet and sys.stderr.isatty():
+        from tqdm import tqdm
+
+        bar = tqdm(desc="confusion", unit="training", file=sys.stderr, leave=False, dynamic_ncols=True)
 
     def progress(done: int, total: int) -> None:
-        sys.stderr.write(f"\rconfusion: {done}/{total} proposals x repeats")
-        if done == total:
-            sys.stderr.write("\n")
-        sys.stderr.flush()
+        """The trainings done so far (proposals x repeats), on the bar."""
+        if bar.total != total:  # known at the first training: show the bar with its length at once
+            bar.total = total
+            bar.refresh()
+        bar.update(done - bar.n)
 
-    curve = confusion_curve(ds, grid, mlp_trainer(hidden=args.hidden, epochs=args.epochs),
-                            feature_kind=args.features, test_fraction=args.test_fraction, seed=args.seed,
-                            n_repeats=args.repeats, progress=progress)
+    try:
+        curve = confusion_curve(ds, grid, mlp_trainer(hidden=args.hidden, epochs=args.epochs),
+                                feature_kind=args.features, test_fraction=args.test_fraction, seed=args.seed,
+                                n_repeats=args.repeats, progress=progress if bar is not None else None)
+    finally:
+        if bar is not None:
+            bar.close()
     try:
         tc, err = peak_estimate(curve)
         peak_error = None
@@ -111,12 +120,10 @@ def run(args: argparse.Namespace) -> int:
                      "test_fraction": args.test_fraction, "seed": args.seed, "repeats": args.repeats,
                      "n_train": int(curve.attrs["n_train"]), "n_test": int(curve.attrs["n_test"])},
     }
-    with atomic_output(outdir / "confusion.nc") as tmp:
-        curve.assign_attrs(Tc=tc, Tc_err=err, Tc_reference=ref, fieldnet_format="confusion") \
-            .reset_coords(["stderr", "trivial"]).assign(trivial=lambda d: d.trivial.astype("int8")) \
-            .to_netcdf(tmp, engine="h5netcdf")
-    with atomic_output(outdir / "confusion.json") as tmp:
-        tmp.write_text(json.dumps(result, indent=2) + "\n")
+    write_netcdf(curve.assign_attrs(Tc=tc, Tc_err=err, Tc_reference=ref, fieldnet_format="confusion")
+                 .reset_coords(["stderr", "trivial"]).assign(trivial=lambda d: d.trivial.astype("int8")),
+                 outdir / "confusion.nc")
+    write_text_atomically(outdir / "confusion.json", json.dumps(result, indent=2) + "\n")
     plots.save(plot_confusion(curve, peak=(tc, err) if np.isfinite(tc) else None, tc_reference=ref), outdir / "confusion.png")
     if peak_error:
         print(f"no peak estimate: {peak_error}")

@@ -28,6 +28,7 @@ def run(args: argparse.Namespace) -> int:
     from fieldnet.analysis.embedding import embedding, penultimate_index, plot_embedding
     from fieldnet.analysis.samples import reference_tc, write_json, write_netcdf
 
+    analyze.output_dir_for(args, "embedding", create=False)  # refuse before the work
     model, ds, _ = analyze.model_and_samples(args, args.per_T, check=penultimate_index)
     emb = embedding(model, ds, seed=args.seed, use_tsne=not args.no_tsne)
     tc = reference_tc(ds)

@@ -37,6 +37,7 @@ def run(args: argparse.Namespace) -> int:
     from fieldnet.analysis.samples import write_json, write_netcdf
     from fieldnet.errors import FieldnetError
 
+    analyze.output_dir_for(args, "equivariance", create=False)  # refuse before the work
     analyze.require_at_least_one(args.shift_step, "--shift-step")
     model, _, x = analyze.model_and_samples(args, args.per_T)
     if x.ndim != 4 or x.shape[-1] != x.shape[-2]:

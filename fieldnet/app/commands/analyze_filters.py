@@ -39,6 +39,7 @@ def run(args: argparse.Namespace) -> int:
     from fieldnet.analysis.samples import representative_temperatures, write_json, write_netcdf
     from fieldnet.errors import FieldnetError
 
+    analyze.output_dir_for(args, "filters", create=False)  # refuse before the work
     analyze.require_at_least_one(args.channels, "--channels")
     model, ds, x = analyze.model_and_samples(args, args.per_T)
     analyze.require_2d(x, "filters")

@@ -30,6 +30,7 @@ def run(args: argparse.Namespace) -> int:
     from fieldnet.analysis.saliency import plot_saliency, saliency_maps
     from fieldnet.analysis.samples import write_json, write_netcdf
 
+    analyze.output_dir_for(args, "occlusion", create=False)  # refuse before the work
     analyze.require_at_least_one(args.temperatures, "--temperatures")
 
     def spread(ds):  # the configurations at args.temperatures temperatures spread over the range

@@ -47,6 +47,7 @@ def run(args: argparse.Namespace) -> int:
     )
     from fieldnet.io.dataset import lattice_sizes
 
+    analyze.output_dir_for(args, "rg", source="data", create=False)  # refuse before the work
     src = Path(args.data)
     sizes = lattice_sizes(src)
     L = max(sizes) if args.L is None else args.L

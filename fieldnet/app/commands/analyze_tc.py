@@ -38,13 +38,10 @@ def run(args: argparse.Namespace) -> int:
 
     if args.bootstrap < 2:
         raise FieldnetError(f"--bootstrap must be at least 2, got {args.bootstrap}")
-    from pathlib import Path
-
     from fieldnet.app.report import headline
     from fieldnet.app.tc_study import analyse_study
 
-    first = Path(args.predictions[0])
-    outdir = Path(args.output) if args.output else first.with_name(f"{first.stem}_tc")
+    outdir = analyze.output_dir_for(args, "tc", source="predictions", create=False)  # checked before the work
     summary = analyse_study(args.predictions, None, args.data, outdir, n_bootstrap=args.bootstrap, seed=args.seed,
                             figures=not args.no_figures)
     print(headline(summary))

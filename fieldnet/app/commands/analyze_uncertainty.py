@@ -29,6 +29,7 @@ def run(args: argparse.Namespace) -> int:
     from fieldnet.analysis.samples import reference_tc, write_json, write_netcdf
     from fieldnet.analysis.uncertainty import dropout_layers, mc_dropout, plot_uncertainty
 
+    analyze.output_dir_for(args, "uncertainty", create=False)  # refuse before the work
     model, ds, _ = analyze.model_and_samples(args, args.per_T, check=dropout_layers)
     result = mc_dropout(model, ds, n_passes=args.passes, seed=args.seed)
     tc = reference_tc(ds)

@@ -57,7 +57,7 @@ def _describe_dataset(path, f) -> list[str]:
     import h5py
     import numpy as np
 
-    from fieldnet.io.dataset import scalar_attr
+    from fieldnet.io.dataset import check_group_sizes, scalar_attr
 
     attrs = {k: scalar_attr(v) for k, v in f.attrs.items()}
     lines = [
@@ -74,6 +74,8 @@ def _describe_dataset(path, f) -> list[str]:
         lines.append("  (no lattice groups yet)")
     for name in groups:
         g = f[name]
+        if "config" in g and isinstance(g["config"], h5py.Dataset):
+            check_group_sizes(path, g, int(scalar_attr(g.attrs.get("L", 0))))  # before any array is read
         ga = {k: scalar_attr(v) for k, v in g.attrs.items()}
         cfg = g["config"]
         temps = np.asarray(g["temperature_grid"][:]) if "temperature_grid" in g else np.array([])
@@ -155,14 +157,17 @@ def describe(path) -> list[str]:
     import h5py
 
     from fieldnet.errors import DataFileError
-    from fieldnet.io.atomic import partial_path
+    from fieldnet.io.atomic import partial_path, require_regular_file
+    from fieldnet.io.hdf5probe import probe_hdf5
 
     p = Path(path)
-    if not p.exists():
+    if not p.exists() and not p.is_symlink():
         hint = f" (an unfinished run left {partial_path(p)}: show it with 'fieldnet info {partial_path(p)}' or finish it with --resume)" if partial_path(p).exists() else ""
         raise DataFileError(f"{p} does not exist{hint}")
     if p.is_dir():
         raise DataFileError(f"{p} is a directory, not a file")
+    require_regular_file(p, "file", "give a data, model or predictions file")
+    probe_hdf5(p)  # a corrupt file can hang or crash the HDF5 library: read its metadata in a child first
     try:
         with h5py.File(p, "r") as f:
             kind = f.attrs.get("fieldnet_format")

@@ -26,12 +26,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--batch-size", type=int, default=256, help="samples per forward pass (default: 256)")
     parser.add_argument("--threads", type=int, default=None, help="numba threads (default: NUMBA_NUM_THREADS or all cores)")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing output file")
+    parser.add_argument("--force", action="store_true",
+                        help="predict even when DATA is not of the kind the model was trained on (another lattice "
+                        "model, lattice or channel layout); a warning says so")
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
 
 
 def run(args: argparse.Namespace) -> int:
     import sys
 
+    from fieldnet.app.cli import lock_output
     from fieldnet.app.predictions import predict_with_blocks
     from fieldnet.engine.saving import load_model
     from fieldnet.errors import FieldnetError
@@ -42,14 +46,19 @@ def run(args: argparse.Namespace) -> int:
         raise FieldnetError(f"--batch-size must be positive, got {args.batch_size}")
     if args.block == 1 or args.block < 0:
         raise FieldnetError(f"--block must be 0 (none) or at least 2, got {args.block}")
-    out = check_output_path(args.output, overwrite=args.overwrite)
+    out = check_output_path(args.output, overwrite=args.overwrite, inputs=[*args.model, args.data])
+    lock_output(args, out)
     models = []
     for path in args.model:
         model = load_model(path)
         model.attrs["source_path"] = str(path)
         models.append(model)
+
+    def warn(text: str) -> None:
+        sys.stderr.write(f"fieldnet predict: warning: {text}\n")
+
     pred = predict_with_blocks(models, args.data, block=args.block, sizes=args.L, batch_size=args.batch_size,
-                               progress=not args.quiet and sys.stderr.isatty())
+                               progress=not args.quiet and sys.stderr.isatty(), force=args.force, warn=warn)
     write_predictions(pred, out)
     networks = f", an ensemble of {len(models)} networks" if len(models) > 1 else ""
     print(f"wrote {out}: {pred.sizes['sample']} samples, L = {sorted(set(pred.L.values.tolist()))}{networks}")

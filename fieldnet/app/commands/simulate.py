@@ -56,6 +56,47 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     dist.add_argument("--workers", type=int, default=None, metavar="N", help="run the points on N local single-threaded Dask worker processes")
 
 
+#: largest magnitude of a numeric coupling: beyond it energies overflow (J/k_B units)
+MAX_COUPLING = 1e6
+
+#: bytes of working state per lattice site beyond the stored configurations (spins, random
+#: words, cluster stacks and measurements; an upper estimate over the models)
+WORK_BYTES_PER_SITE = 64
+
+
+def check_couplings(params: dict) -> None:
+    """One line when a numeric ``--param`` is beyond +-MAX_COUPLING (the energies would overflow)."""
+    from fieldnet.errors import FieldnetError
+
+    for name, value in params.items():
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            continue
+        if abs(number) > MAX_COUPLING:
+            raise FieldnetError(f"--param {name}={value}: couplings beyond +-{MAX_COUPLING:g} (units of J) overflow the "
+                                "energies; rescale the couplings and temperatures together")
+
+
+def check_point_memory(instance, sizes: list[int], n_samples: int) -> None:
+    """One line when a temperature point of the largest lattice cannot fit the memory budget.
+
+    Args:
+        instance: the lattice model (its ndim, channel_names and dtype).
+        sizes: lattice sizes L.  n_samples: configurations per temperature point.
+    """
+    import numpy as np
+
+    from fieldnet.io.limits import require_memory
+
+    L = max(sizes)
+    sites = L ** instance.ndim
+    configs = n_samples * len(instance.channel_names) * sites * np.dtype(instance.dtype).itemsize
+    require_memory(configs + sites * WORK_BYTES_PER_SITE,
+                   f"one temperature point of L={L} ({L}^{instance.ndim} = {sites:,} sites, {n_samples:,} samples)",
+                   "choose a smaller --L or fewer --samples")
+
+
 def campaign_arguments(args: argparse.Namespace) -> dict:
     """Validated keyword arguments of :func:`fieldnet.simulations.campaign.run_campaign` (without map_points)."""
     import shlex
@@ -65,19 +106,31 @@ def campaign_arguments(args: argparse.Namespace) -> dict:
     from fieldnet.simulations.grids import parse_params, parse_sizes, parse_temperatures
     from fieldnet.simulations.registry import get_model
 
+    if args.output is not None and not args.output.strip():
+        raise FieldnetError("the output file name is empty; give one with -o, e.g. -o ising2d.h5")
+    from fieldnet.app.cli import MAX_SEED
+
+    if not 0 <= args.seed <= MAX_SEED:  # the command line checks it too (fieldnet.app.cli.seed_value)
+        raise FieldnetError(f"--seed must be between 0 and 2^63 - 1 = {MAX_SEED}, got {args.seed}")
+    if args.samples < 1:
+        raise FieldnetError(f"--samples must be at least 1, got {args.samples}")
     params = parse_params(args.param)
     if args.lattice is not None:
         if "lattice" in params and params["lattice"] != args.lattice:
             raise FieldnetError("--lattice and --param lattice=... disagree; give one of them")
         params["lattice"] = args.lattice
-    temperatures = args.T if args.T is not None else [get_model(args.model, **params).default_temperatures()]
+    check_couplings(params)
+    instance = get_model(args.model, **params)
+    temperatures = args.T if args.T is not None else [instance.default_temperatures()]
     if args.resume and args.overwrite:
         raise FieldnetError("give either --resume (continue the partial file) or --overwrite (start afresh), not both")
     output = args.output or f"{args.model}.h5"
+    sizes = parse_sizes(args.L)
+    check_point_memory(instance, sizes, args.samples)
     return {
         "model": args.model,
         "params": params,
-        "sizes": parse_sizes(args.L),
+        "sizes": sizes,
         "temperatures": parse_temperatures(temperatures),
         "n_samples": args.samples,
         "algorithm": args.algorithm,
@@ -93,10 +146,18 @@ def campaign_arguments(args: argparse.Namespace) -> dict:
 def run(args: argparse.Namespace) -> int:
     import sys
 
-    from fieldnet.io.atomic import partial_path
+    from fieldnet.app.cli import lock_output
+    from fieldnet.errors import FieldnetError
+    from fieldnet.io.atomic import check_output_path, partial_path
     from fieldnet.simulations.campaign import run_campaign, serial_map
 
     kwargs = campaign_arguments(args)
+    check_output_path(kwargs["output"], overwrite=args.overwrite, resume=args.resume)
+    lock_output(args, kwargs["output"])
+    partial = partial_path(kwargs["output"])
+    if partial.exists() and not (args.resume or args.overwrite):
+        raise FieldnetError(f"an unfinished run left {partial}; continue it with --resume, or pass --overwrite to "
+                            "discard it and start afresh")
     args._resume_hint = (
         f"rerun the same command with --resume (finished temperature points are kept in {partial_path(kwargs['output'])})"
     )

@@ -72,9 +72,16 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
 def run(args: argparse.Namespace) -> int:
     import sys
 
+    from fieldnet.app.cli import lock_output
+    from fieldnet.io.atomic import check_output_path, require_regular_file
     from fieldnet.training.trainer import command_line, train
 
     cfg = config_from_args(args)
+    inputs = [args.data] + [p for p in (args.architecture, args.init_model) if p is not None]
+    out = check_output_path(args.output, overwrite=args.overwrite, resume=args.resume, inputs=inputs)
+    if args.architecture is not None:
+        require_regular_file(args.architecture, "architecture file", "write one as a JSON list of layers")
+    lock_output(args, out)
     args._resume_hint = f"rerun the same command with --resume (checkpoint: {args.output}.partial)"
     log = (lambda *_: None) if args.quiet else (lambda line: print(line, file=sys.stderr))
     model = train(args.data, args.output, cfg, resume=args.resume, overwrite=args.overwrite,

@@ -100,6 +100,12 @@ class Layer:
         """Per-sample output shape; raises ShapeError when the input does not fit."""
         return tuple(input_shape)
 
+    def array_shapes(self, input_shape: tuple[int, ...]) -> dict[str, tuple[int, ...]]:
+        """Shapes of the parameters and buffers ``build(input_shape)`` creates, by name, without
+        creating them: a model file is checked against them before anything is allocated.
+        Layers with weights override it (the default: none)."""
+        return {}
+
     # -- computation ---------------------------------------------------------------------
     def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
         raise NotImplementedError

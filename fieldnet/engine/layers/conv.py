@@ -129,6 +129,11 @@ class _ConvNd(Layer):
         geometry = self.axis_geometry(input_shape[1:])
         return (self.out_channels, *(g[0] for g in geometry))
 
+    def array_shapes(self, input_shape: tuple[int, ...]) -> dict[str, tuple[int, ...]]:
+        self.compute_output_shape(input_shape)
+        shapes = {"kernel": (self.out_channels, int(input_shape[0]), *self.kernel_size)}
+        return {**shapes, "bias": (self.out_channels,)} if self.bias else shapes
+
     def build(self, input_shape: tuple[int, ...], rng: np.random.Generator) -> None:
         self.params, self.grads, self._work, self._cache = {}, {}, {}, {}  # a rebuild starts afresh
         super().build(input_shape, rng)

@@ -75,6 +75,11 @@ class Dense(Layer):
             )
         return (self.out_features,)
 
+    def array_shapes(self, input_shape: tuple[int, ...]) -> dict[str, tuple[int, ...]]:
+        self.compute_output_shape(input_shape)
+        shapes = {"kernel": (int(input_shape[0]), self.out_features)}
+        return {**shapes, "bias": (self.out_features,)} if self.bias else shapes
+
     def build(self, input_shape: tuple[int, ...], rng: np.random.Generator) -> None:
         self.params, self.grads = {}, {}
         super().build(input_shape, rng)

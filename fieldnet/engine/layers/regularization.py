@@ -86,6 +86,10 @@ class BatchNorm(Layer):
         self.momentum = float(momentum)
         self.eps = float(eps)
 
+    def array_shapes(self, input_shape: tuple[int, ...]) -> dict[str, tuple[int, ...]]:
+        c = (int(input_shape[0]),)
+        return {"gamma": c, "beta": c, "running_mean": c, "running_var": c}
+
     def build(self, input_shape: tuple[int, ...], rng: np.random.Generator) -> None:
         super().build(input_shape, rng)
         c = int(input_shape[0])

@@ -60,6 +60,13 @@ class Residual(Layer):
             )
         return shape
 
+    def array_shapes(self, input_shape: tuple[int, ...]) -> dict[str, tuple[int, ...]]:
+        shapes, shape = {}, tuple(int(s) for s in input_shape)
+        for i, layer in enumerate(self.layers):
+            shapes.update({f"{i}/{k}": s for k, s in layer.array_shapes(shape).items()})
+            shape = layer.compute_output_shape(shape)
+        return shapes
+
     def build(self, input_shape: tuple[int, ...], rng: np.random.Generator) -> None:
         shape = tuple(int(s) for s in input_shape)
         for layer in self.layers:
