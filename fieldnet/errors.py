@@ -24,3 +24,7 @@ class ShapeError(FieldnetError, ValueError):
 
 class TrainingDiverged(FieldnetError):
     """The training loss became NaN or infinite."""
+
+
+class NonFiniteOutput(FieldnetError):
+    """A model's outputs overflowed to infinity or NaN (finite but huge weights)."""

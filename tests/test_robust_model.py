@@ -20,7 +20,7 @@ from hypothesis.extra import numpy as hnp
 from fieldnet.engine.layers import Conv2d, Dense, Flatten, MaxPool2d
 from fieldnet.engine.model import Sequential
 from fieldnet.engine.saving import load_model, save_model
-from fieldnet.errors import DataFileError, FieldnetError
+from fieldnet.errors import DataFileError, FieldnetError, NonFiniteOutput
 
 INPUT_SHAPE = (1, 8, 8)
 
@@ -30,12 +30,16 @@ def make_model() -> Sequential:
 
 
 def load_and_run(path: Path) -> str:
-    """'refused' (FieldnetError) or 'loaded' -- and a loaded model must run on its input shape."""
+    """'refused' (FieldnetError) or 'loaded' -- and a loaded model must run on its input shape,
+    giving finite outputs or refusing them (NonFiniteOutput: finite weights so large they overflow)."""
     try:
         model = load_model(path)
     except FieldnetError:
         return "refused"
-    out = model.predict(np.zeros((2, *model.input_shape), dtype=np.float32))
+    try:
+        out = model.predict(np.zeros((2, *model.input_shape), dtype=np.float32))
+    except NonFiniteOutput:
+        return "refused"
     assert out.shape[0] == 2 and np.all(np.isfinite(out)), "a model that loads must give finite outputs"
     return "loaded"
 
@@ -159,6 +163,27 @@ def test_nan_weights_are_refused(valid, tmp_path):
         kernel[...] = values
     with pytest.raises(DataFileError):
         load_model(path)
+
+
+def test_weights_beyond_float32_are_refused(valid, tmp_path):
+    path = fresh_path(tmp_path)
+    path.write_bytes(valid)
+    with h5py.File(path, "r+") as f:
+        del f["weights/3/bias"]
+        f["weights"].create_dataset("3/bias", data=np.array([1e300, 0.0]))
+    with pytest.raises(DataFileError, match="float32"):
+        load_model(path)
+
+
+def test_overflowing_outputs_are_one_error(valid, tmp_path):
+    path = fresh_path(tmp_path)
+    path.write_bytes(valid)
+    with h5py.File(path, "r+") as f:
+        f["weights/0/bias"][...] = np.float32(1.7e38)
+        f["weights/3/kernel"][...] = np.float32(10.0)
+    model = load_model(path)  # finite weights load ...
+    with pytest.raises(NonFiniteOutput, match="overflow"):  # ... but outputs that overflow are refused
+        model.predict(np.zeros((2, *model.input_shape), dtype=np.float32))
 
 
 def test_crafted_model_file_cannot_run_code(valid, tmp_path):

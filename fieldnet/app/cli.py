@@ -129,6 +129,10 @@ def parse(parser: argparse.ArgumentParser, argv: list[str] | None) -> argparse.N
     return args
 
 
+def _ignore_unraisable(unraisable) -> None:
+    """sys.unraisablehook after Ctrl-C: finalizer errors of interrupted objects are not reported."""
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parse(parser, argv)
@@ -145,6 +149,9 @@ def main(argv: list[str] | None = None) -> int:
         sys.stderr.write(f"{prog}: error: {exc}\n")
         return exc.exit_status
     except KeyboardInterrupt:
+        # an interrupt can land inside numba's compiler and leave half-built LLVM objects whose
+        # finalizers fail at exit; the process is ending, so their "Exception ignored" noise is dropped
+        sys.unraisablehook = _ignore_unraisable
         hint = getattr(args, "_resume_hint", None) or "rerun the same command with --resume"
         sys.stderr.write(f"\n{prog}: interrupted; to continue, {hint}\n")
         return 130

@@ -21,7 +21,7 @@ import numpy as np
 
 from fieldnet.engine.blas import single_threaded_blas
 from fieldnet.engine.layers.base import Layer, layer_from_spec, layer_to_spec
-from fieldnet.errors import ShapeError
+from fieldnet.errors import NonFiniteOutput, ShapeError
 
 if TYPE_CHECKING:
     from fieldnet.engine.optimizers import Optimizer
@@ -208,7 +208,12 @@ class Sequential:
         outs = [np.array(self.forward(b, training=training), copy=True) for b in self._batches(x, batch_size)]
         if not outs:
             return np.zeros((0,) + tuple(self.output_shape or (0,)), np.float32)
-        return np.concatenate(outs)
+        out = np.concatenate(outs)
+        if not np.all(np.isfinite(out)) and np.all(np.isfinite(np.asarray(x))):
+            largest = max((float(np.max(np.abs(a))) for _, arrays in self._arrays() for a in arrays.values() if a.size), default=0.0)
+            raise NonFiniteOutput(f"the model's outputs overflow to inf or NaN on finite inputs (largest weight magnitude "
+                                  f"{largest:.3g}); the model is damaged or comes from a diverged training run")
+        return out
 
     def predict_proba(self, x: np.ndarray, batch_size: int = 256, training: bool = False) -> np.ndarray:
         """Class probabilities (N, K): softmax of the outputs (sigmoid for a single output,

@@ -37,6 +37,8 @@ from fieldnet.errors import DataFileError
 from fieldnet.io.atomic import RESUME_HINT, hdf5_image, require_regular_file, write_file_atomically
 from fieldnet.io.formats import FORMAT_ATTRIBUTE, require_kind
 
+FLOAT32_MAX = float(np.finfo(np.float32).max)
+
 FORMAT = "model"
 FORMAT_VERSION = 1
 
@@ -288,6 +290,9 @@ class ModelFileReader:
                 if value.dtype.kind == "f" and not np.all(np.isfinite(value)):
                     raise DataFileError(f"{p}: dataset {name} holds NaN or infinite values; the model file is damaged "
                                         "(or saved from a diverged run)")
+                if value.dtype.kind in "fiu" and value.size and np.max(np.abs(value.astype(np.float64))) > FLOAT32_MAX:
+                    raise DataFileError(f"{p}: dataset {name} holds values beyond float32's range (the engine computes "
+                                        "in float32); the model file is damaged")
                 out[name] = value
             return out
         except DataFileError:

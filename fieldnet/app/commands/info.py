@@ -88,16 +88,16 @@ def _describe_dataset(path, f) -> list[str]:
             f"{', '.join('zyx'[3 - (cfg.ndim - 2):])}), {cfg.compression or 'uncompressed'}; "
             f"{int(done.sum())}/{len(temps)} temperatures done; Tc {tc_text}"
         )
-        couplings = {k: ga[k] for k in ga if k not in ("L", "samples_per_temperature", "channel_names", "model", "Tc", "Tc_source",
-                                                         "algorithm_per_temperature", "sweep_unit", "seed", "algorithm", "hamiltonian")}
+        couplings = {k: ga[k] for k in ga if k not in NOT_COUPLINGS}
         if couplings:
             lines.append("    " + "  ".join(f"{k}={_fmt(v)}" for k, v in couplings.items()))
         algs = ga.get("algorithm_per_temperature")
         algs = [algs] if isinstance(algs, str) else (list(algs) if algs is not None else [])
         per_t = int(ga.get("samples_per_temperature", 0) or 0)
-        columns = [c for c in ("tau_int_energy", "tau_int_abs_magnetization", "thinning", "burn_in", "acceptance") if c in g]
+        columns = [c for c in ("tau_int_energy", "tau_int_abs_magnetization", "thinning", "burn_in", "acceptance",
+                               "effective_samples") if c in g]
         short = {"tau_int_energy": "tau_E", "tau_int_abs_magnetization": "tau_|m|", "thinning": "thin", "burn_in": "burn_in",
-                 "acceptance": "accept"}
+                 "acceptance": "accept", "effective_samples": "n_eff"}
         obs_names = [o for o in ("energy", "magnetization") if o in g]
         head = f"    {'T':>8} {'label':>5} {'algorithm':>10} " + " ".join(f"{short[c]:>8}" for c in columns)
         head += " " + " ".join(f"{'<' + o[:6] + '>':>9}" for o in obs_names)
@@ -148,6 +148,11 @@ def _describe_generic(path, f, kind: str) -> list[str]:
 
     walk(f, "  ")
     return lines
+
+
+#: group attributes that describe the simulation, not the model's couplings
+NOT_COUPLINGS = ("L", "samples_per_temperature", "channel_names", "model", "Tc", "Tc_source", "algorithm_per_temperature",
+                 "sweep_unit", "seed", "algorithm", "hamiltonian", "nu_reference", "nu_source", "global_moves")
 
 
 def describe(path) -> list[str]:
