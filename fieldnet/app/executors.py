@@ -34,7 +34,9 @@ Dask executor is made.
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
+import os
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -225,3 +227,58 @@ def train_network(task: TrainTask, log: Callable[[str], None] | None = None) -> 
     train(task.data, task.output, task.config, resume=partial_path(task.output).exists(), overwrite=True,
           progress=task.progress, command=task.command, log=log or lines.append)
     return lines
+
+
+def ensemble_outputs(output: str | os.PathLike, ensemble: int | None) -> list[Path]:
+    """The model files of ``fieldnet train``: ``output`` itself, or ``<stem>_net<k><suffix>``
+    for k = 1..K with ``--ensemble K``."""
+    out = Path(output)
+    if ensemble is None:
+        return [out]
+    return [out.with_name(f"{out.stem}_net{k}{out.suffix}") for k in range(1, ensemble + 1)]
+
+
+def train_ensemble(data: str | os.PathLike, output: str | os.PathLike, cfg: TrainConfig, ensemble: int | None, *,
+                   workers: int | None = None, scheduler: str | None = None, resume: bool = False,
+                   overwrite: bool = False, progress: bool = False, command: str = "",
+                   log: Callable[[str], None] = print) -> list[tuple[Path, Any]]:
+    """``fieldnet train --ensemble K``: K networks with seeds ``cfg.seed`` ... ``cfg.seed + K - 1``,
+    each an independent task (here, or on Dask with ``workers`` / ``scheduler``); returns
+    (model file, model) in seed order.  ``ensemble`` None: the one network ``output``.
+
+    Each network is exactly what ``fieldnet train --seed S -o FILE`` writes.  The data, the
+    settings and every output are checked before any training starts (an existing file needs
+    ``overwrite`` or ``resume``); without ``resume`` a stale checkpoint of an earlier run is
+    discarded, as a single run discards it, because the tasks continue from any checkpoint
+    they find.
+    """
+    from dataclasses import replace
+
+    from fieldnet.engine.saving import load_model
+    from fieldnet.io.atomic import check_output_path, partial_path
+    from fieldnet.training.batches import read_index
+
+    if ensemble is not None and ensemble < 1:
+        raise FieldnetError(f"--ensemble must be at least 1, got {ensemble}")
+    executor = open_executor(workers, scheduler)
+    cfg.resolved()
+    read_index(data, cfg.sizes)
+    outputs = [check_output_path(p, overwrite=overwrite, resume=resume).resolve() for p in ensemble_outputs(output, ensemble)]
+    data = str(Path(data).resolve())
+    with executor:
+        if not resume:
+            for out in outputs:
+                for stale in (partial_path(out), partial_path(out.with_name(out.name + ".best"))):
+                    stale.unlink(missing_ok=True)
+        tasks = [TrainTask(data, str(out), replace(cfg, seed=cfg.seed + k), command, progress=progress and executor.in_process)
+                 for k, out in enumerate(outputs)]
+        function = functools.partial(train_network, log=log) if executor.in_process else train_network
+        models = []
+        with contextlib.closing(executor.map(function, tasks)) as results:
+            for task in tasks:
+                if ensemble is not None:
+                    log(f"network {task.name} (seed {task.config.seed})")
+                for line in next(results):
+                    log(line)
+                models.append((Path(task.output), load_model(task.output)))
+    return models
