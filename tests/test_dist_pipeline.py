@@ -22,6 +22,7 @@ from test_faults_pipeline import summary_without_timings
 from test_faults_train import assert_same_model
 
 from fieldnet.app.executors import DaskExecutor, train_network
+from fieldnet.errors import FieldnetError, TrainingDiverged
 
 # the tiny study of tests/pipeline/test_pipe_pipeline.py: two sizes, two placements, two networks each
 TINY = """
@@ -133,6 +134,15 @@ def test_results_come_back_in_task_order_whatever_finishes_first(client):
     assert list(DaskExecutor(client=client).map(_sleep, seconds)) == seconds
 
 
+def test_a_task_error_and_an_unshared_folder_are_user_errors_here(client, tmp_path):
+    executor = DaskExecutor(client=client)
+    with pytest.raises(FieldnetError, match="diverged on a worker"):
+        list(executor.map(_diverge, [1]))
+    executor.check_shared(tmp_path)
+    with pytest.raises(FieldnetError, match="do not see .*elsewhere; the work files must be on storage shared"):
+        executor.check_shared(tmp_path / "elsewhere")
+
+
 @pytest.mark.parametrize("args, expected", [
     (("pipeline", "--workers", "0"), "--workers must be at least 1"),
     (("pipeline", "--workers", "2", "--scheduler", "tcp://127.0.0.1:9"), "either --scheduler"),
@@ -211,6 +221,10 @@ def _claim(marker: str) -> bool:
     except FileExistsError:
         return False
     return True
+
+
+def _diverge(task) -> None:
+    raise TrainingDiverged("training diverged on a worker")
 
 
 def _sleep(seconds: float) -> float:

@@ -63,6 +63,9 @@ class SerialExecutor:
 
         return serial_map(tasks)
 
+    def check_shared(self, *paths: str | os.PathLike) -> None:
+        """Nothing to check: the tasks run here."""
+
     def close(self) -> None:
         """Nothing to release."""
 
@@ -158,6 +161,16 @@ class DaskExecutor:
             if pending:
                 with contextlib.suppress(Exception):
                     client.cancel(pending)
+
+    def check_shared(self, *paths: str | os.PathLike) -> None:
+        """FieldnetError unless every worker connected now sees every one of ``paths`` (the tasks
+        read and write their files there: it must be shared storage, at the same path)."""
+        for path in map(str, paths):
+            seen = self.client.run(os.path.exists, path)
+            blind = sorted(worker for worker, exists in seen.items() if not exists)
+            if blind:
+                raise FieldnetError(f"{len(blind)} of {len(seen)} Dask workers (e.g. {blind[0]}) do not see {path}; "
+                                    "the work files must be on storage shared with the workers, at the same path")
 
     def map_points(self, tasks):
         """A campaign's ``map_points``: its points on the cluster, in task order
@@ -266,6 +279,7 @@ def train_ensemble(data: str | os.PathLike, output: str | os.PathLike, cfg: Trai
     outputs = [check_output_path(p, overwrite=overwrite, resume=resume).resolve() for p in ensemble_outputs(output, ensemble)]
     data = str(Path(data).resolve())
     with executor:
+        executor.check_shared(data, outputs[0].parent)
         if not resume:
             for out in outputs:
                 for stale in (partial_path(out), partial_path(out.with_name(out.name + ".best"))):

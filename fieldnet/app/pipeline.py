@@ -187,6 +187,7 @@ def run_pipeline(config: PipelineConfig, outdir: str | os.PathLike, *, resume: b
 
     executor = executor or SerialExecutor()
     out = _work_folder(Path(outdir).resolve(), resume, overwrite)
+    executor.check_shared(out)
     records = StageRecords(out)
     records.check_config({"simulate": config.simulate, "train": config.train, "analysis": config.analysis})
     timings: dict[str, float] = {}
@@ -317,9 +318,12 @@ def _train_all(config: PipelineConfig, out: Path, records: StageRecords, scan: P
             done = records.check(f"train {path.name}", settings) and path.exists()
             task = TrainTask(str(scan), str(path), cfg, "fieldnet pipeline", progress=progress and executor.in_process)
             networks.append((b, k, path, settings, None if done else task))
+    tasks = [t for *_, t in networks if t is not None]
+    if tasks and not executor.in_process:
+        log(f"[4/6] train: {len(tasks)} networks submitted as tasks; each is reported when it and those before it are done")
     function = functools.partial(train_network, log=lambda line: log("      " + line)) if executor.in_process \
         else train_network
-    with contextlib.closing(executor.map(function, [t for *_, t in networks if t is not None])) as results:
+    with contextlib.closing(executor.map(function, tasks)) as results:
         for b, k, path, settings, task in networks:
             if task is None:
                 log(f"[4/6] train: {path} exists, skipped")
