@@ -26,10 +26,19 @@ result as an uninterrupted one.
 
 With ``[analysis] method = "confusion"`` (transitions without an order parameter, such as the
 XY model's) the network stages are replaced by learning by confusion on the largest lattice.
+
+Where the work runs is the executor's business (:mod:`fieldnet.app.executors`): the campaigns'
+temperature points, each network (placement x ensemble member) and each placement's prediction
+are independent tasks, run here one after the other or on a Dask cluster (``--workers N``,
+``--scheduler ADDRESS``).  The tasks read and write their files in the work folder; this process
+alone writes the data files (one writer per campaign) and the stage records, taking the results
+in task order, so a distributed run writes what a serial one does, record for record.
 """
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import hashlib
 import json
 import os
@@ -117,11 +126,13 @@ def _model_params(sim: dict) -> dict:
     return params
 
 
-def _simulate(sim: dict, temperatures: list[float], samples: int, seed: int, output: Path, progress: bool) -> None:
+def _simulate(sim: dict, temperatures: list[float], samples: int, seed: int, output: Path, progress: bool,
+              executor) -> None:
     from fieldnet.simulations.campaign import run_campaign
 
     run_campaign(sim["model"], _model_params(sim), sim["L"], temperatures, samples, algorithm=sim["algorithm"],
-                 seed=seed, output=output, resume=True, overwrite=True, progress=progress, command="fieldnet pipeline")
+                 seed=seed, output=output, resume=True, overwrite=True, progress=progress, command="fieldnet pipeline",
+                 map_points=executor.map_points)
 
 
 def _scan_arrays(path: Path) -> list[tuple[int, int, np.ndarray, np.ndarray, np.ndarray | None]]:
@@ -164,9 +175,19 @@ def _model_path(out: Path, p: int, k: int) -> Path:
 
 
 def run_pipeline(config: PipelineConfig, outdir: str | os.PathLike, *, resume: bool = False, overwrite: bool = False,
-                 progress: bool = True, log=print) -> dict:
-    """Run every stage into ``outdir`` and return the summary (also written as summary.json)."""
-    out = _work_folder(Path(outdir), resume, overwrite)
+                 progress: bool = True, log=print, executor=None) -> dict:
+    """Run every stage into ``outdir`` and return the summary (also written as summary.json).
+
+    ``executor`` runs the simulation points, the trainings and the predictions
+    (:mod:`fieldnet.app.executors`; default: in this process, one after the other).  The work
+    folder is used by its absolute path, which is what tasks on other machines need and what the
+    files record, however ``outdir`` was given.
+    """
+    from fieldnet.app.executors import SerialExecutor
+
+    executor = executor or SerialExecutor()
+    out = _work_folder(Path(outdir).resolve(), resume, overwrite)
+    executor.check_shared(out)
     records = StageRecords(out)
     records.check_config({"simulate": config.simulate, "train": config.train, "analysis": config.analysis})
     timings: dict[str, float] = {}
@@ -182,14 +203,14 @@ def run_pipeline(config: PipelineConfig, outdir: str | os.PathLike, *, resume: b
         log(f"[1/6] scan: {scan} exists, skipped")
     else:
         log(f"[1/6] scan {sim['model']} L={sim['L']}: {len(scan_T)} temperatures x {sim['scan_samples']} samples")
-        _simulate(sim, scan_T, int(sim["scan_samples"]), seed, scan, progress)
+        _simulate(sim, scan_T, int(sim["scan_samples"]), seed, scan, progress, executor)
         records.done("scan", scan_settings)
     timings["scan"] = time.perf_counter() - t0
 
     if an["method"] == "confusion":
         summary = _confusion(config, out, scan, timings, log)
     else:
-        summary = _blind(config, out, records, scan, scan_T, scan_settings, timings, progress, log)
+        summary = _blind(config, out, records, scan, scan_T, scan_settings, timings, executor, progress, log)
     summary["timings_seconds"] = {k: round(v, 2) for k, v in timings.items()}
     summary["config"] = {"simulate": sim, "train": tr, "analysis": an}
     from fieldnet.app.report import write_report
@@ -218,9 +239,8 @@ def _work_folder(out: Path, resume: bool, overwrite: bool) -> Path:
 
 
 def _blind(config: PipelineConfig, out: Path, records: StageRecords, scan: Path, scan_T: list[float],
-           scan_settings: dict, timings: dict, progress: bool, log) -> dict:
+           scan_settings: dict, timings: dict, executor, progress: bool, log) -> dict:
     from fieldnet.analysis.locate import transition_window
-    from fieldnet.app.predictions import write_ensemble_predictions
 
     sim, tr, an = config.simulate, config.train, config.analysis
     t0 = time.perf_counter()
@@ -235,7 +255,7 @@ def _blind(config: PipelineConfig, out: Path, records: StageRecords, scan: Path,
         log(f"[3/6] measure: {measure} exists, skipped")
     else:
         log(f"[3/6] measure L={sim['L']}: {len(grid)} temperatures x {sim['samples']} samples (seed {int(sim['seed']) + 1})")
-        _simulate(sim, grid, int(sim["samples"]), int(sim["seed"]) + 1, measure, progress)
+        _simulate(sim, grid, int(sim["samples"]), int(sim["seed"]) + 1, measure, progress, executor)
         records.done("measure", measure_settings)
     timings["simulate"] = time.perf_counter() - t0
 
@@ -244,22 +264,28 @@ def _blind(config: PipelineConfig, out: Path, records: StageRecords, scan: Path,
     known_tc = tr["labels"] == "known-tc"
     if known_tc:
         bands = bands[:1]
-    ensembles = _train_all(config, out, records, scan, scan_settings, bands, known_tc, progress, log)
+    ensembles = _train_all(config, out, records, scan, scan_settings, bands, known_tc, executor, progress, log)
     timings["train"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
-    predictions = []
+    predictions, pending = [], []
     for placement, models in zip(bands, ensembles, strict=True):
         path = out / f"predictions_p{placement.index}.nc"
         settings = {"models": [m.attrs.get("fingerprint") for m in models], "measure": measure_settings,
                     "block": an["block"]}
-        if records.check(f"predict p{placement.index}", settings) and path.exists():
-            log(f"[5/6] predict: {path} exists, skipped")
-        else:
-            log(f"[5/6] predict placement {placement.index}: the measurement, plain and coarse-grained by {an['block']}")
-            write_ensemble_predictions(models, measure, path, block=int(an["block"]))
-            records.done(f"predict p{placement.index}", settings)
+        files = tuple(str(_model_path(out, placement.index, k)) for k in range(len(models)))
+        task = PredictTask(files, str(measure), str(path), int(an["block"]))
+        done = records.check(f"predict p{placement.index}", settings) and path.exists()
+        pending.append((placement, path, settings, None if done else task))
         predictions.append(path)
+    with contextlib.closing(executor.map(predict_placement, [t for *_, t in pending if t is not None])) as results:
+        for placement, path, settings, task in pending:
+            if task is None:
+                log(f"[5/6] predict: {path} exists, skipped")
+                continue
+            log(f"[5/6] predict placement {placement.index}: the measurement, plain and coarse-grained by {an['block']}")
+            next(results)
+            records.done(f"predict p{placement.index}", settings)
     timings["predict"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
@@ -278,37 +304,72 @@ def _blind(config: PipelineConfig, out: Path, records: StageRecords, scan: Path,
 
 
 def _train_all(config: PipelineConfig, out: Path, records: StageRecords, scan: Path, scan_settings: dict,
-               bands: list[PlacementBands], known_tc: bool, progress: bool, log) -> list[list]:
-    """Each placement's ensemble, trained (or reused when its record matches)."""
+               bands: list[PlacementBands], known_tc: bool, executor, progress: bool, log) -> list[list]:
+    """Each placement's ensemble, trained (or reused when its record matches): every network
+    still to train is a task of ``executor``; the records are written in network order."""
+    from fieldnet.app.executors import TrainTask, train_network
     from fieldnet.engine.saving import load_model
-    from fieldnet.training.trainer import train
 
     tr = config.train
     K = int(tr["ensemble"])
     seed = int(tr["seed"])
-    ensembles = []
+    networks = []  # (placement, k, model file, stage settings, task or None when the record matches)
     for b in bands:
-        members = []
         for k in range(K):
             path = _model_path(out, b.index, k)
             run = {"seed": seed + k} if known_tc else {"seed": seed + k, "ordered_below": b.ordered_below,
                                                         "disordered_above": b.disordered_above}
             cfg = config.train_config(**run)
             settings = {"train": cfg.resolved().as_json(), "scan": scan_settings}
-            if records.check(f"train {path.name}", settings) and path.exists():
+            done = records.check(f"train {path.name}", settings) and path.exists()
+            task = TrainTask(str(scan), str(path), cfg, "fieldnet pipeline", progress=progress and executor.in_process)
+            networks.append((b, k, path, settings, None if done else task))
+    tasks = [t for *_, t in networks if t is not None]
+    if tasks and not executor.in_process:
+        log(f"[4/6] train: {len(tasks)} networks submitted as tasks; each is reported when it and those before it are done")
+    function = functools.partial(train_network, log=lambda line: log("      " + line)) if executor.in_process \
+        else train_network
+    with contextlib.closing(executor.map(function, tasks)) as results:
+        for b, k, path, settings, task in networks:
+            if task is None:
                 log(f"[4/6] train: {path} exists, skipped")
-            else:
-                what = "labels from the known Tc" if known_tc else \
-                    f"ordered T <= {b.ordered_below:.3f}, disordered T >= {b.disordered_above:.3f}"
-                log(f"[4/6] train placement {b.index} (shift {b.shift:+g}), network {k + 1} of {K}: {what}")
-                train(scan, path, cfg, resume=True, progress=progress, command="fieldnet pipeline",
-                      log=lambda line: log("      " + line))
-                records.done(f"train {path.name}", settings)
-            model = load_model(path)
-            model.attrs["fingerprint"] = _fingerprint(settings)
-            members.append(model)
-        ensembles.append(members)
+                continue
+            what = "labels from the known Tc" if known_tc else \
+                f"ordered T <= {b.ordered_below:.3f}, disordered T >= {b.disordered_above:.3f}"
+            log(f"[4/6] train placement {b.index} (shift {b.shift:+g}), network {k + 1} of {K}: {what}")
+            for line in next(results):
+                log("      " + line)
+            records.done(f"train {path.name}", settings)
+    ensembles = [[] for _ in bands]
+    for i, (_, _, path, settings, _) in enumerate(networks):
+        model = load_model(path)
+        model.attrs["fingerprint"] = _fingerprint(settings)
+        ensembles[i // K].append(model)
     return ensembles
+
+
+@dataclass(frozen=True)
+class PredictTask:
+    """One placement's predictions: its ensemble's model files, the measurement, the output."""
+
+    models: tuple[str, ...]
+    data: str
+    output: str
+    block: int
+
+    @property
+    def name(self) -> str:
+        return Path(self.output).name
+
+
+def predict_placement(task: PredictTask) -> str:
+    """Write one placement's predictions (:func:`fieldnet.app.predictions.write_ensemble_predictions`),
+    plain and coarse-grained by ``block``; returns the output path."""
+    from fieldnet.app.predictions import write_ensemble_predictions
+    from fieldnet.engine.saving import load_model
+
+    models = [load_model(path) for path in task.models]
+    return str(write_ensemble_predictions(models, task.data, task.output, block=task.block))
 
 
 def _reference(sim: dict) -> dict[str, Any]:

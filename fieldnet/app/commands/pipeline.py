@@ -23,11 +23,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--overwrite", action="store_true", help="start afresh in a folder that holds an earlier run")
     parser.add_argument("--threads", type=int, default=None, help="numba threads (default: NUMBA_NUM_THREADS or all cores)")
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bars or stage lines")
+    dist = parser.add_argument_group(
+        'distributed (needs: pip install "fieldnet[dist]")',
+        "the simulation points, every network and every placement's prediction run as Dask tasks; the "
+        "work folder (-o) must be shared storage seen at the same path by every worker. The results are "
+        "those of a serial run, bit for bit; a network whose worker dies is retrained from its last checkpoint.")
+    dist.add_argument("--scheduler", default=None, metavar="tcp://HOST:PORT",
+                      help="run the tasks on this Dask scheduler's workers (e.g. a dask-jobqueue SLURMCluster)")
+    dist.add_argument("--workers", type=int, default=None, metavar="N",
+                      help="run the tasks on N local single-threaded Dask worker processes")
 
 
 def run(args: argparse.Namespace) -> int:
     import sys
 
+    from fieldnet.app.executors import open_executor
     from fieldnet.app.pipeline import run_pipeline
     from fieldnet.app.pipeline_config import load_config, printable_config
     from fieldnet.app.report import headline
@@ -38,8 +48,9 @@ def run(args: argparse.Namespace) -> int:
     config = load_config(args.config)
     args._resume_hint = f"rerun with --resume (-o {args.output})"
     log = (lambda *_: None) if args.quiet else (lambda line: print(line, file=sys.stderr))
-    summary = run_pipeline(config, args.output, resume=args.resume, overwrite=args.overwrite,
-                           progress=not args.quiet and sys.stderr.isatty(), log=log)
+    with open_executor(args.workers, args.scheduler) as executor:
+        summary = run_pipeline(config, args.output, resume=args.resume, overwrite=args.overwrite,
+                               progress=not args.quiet and sys.stderr.isatty(), log=log, executor=executor)
     print(headline(summary))
     print(f"report: {args.output}/report.md")
     return 0

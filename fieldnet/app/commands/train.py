@@ -53,6 +53,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--resume", action="store_true", help="continue an interrupted training from <output>.partial")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing model file")
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar or epoch lines")
+    dist = parser.add_argument_group("ensembles and Dask (--workers, --scheduler need: pip install \"fieldnet[dist]\")")
+    dist.add_argument("--ensemble", type=int, default=None, metavar="K",
+                      help="train K networks with seeds SEED..SEED+K-1 into <stem>_net1.h5 .. <stem>_netK.h5 of -o")
+    dist.add_argument("--scheduler", default=None, metavar="tcp://HOST:PORT",
+                      help="train each network as a task on this Dask scheduler's workers (shared storage)")
+    dist.add_argument("--workers", type=int, default=None, metavar="N",
+                      help="train each network as a task on N local single-threaded Dask worker processes")
 
 
 #: TrainConfig fields the command line sets under the same name
@@ -84,6 +91,16 @@ def run(args: argparse.Namespace) -> int:
     lock_output(args, out)
     args._resume_hint = f"rerun the same command with --resume (checkpoint: {args.output}.partial)"
     log = (lambda *_: None) if args.quiet else (lambda line: print(line, file=sys.stderr))
+    if args.ensemble is not None or args.workers is not None or args.scheduler is not None:
+        from fieldnet.app.executors import train_ensemble  # each network an independent task
+
+        args._resume_hint = "rerun the same command with --resume (each network continues from its .partial checkpoint)"
+        for path, model in train_ensemble(args.data, args.output, cfg, args.ensemble, workers=args.workers,
+                                          scheduler=args.scheduler, resume=args.resume, overwrite=args.overwrite,
+                                          progress=not args.quiet and sys.stderr.isatty(), command=command_line(), log=log):
+            print(f"wrote {path}: {len(model.history.get('loss', []))} epochs, val_accuracy "
+                  f"{model.history['val_accuracy'][-1]:.4f}, {model.param_count():,} parameters")
+        return 0
     model = train(args.data, args.output, cfg, resume=args.resume, overwrite=args.overwrite,
                   progress=not args.quiet and sys.stderr.isatty(), command=command_line(), log=log)
     h = model.history
