@@ -68,6 +68,8 @@ class ConvPlan:
         block, block_back: positions per kernel block (a multiple of ALIGN, at most BLOCK) in the
             forward pass and weight gradient (over ``span``), and in the input gradient (over
             the whole plane).
+        runs: int64 (Sw, 3) per phase along x: (first, end, source of first) of the longest
+            stretch of positions whose sources are evenly spaced cells, copied without the map.
         forward_taps, backward_taps: (weight tap, source phase, source offset, count) tables of
             :func:`conv_accumulate` for the forward pass and for the input gradient.
     """
@@ -84,6 +86,7 @@ class ConvPlan:
     span: int
     block: int
     block_back: int
+    runs: np.ndarray
     forward_taps: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
     backward_taps: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
 
@@ -155,7 +158,21 @@ def plan_convolution(
     backward_taps = (bw, np.zeros_like(bw), boff, count)
     return ConvPlan(out=out, stride=tuple(stride), phase_shape=phase_shape, plane=plane, phases=phases, maps=tuple(maps),
                     tap_phase=tap_phase, tap_off=tap_off, margin=margin, span=span, block=block, block_back=block_back,
-                    forward_taps=forward_taps, backward_taps=backward_taps)
+                    runs=_runs(maps[2], sw), forward_taps=forward_taps, backward_taps=backward_taps)
+
+
+def _runs(map_w: np.ndarray, stride: int) -> np.ndarray:
+    """Per phase, the longest stretch of positions k whose source cells are map_w[k0] + stride*(k - k0)."""
+    runs = np.zeros((map_w.shape[0], 3), dtype=np.int64)
+    for e, row in enumerate(map_w):
+        best, start = (0, 0), 0
+        for k in range(1, len(row) + 1):
+            if k == len(row) or row[k] < 0 or row[k - 1] < 0 or row[k] != row[k - 1] + stride:
+                if row[start] >= 0 and k - start > best[1] - best[0]:
+                    best = (start, k)
+                start = k
+        runs[e] = (best[0], best[1], row[best[0]] if best[1] > best[0] else 0)
+    return runs
 
 
 def _block_size(positions: int) -> int:
@@ -170,12 +187,13 @@ def _ceil_div(a: int, b: int) -> int:
 
 
 @kernel()
-def pad_gather(x, map_d, map_h, map_w, out):  # pragma: no cover - compiled
+def pad_gather(x, map_d, map_h, map_w, runs, out):  # pragma: no cover - compiled
     """Phase planes of the padded input: out[n, c, (a*Sh + b)*Sw + e, i, j, k] = x[n, c, map_d[a, i], map_h[b, j], map_w[e, k]].
 
     Args:
         x: (N, C, D, H, W) input.
         map_d, map_h, map_w: int64 (S, q) source indices per phase and position (-1 = zero).
+        runs: ``ConvPlan.runs``: the stretch of each row copied without the map.
         out: (N, C, Sd*Sh*Sw, Dq, Hq, Wq), overwritten.
     """
     N, C = x.shape[0], x.shape[1]
@@ -190,6 +208,7 @@ def pad_gather(x, map_d, map_h, map_w, out):  # pragma: no cover - compiled
                 for e in range(Sw):
                     phase = out[n, c, (a * Sh + b) * Sw + e]
                     mw = map_w[e]
+                    k0, k1, s0 = runs[e, 0], runs[e, 1], runs[e, 2]
                     for i in range(Dq):
                         si = map_d[a, i]
                         for j in range(Hq):
@@ -198,15 +217,26 @@ def pad_gather(x, map_d, map_h, map_w, out):  # pragma: no cover - compiled
                             if si < 0 or sj < 0:
                                 for k in range(Wq):
                                     orow[k] = zero
+                                continue
+                            irow = x[n, c, si, sj]
+                            for k in range(k0):
+                                sk = mw[k]
+                                orow[k] = irow[sk] if sk >= 0 else zero
+                            if Sw == 1:
+                                src = irow[s0 : s0 + k1 - k0]
+                                dst = orow[k0:k1]
+                                for k in range(k1 - k0):
+                                    dst[k] = src[k]
                             else:
-                                irow = x[n, c, si, sj]
-                                for k in range(Wq):
-                                    sk = mw[k]
-                                    orow[k] = irow[sk] if sk >= 0 else zero
+                                for k in range(k0, k1):
+                                    orow[k] = irow[s0 + Sw * (k - k0)]
+                            for k in range(k1, Wq):
+                                sk = mw[k]
+                                orow[k] = irow[sk] if sk >= 0 else zero
 
 
 @kernel()
-def pad_fold(dxq, map_d, map_h, map_w, dx):  # pragma: no cover - compiled
+def pad_fold(dxq, map_d, map_h, map_w, runs, dx):  # pragma: no cover - compiled
     """Adjoint of :func:`pad_gather`: dx[n, c, map(...)] += dxq[n, c, phase, i, j, k] (dx overwritten)."""
     N, C = dx.shape[0], dx.shape[1]
     Sd, Sh, Sw = map_d.shape[0], map_h.shape[0], map_w.shape[0]
@@ -218,13 +248,15 @@ def pad_fold(dxq, map_d, map_h, map_w, dx):  # pragma: no cover - compiled
         plane = dx[n, c]
         for i in range(plane.shape[0]):
             for j in range(plane.shape[1]):
+                row = plane[i, j]
                 for k in range(plane.shape[2]):
-                    plane[i, j, k] = zero
+                    row[k] = zero
         for a in range(Sd):
             for b in range(Sh):
                 for e in range(Sw):
                     phase = dxq[n, c, (a * Sh + b) * Sw + e]
                     mw = map_w[e]
+                    k0, k1, s0 = runs[e, 0], runs[e, 1], runs[e, 2]
                     for i in range(Dq):
                         si = map_d[a, i]
                         if si < 0:
@@ -235,7 +267,19 @@ def pad_fold(dxq, map_d, map_h, map_w, dx):  # pragma: no cover - compiled
                                 continue
                             grow = phase[i, j]
                             orow = plane[si, sj]
-                            for k in range(Wq):
+                            for k in range(k0):
+                                sk = mw[k]
+                                if sk >= 0:
+                                    orow[sk] += grow[k]
+                            if Sw == 1:
+                                src = grow[k0:k1]
+                                dst = orow[s0 : s0 + k1 - k0]
+                                for k in range(k1 - k0):
+                                    dst[k] += src[k]
+                            else:
+                                for k in range(k0, k1):
+                                    orow[s0 + Sw * (k - k0)] += grow[k]
+                            for k in range(k1, Wq):
                                 sk = mw[k]
                                 if sk >= 0:
                                     orow[sk] += grow[k]

@@ -168,7 +168,7 @@ class _ConvNd(Layer):
         xs = self._work.get("xs")
         if xs is None or xs.shape != (count + plan.slack,) or xs.dtype != dtype:
             xs = self._work["xs"] = np.zeros(count + plan.slack, dtype=dtype)
-        pad_gather(as_5d(x, self.ndim), *plan.maps, xs[:count].reshape((n, c, plan.phases, *plan.phase_shape)))
+        pad_gather(as_5d(x, self.ndim), *plan.maps, plan.runs, xs[:count].reshape((n, c, plan.phases, *plan.phase_shape)))
         w3 = w.reshape(w.shape[0], w.shape[1], -1)
         _, hq, wq = plan.phase_shape
         conv_accumulate(xs, plan.phases, plan.plane, w3, *plan.forward_taps, b, self.bias, relu,
@@ -216,7 +216,7 @@ class _ConvNd(Layer):
         conv_accumulate(dy_ext.reshape(-1), 1, dy_ext.shape[2], w_t, *plan.backward_taps, partial_b[0], False, False, dxq, hq, wq,
                         plan.block_back)
         dx = reuse_or_empty(self._work, "dx", c["x_shape"], dtype)
-        pad_fold(dxq, *plan.maps, as_5d(dx, self.ndim))
+        pad_fold(dxq, *plan.maps, plan.runs, as_5d(dx, self.ndim))
         return dx
 
     def _scratch(self, key: str, shape: tuple[int, ...], dtype: Any) -> np.ndarray:
