@@ -1,21 +1,32 @@
-"""Throughput of the numba CNN engine on the reference model R1, side by side with PyTorch.
+"""Throughput of the numba CNN engine on every preset network, side by side with PyTorch CPU.
 
-R1: input (B, 1, L, L) of +-1 spins; Conv 1->16 3x3 periodic; ReLU; MaxPool 2; Conv 16->32 3x3
-periodic; ReLU; MaxPool 2; Flatten; Dense 64; ReLU; Dense 2; softmax cross-entropy; SGD with
-momentum 0.9 and weight decay 5e-4.
+Networks: the presets of :mod:`fieldnet.training.presets` (r1, gap, vgg, resnet) in 2D and 3D,
+plus ``strided``, an all-convolutional net that coarse-grains with stride-2 convolutions instead
+of pooling (the presets have none), so non-unit strides are measured too.  PyTorch runs the same
+networks with the same weights (periodic padding as an explicit circular pad, so odd totals and
+strides pad exactly as fieldnet does); each case first checks that both give the same outputs.
 
-Each thread count runs in its own subprocess (NUMBA_NUM_THREADS, OMP/OpenBLAS threads and
-torch.set_num_threads all set to it), so the comparison is at equal thread counts.  Figures are
-medians over repeats, in samples per second; the ratio column is fieldnet / torch.
+Both engines train with softmax cross-entropy and SGD (momentum 0.9, weight decay 5e-4) and
+infer with the network in evaluation mode.  Each (engine, thread count) is one long-lived
+worker process (NUMBA_NUM_THREADS, torch.set_num_threads and the BLAS threads all set to the
+count); the driver measures the cases engine by engine, alternating fieldnet and torch case by
+case, over several rounds, so load from other jobs on a shared machine hits both alike.
+Figures are medians over the rounds of each round's median step; "ratio" is the median over
+rounds of fieldnet / torch measured back to back.
+
+GFLOP/s counts the multiply-adds of the convolutions and dense layers (2 FLOPs each; training
+adds the weight gradient and every input gradient but the first layer's).  "peak" is numpy's
+sgemm (1024^3, the BLAS numpy loaded) in the same worker at the same thread count, measured in
+every round next to the cases.
 
 Usage::
 
-    python benchmarks/engine.py                      # L = 32, 64; threads 1, 2; batch 128
-    python benchmarks/engine.py --L 32 --threads 2 --repeats 20 --rounds 5
-    python benchmarks/engine.py --layers             # also per-layer forward/backward times
+    python benchmarks/engine.py                          # every case, threads 1 and 2
+    python benchmarks/engine.py --quick                  # one size per network, 2 threads
+    python benchmarks/engine.py --nets vgg --L 48 --threads 2 --rounds 5
+    python benchmarks/engine.py --nets r1 --L 32 --profile   # where the time goes, layer by layer
 
-R1 is built with :class:`fieldnet.engine.model.Sequential` (one ``train_step``: forward, loss, backward,
-SGD update).  Install torch for the comparison with the ``bench`` extra.
+Install torch for the comparison with the ``bench`` extra.
 """
 
 from __future__ import annotations
@@ -30,253 +41,457 @@ from typing import Any
 
 import numpy as np
 
+#: (network, dimensions) -> lattice sizes measured by default; 3D is (L, L, L)
+DEFAULT_CASES: dict[tuple[str, int], tuple[int, ...]] = {
+    **{(net, 2): (16, 24, 32, 48, 64) for net in ("r1", "gap", "vgg", "resnet", "strided")},
+    **{(net, 3): (16, 24) for net in ("r1", "gap", "vgg", "resnet", "strided")},
+}
+QUICK_CASES: dict[tuple[str, int], tuple[int, ...]] = {
+    ("r1", 2): (32,), ("gap", 2): (48,), ("vgg", 2): (48,), ("resnet", 2): (32,), ("strided", 2): (48,),
+    ("r1", 3): (16,), ("gap", 3): (16,), ("vgg", 3): (16,), ("resnet", 3): (16,), ("strided", 3): (16,),
+}
 
-def median_time(fn, repeats: int, warmup: int = 2) -> float:
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return float(np.median(times))
+
+def strided(ndim: int, n_out: int) -> list:
+    """All-convolutional net: stride-2 convolutions coarse-grain (Springenberg et al. style)."""
+    from fieldnet.engine.layers import Conv2d, Conv3d, Dense, GlobalAvgPool
+
+    conv = {2: Conv2d, 3: Conv3d}[ndim]
+    return [conv(16, 3, activation="relu"), conv(16, 3, stride=2, activation="relu"), conv(32, 3, activation="relu"),
+            conv(32, 3, stride=2, activation="relu"), GlobalAvgPool(), Dense(n_out)]
 
 
-def spins(batch: int, L: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+def network_layers(name: str, ndim: int) -> list:
+    if name == "strided":
+        return strided(ndim, 2)
+    from fieldnet.training.presets import PRESETS
+
+    return PRESETS[name](ndim, 2)
+
+
+def batch_size(ndim: int, args: argparse.Namespace) -> int:
+    return args.batch if ndim == 2 else args.batch3d
+
+
+def spins(batch: int, shape: tuple[int, ...], seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     rng = np.random.default_rng(seed)
-    x = rng.choice(np.array([-1.0, 1.0], dtype=np.float32), size=(batch, 1, L, L))
+    x = rng.choice(np.array([-1.0, 1.0], dtype=np.float32), size=(batch, *shape))
     y = rng.integers(0, 2, size=batch)
     return x, y
 
 
+def median_time(fn, repeats: int, warmup: int = 1, least: float = 0.5, budget: float = 4.0) -> float:
+    """Median seconds per call: at least ``repeats`` calls and ``least`` seconds of them, but no
+    more calls once ``budget`` seconds have passed (and never fewer than three)."""
+    for _ in range(warmup):
+        fn()
+    times: list[float] = []
+    start = time.perf_counter()
+    while True:
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+        spent = time.perf_counter() - start
+        if len(times) >= 3 and (spent >= budget or (len(times) >= repeats and spent >= least)):
+            return float(np.median(times))
+
+
+def sgemm_gflops(repeats: int = 5) -> float:
+    """Median GFLOP/s of a 1024^3 float32 matrix product in numpy's BLAS (this process's threads)."""
+    a = np.random.default_rng(0).random((1024, 1024), dtype=np.float32)
+    b = a.T.copy()
+    c = np.empty_like(a)
+    return 2 * 1024**3 / median_time(lambda: np.matmul(a, b, out=c), repeats, warmup=2) / 1e9
+
+
+# -- FLOPs ----------------------------------------------------------------------------------------
+def _leaf_layers(layers: list) -> list:
+    out = []
+    for layer in layers:
+        subs = layer.sublayers()
+        out.extend(_leaf_layers(subs) if subs else [layer])
+    return out
+
+
+def network_flops(model) -> tuple[float, float]:
+    """(inference, training) FLOPs per sample: 2 per multiply-add of the conv and dense layers."""
+    from fieldnet.engine.layers import Conv1d, Conv2d, Conv3d, Dense
+
+    forward = backward = 0.0
+    first = True
+    for layer in _leaf_layers(model.layers):
+        if isinstance(layer, Conv1d | Conv2d | Conv3d):
+            macs = float(np.prod(layer.output_shape)) * layer.input_shape[0] * float(np.prod(layer.kernel_size))
+        elif isinstance(layer, Dense):
+            macs = float(layer.input_shape[0] * layer.out_features)
+        else:
+            continue
+        forward += 2 * macs
+        backward += 2 * macs * (1 if first else 2)  # weight gradient, and the input gradient past layer 0
+        first = False
+    return forward, forward + backward
+
+
 # -- fieldnet ------------------------------------------------------------------------------------
-def fieldnet_conv_stack(L: int, seed: int = 0):
-    from fieldnet.engine.layers import Conv2d, MaxPool2d
+class FieldnetCase:
+    def __init__(self, net: str, ndim: int, L: int, batch: int):
+        from fieldnet.engine.losses import get_loss
+        from fieldnet.engine.model import Sequential
+        from fieldnet.engine.optimizers import SGD
 
-    rng = np.random.default_rng(seed)
-    layers = [Conv2d(16, 3, activation="relu"), MaxPool2d(2), Conv2d(32, 3, activation="relu"), MaxPool2d(2)]
-    shape = (1, L, L)
-    for layer in layers:
-        layer.build(shape, rng)
-        shape = layer.compute_output_shape(shape)
-    return layers, shape
+        shape = (1,) + (L,) * ndim
+        self.model = Sequential(network_layers(net, ndim), input_shape=shape, seed=0)
+        self.x, self.y = spins(batch, shape)
+        self.loss, self.opt = get_loss("softmax_cross_entropy"), SGD(lr=0.01, momentum=0.9, weight_decay=5e-4)
 
+    def infer(self) -> None:
+        self.model.forward(self.x)
 
-def fieldnet_r1(L: int, batch: int, repeats: int) -> dict[str, Any]:
-    """Train-step and inference throughput of R1 built with fieldnet's Sequential."""
-    from fieldnet.engine.layers import Conv2d, Dense, Flatten, MaxPool2d
-    from fieldnet.engine.losses import get_loss
-    from fieldnet.engine.model import Sequential
-    from fieldnet.engine.optimizers import SGD
-
-    x, y = spins(batch, L)
-    model = Sequential(
-        [Conv2d(16, 3, activation="relu"), MaxPool2d(2), Conv2d(32, 3, activation="relu"), MaxPool2d(2),
-         Flatten(), Dense(64, activation="relu"), Dense(2)],
-        input_shape=(1, L, L), seed=0,
-    )
-    loss, opt = get_loss("softmax_cross_entropy"), SGD(lr=0.01, momentum=0.9, weight_decay=5e-4)
-
-    def infer():
-        return model.forward(x)
-
-    def train():
-        model.train_step(x, y, loss, opt)
-
-    t_train = median_time(train, repeats)
-    t_infer = median_time(infer, repeats)
-    return {"train": batch / t_train, "infer": batch / t_infer, "head": "Sequential"}
+    def train(self) -> None:
+        self.model.train_step(self.x, self.y, self.loss, self.opt)
 
 
-def fieldnet_layer_times(L: int, batch: int, repeats: int) -> list[tuple[str, float, float]]:
-    """(layer, forward ms, backward ms) for R1's convolution and pooling layers."""
-    x, _ = spins(batch, L)
-    layers, _ = fieldnet_conv_stack(L)
+def layer_profile(case: FieldnetCase, repeats: int) -> list[dict[str, Any]]:
+    """Median forward and backward milliseconds of every top-level layer within train steps."""
+    model = case.model
+    times: dict[int, dict[str, list[float]]] = {i: {"fwd": [], "bwd": []} for i in range(len(model.layers))}
+    originals = []
+    for i, layer in enumerate(model.layers):
+        fwd, bwd = layer.forward, layer.backward
+
+        def timed_fwd(x, training=False, i=i, fwd=fwd):
+            t0 = time.perf_counter()
+            out = fwd(x, training)
+            times[i]["fwd"].append(time.perf_counter() - t0)
+            return out
+
+        def timed_bwd(g, i=i, bwd=bwd):
+            t0 = time.perf_counter()
+            out = bwd(g)
+            times[i]["bwd"].append(time.perf_counter() - t0)
+            return out
+
+        originals.append((layer, fwd, bwd))
+        layer.forward, layer.backward = timed_fwd, timed_bwd
+    try:
+        case.train()
+        for record in times.values():
+            record["fwd"].clear()
+            record["bwd"].clear()
+        for _ in range(repeats):
+            case.train()
+    finally:
+        for layer, _, _ in originals:
+            del layer.forward, layer.backward
     rows = []
-    h = x
-    for layer in layers:
-        out = layer.forward(h, training=True)
-        g = np.ones_like(out)
-        t_f = median_time(lambda layer=layer, h=h: layer.forward(h, training=True), repeats)
-        layer.forward(h, training=True)
-        t_b = median_time(lambda layer=layer, g=g: layer.backward(g), repeats)
-        rows.append((f"{type(layer).__name__} in {tuple(h.shape[1:])}", t_f * 1e3, t_b * 1e3))
-        h = out
+    shape = model.input_shape
+    for i, layer in enumerate(model.layers):
+        macs = 0.0
+        for leaf in _leaf_layers([layer]):
+            if hasattr(leaf, "kernel_size") and "kernel" in leaf.params:
+                macs += float(np.prod(leaf.output_shape)) * leaf.input_shape[0] * float(np.prod(leaf.kernel_size))
+            elif type(leaf).__name__ == "Dense":
+                macs += float(leaf.input_shape[0] * leaf.out_features)
+        rows.append({
+            "layer": f"{i}:{type(layer).__name__} {tuple(shape)}",
+            "fwd_ms": float(np.median(times[i]["fwd"])) * 1e3,
+            "bwd_ms": float(np.median(times[i]["bwd"])) * 1e3,
+            "macs": macs * len(case.x),
+            "first": i == 0,
+        })
+        shape = layer.compute_output_shape(shape)
     return rows
 
 
 # -- torch ---------------------------------------------------------------------------------------
-def torch_r1(L: int, batch: int, repeats: int, threads: int) -> dict[str, Any] | None:
-    try:
-        import torch
-    except ImportError:
-        return None
-    torch.set_num_threads(threads)
-    torch.manual_seed(0)
-    nn = torch.nn
-    model = nn.Sequential(
-        nn.Conv2d(1, 16, 3, padding=1, padding_mode="circular"),
-        nn.ReLU(),
-        nn.MaxPool2d(2),
-        nn.Conv2d(16, 32, 3, padding=1, padding_mode="circular"),
-        nn.ReLU(),
-        nn.MaxPool2d(2),
-        nn.Flatten(),
-        nn.Linear(32 * (L // 4) ** 2, 64),
-        nn.ReLU(),
-        nn.Linear(64, 2),
+def torch_network(model, ndim: int):
+    """The fieldnet ``model`` as a torch.nn.Sequential with the same weights."""
+    import torch
+    import torch.nn.functional as F
+
+    from fieldnet.engine.layers import (
+        Conv2d,
+        Conv3d,
+        Dense,
+        Flatten,
+        GlobalAvgPool,
+        MaxPool2d,
+        MaxPool3d,
+        Residual,
     )
-    opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, weight_decay=5e-4)
-    loss_fn = nn.CrossEntropyLoss()
-    xn, yn = spins(batch, L)
-    x, y = torch.from_numpy(xn), torch.from_numpy(yn)
 
-    def train():
-        opt.zero_grad(set_to_none=True)
-        loss = loss_fn(model(x), y)
-        loss.backward()
-        opt.step()
-
-    def infer():
-        with torch.inference_mode():
-            model(x)
-
-    t_train = median_time(train, repeats)
-    t_infer = median_time(infer, repeats)
-    return {"train": batch / t_train, "infer": batch / t_infer, "version": torch.__version__}
-
-
-def torch_layer_times(L: int, batch: int, repeats: int, threads: int) -> list[tuple[str, float, float]] | None:
-    try:
-        import torch
-    except ImportError:
-        return None
-    torch.set_num_threads(threads)
     nn = torch.nn
-    layers = [
-        nn.Sequential(nn.Conv2d(1, 16, 3, padding=1, padding_mode="circular"), nn.ReLU()),
-        nn.MaxPool2d(2),
-        nn.Sequential(nn.Conv2d(16, 32, 3, padding=1, padding_mode="circular"), nn.ReLU()),
-        nn.MaxPool2d(2),
-    ]
-    xn, _ = spins(batch, L)
-    h = torch.from_numpy(xn)
-    rows = []
-    for i, layer in enumerate(layers):
-        hin = h.detach().requires_grad_(i > 0)
-        out = layer(hin)
-        g = torch.ones_like(out)
 
-        def fwd(layer=layer, hin=hin):
+    class PeriodicConv(nn.Module):
+        def __init__(self, layer):
+            super().__init__()
+            conv = {2: nn.Conv2d, 3: nn.Conv3d}[ndim]
+            w = layer.params["kernel"]
+            self.conv = conv(w.shape[1], w.shape[0], tuple(layer.kernel_size), stride=tuple(layer.stride), bias=layer.bias)
             with torch.no_grad():
-                layer(hin)
+                self.conv.weight.copy_(torch.from_numpy(w))
+                if layer.bias:
+                    self.conv.bias.copy_(torch.from_numpy(layer.params["bias"]))
+            pads = []
+            for size, (_, lo, padded) in zip(reversed(layer.input_shape[1:]), reversed(layer.axis_geometry(layer.input_shape[1:])), strict=True):
+                pads += [lo, padded - size - lo]
+            self.pads = tuple(pads)
+            self.relu = layer.activation == "relu"
 
-        def bwd(layer=layer, hin=hin, g=g):
-            o = layer(hin)
-            o.backward(g)
+        def forward(self, x):
+            if any(self.pads):
+                x = F.pad(x, self.pads, mode="circular")
+            x = self.conv(x)
+            return F.relu(x) if self.relu else x
 
-        t_f = median_time(fwd, repeats)
-        t_fb = median_time(bwd, repeats)
-        rows.append((type(layer).__name__, t_f * 1e3, max(t_fb - t_f, 0.0) * 1e3))
-        h = out.detach()
-    return rows
+    class Skip(nn.Module):
+        def __init__(self, inner, relu):
+            super().__init__()
+            self.inner, self.relu = inner, relu
+
+        def forward(self, x):
+            y = self.inner(x) + x
+            return F.relu(y) if self.relu else y
+
+    class GlobalAvg(nn.Module):
+        def forward(self, x):
+            return x.mean(dim=tuple(range(2, x.ndim)))
+
+    def convert(layer):
+        if isinstance(layer, Conv2d | Conv3d):
+            return PeriodicConv(layer)
+        if isinstance(layer, MaxPool2d | MaxPool3d):
+            pool = {2: nn.MaxPool2d, 3: nn.MaxPool3d}[ndim]
+            return pool(tuple(layer.kernel_size), tuple(layer.stride))
+        if isinstance(layer, Flatten):
+            return nn.Flatten()
+        if isinstance(layer, GlobalAvgPool):
+            return GlobalAvg()
+        if isinstance(layer, Dense):
+            lin = nn.Linear(layer.input_shape[0], layer.out_features, bias=layer.bias)
+            with torch.no_grad():
+                lin.weight.copy_(torch.from_numpy(layer.params["kernel"].T.copy()))
+                if layer.bias:
+                    lin.bias.copy_(torch.from_numpy(layer.params["bias"]))
+            return nn.Sequential(lin, nn.ReLU()) if layer.activation == "relu" else lin
+        if isinstance(layer, Residual):
+            return Skip(nn.Sequential(*[convert(sub) for sub in layer.layers]), layer.activation == "relu")
+        raise TypeError(f"no torch counterpart for {type(layer).__name__}")
+
+    return nn.Sequential(*[convert(layer) for layer in model.layers])
+
+
+class TorchCase:
+    def __init__(self, net: str, ndim: int, L: int, batch: int):
+        import torch
+
+        reference = FieldnetCase(net, ndim, L, batch)
+        self.model = torch_network(reference.model, ndim)
+        self.x, self.y = torch.from_numpy(reference.x), torch.from_numpy(reference.y)
+        with torch.no_grad():
+            ours = reference.model.forward(reference.x[:4])
+            theirs = self.model(self.x[:4]).numpy()
+        scale = max(1.0, float(np.abs(ours).max()))
+        self.max_difference = float(np.abs(ours - theirs).max()) / scale
+        self.opt = torch.optim.SGD(self.model.parameters(), lr=0.01, momentum=0.9, weight_decay=5e-4)
+        self.loss_fn = torch.nn.CrossEntropyLoss()
+
+    def infer(self) -> None:
+        import torch
+
+        self.model.eval()
+        with torch.inference_mode():
+            self.model(self.x)
+
+    def train(self) -> None:
+        self.model.train()
+        self.opt.zero_grad(set_to_none=True)
+        self.loss_fn(self.model(self.x), self.y).backward()
+        self.opt.step()
+
+
+# -- worker --------------------------------------------------------------------------------------
+def worker(engine: str, threads: int) -> None:
+    """Serve requests from the driver, one JSON line each, until stdin closes."""
+    if engine == "torch":
+        import torch
+
+        torch.set_num_threads(threads)
+    cases: dict[str, Any] = {}
+    for line in sys.stdin:
+        request = json.loads(line)
+        kind = request["kind"]
+        if kind == "peak":
+            reply: dict[str, Any] = {"gflops": sgemm_gflops()}
+        else:
+            key = f"{request['net']}-{request['ndim']}-{request['L']}"
+            if key not in cases:
+                cls = FieldnetCase if engine == "fieldnet" else TorchCase
+                cases.clear()  # one case in memory at a time
+                cases[key] = cls(request["net"], request["ndim"], request["L"], request["batch"])
+            case = cases[key]
+            if kind == "profile":
+                reply = {"layers": layer_profile(case, request["repeats"])}
+            else:
+                reply = {
+                    "train": len(case.x) / median_time(case.train, request["repeats"]),
+                    "infer": len(case.x) / median_time(case.infer, request["repeats"]),
+                }
+                if engine == "torch":
+                    reply["max_difference"] = case.max_difference
+        print(json.dumps(reply), flush=True)
+
+
+class Worker:
+    """A worker process for one engine at one thread count."""
+
+    def __init__(self, engine: str, threads: int):
+        env = {
+            **os.environ,
+            "NUMBA_NUM_THREADS": str(threads),
+            "OMP_NUM_THREADS": str(threads),
+            "OPENBLAS_NUM_THREADS": str(threads),
+            "MKL_NUM_THREADS": str(threads),
+        }
+        self.proc = subprocess.Popen(
+            [sys.executable, os.path.abspath(__file__), "--worker", engine, "--threads", str(threads)],
+            env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+        )
+        self.engine = engine
+
+    def ask(self, **request: Any) -> dict[str, Any]:
+        self.proc.stdin.write(json.dumps(request) + "\n")
+        self.proc.stdin.flush()
+        line = self.proc.stdout.readline()
+        if not line:
+            raise SystemExit(f"the {self.engine} worker died (request {request})")
+        return json.loads(line)
+
+    def close(self) -> None:
+        self.proc.stdin.close()
+        self.proc.wait()
 
 
 # -- driver --------------------------------------------------------------------------------------
-def worker(args: argparse.Namespace) -> None:
-    """Measure one engine at one thread count (engines never share a process: their thread pools
-    would compete)."""
-    result: dict[str, Any] = {}
-    for L in args.L:
-        if args.engine == "fieldnet":
-            entry: dict[str, Any] = fieldnet_r1(L, args.batch, args.repeats)
-            if args.layers:
-                entry["layers"] = fieldnet_layer_times(L, args.batch, args.repeats)
-        else:
-            entry = torch_r1(L, args.batch, args.repeats, args.threads)
-            if entry is not None and args.layers:
-                entry["layers"] = torch_layer_times(L, args.batch, args.repeats, args.threads)
-        result[str(L)] = entry
-    print("RESULT " + json.dumps(result))
-
-
-def run_worker(engine: str, threads: int, args: argparse.Namespace) -> dict[str, Any]:
-    env = {
-        **os.environ,
-        "NUMBA_NUM_THREADS": str(threads),
-        "OMP_NUM_THREADS": str(threads),
-        # numpy's BLAS (fieldnet's dense layers) runs between numba's parallel regions; threaded
-        # BLAS would spin against numba's OpenMP workers, so it stays single-threaded
-        "OPENBLAS_NUM_THREADS": "1" if engine == "fieldnet" else str(threads),
-        "MKL_NUM_THREADS": str(threads),
-    }
-    cmd = [sys.executable, os.path.abspath(__file__), "--worker", "--engine", engine, "--threads", str(threads),
-           "--L", *map(str, args.L), "--batch", str(args.batch), "--repeats", str(args.repeats)]
-    if args.layers:
-        cmd.append("--layers")
-    proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
-    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")]
-    if proc.returncode != 0 or not lines:
-        print(f"{engine} worker at {threads} threads failed:\n{proc.stderr}", file=sys.stderr)
-        sys.exit(1)
-    return json.loads(lines[-1][len("RESULT "):])
-
-
-def median_rounds(rounds: list[dict[str, Any]]) -> dict[str, Any]:
-    """Per L, the median over rounds of the train and infer figures (other fields from round 1)."""
-    merged: dict[str, Any] = {}
-    for L, first in rounds[0].items():
-        if first is None:
-            merged[L] = None
+def selected_cases(args: argparse.Namespace) -> list[tuple[str, int, int]]:
+    table = QUICK_CASES if args.quick else DEFAULT_CASES
+    cases = []
+    for (net, ndim), sizes in table.items():
+        if net not in args.nets or ndim not in args.dims:
             continue
-        merged[L] = dict(first)
-        for mode in ("train", "infer"):
-            merged[L][mode] = float(np.median([r[L][mode] for r in rounds]))
-    return merged
+        for L in args.L or sizes:
+            cases.append((net, ndim, L))
+    return cases
+
+
+def load() -> str:
+    return "load average " + " ".join(f"{v:.1f}" for v in os.getloadavg())
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--L", type=int, nargs="+", default=[32, 64])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter,
+                                     epilog=__doc__.split("\n\n", 1)[1])
+    parser.add_argument("--nets", nargs="+", default=["r1", "gap", "vgg", "resnet", "strided"])
+    parser.add_argument("--dims", type=int, nargs="+", default=[2, 3])
+    parser.add_argument("--L", type=int, nargs="+", help="lattice sizes (default: a set per network)")
     parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
-    parser.add_argument("--batch", type=int, default=128)
-    parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--batch", type=int, default=128, help="2D batch size")
+    parser.add_argument("--batch3d", type=int, default=32, help="3D batch size")
+    parser.add_argument("--repeats", type=int, default=7, help="steps per measurement (median)")
     parser.add_argument("--rounds", type=int, default=3, help="alternating fieldnet/torch rounds (median)")
-    parser.add_argument("--layers", action="store_true", help="also time R1's conv/pool layers one by one")
+    parser.add_argument("--quick", action="store_true", help="one lattice size per network")
+    parser.add_argument("--profile", action="store_true", help="also time fieldnet's layers one by one")
     parser.add_argument("--no-torch", action="store_true")
-    parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
-    parser.add_argument("--engine", choices=["fieldnet", "torch"], default="fieldnet", help=argparse.SUPPRESS)
+    parser.add_argument("--worker", choices=["fieldnet", "torch"], help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
-        args.threads = args.threads[0]
-        worker(args)
+        worker(args.worker, args.threads[0])
         return
-    print(f"R1 at batch {args.batch}, float32; samples/s (median of {args.repeats} steps, median of {args.rounds} "
-          "alternating rounds); ratio = fieldnet / torch")
-    print(f"{'threads':>7} {'L':>4} {'mode':>6} {'fieldnet':>10} {'torch':>10} {'ratio':>7}")
+    if args.quick and args.threads == [1, 2]:
+        args.threads = [2]
+    cases = selected_cases(args)
+    engines = ["fieldnet"] + ([] if args.no_torch else ["torch"])
+    if "torch" in engines:
+        try:
+            import torch
+        except ImportError:
+            print("torch is not installed (pip install -e '.[bench]'): fieldnet figures only")
+            engines = ["fieldnet"]
+        else:
+            print(f"torch {torch.__version__}; ", end="")
+    print(f"{os.cpu_count()} CPUs; {load()} at start")
+    print(f"batch {args.batch} (2D), {args.batch3d} (3D), float32; samples/s = median of {args.repeats} steps, median of "
+          f"{args.rounds} rounds alternating the engines case by case; ratio = fieldnet / torch (median of per-round ratios)")
+    flops = {}
+    for net, ndim, L in cases:
+        flops[(net, ndim, L)] = network_flops(FieldnetCase(net, ndim, L, 1).model)
     for threads in args.threads:
-        # alternate the engines over several rounds and keep each figure's median, so load from
-        # other jobs on a shared machine hits both sides alike
-        rounds_ours, rounds_theirs = [], []
-        for _ in range(args.rounds):
-            rounds_ours.append(run_worker("fieldnet", threads, args))
-            if not args.no_torch:
-                rounds_theirs.append(run_worker("torch", threads, args))
-        ours = median_rounds(rounds_ours)
-        theirs = median_rounds(rounds_theirs) if rounds_theirs else {}
-        for L, fn in ours.items():
-            tc = theirs.get(L)
-            for mode in ("train", "infer"):
-                t_val = f"{tc[mode]:10.0f}" if tc else f"{'-':>10}"
-                ratio = f"{fn[mode] / tc[mode]:7.2f}" if tc else f"{'-':>7}"
-                print(f"{threads:>7} {L:>4} {mode:>6} {fn[mode]:10.0f} {t_val} {ratio}   ({fn['head']})")
-            if args.layers:
-                tl = (tc or {}).get("layers") or []
-                print("        per layer, ms per batch (fwd / bwd): fieldnet | torch")
-                for i, (name, f_ms, b_ms) in enumerate(fn["layers"]):
-                    tstr = f"{tl[i][1]:7.2f} / {tl[i][2]:7.2f}" if i < len(tl) else "-"
-                    print(f"          {name:<40} {f_ms:7.2f} / {b_ms:7.2f} | {tstr}")
+        workers = {engine: Worker(engine, threads) for engine in engines}
+        results: dict[tuple, dict[str, list]] = {c: {f"{e}_{m}": [] for e in engines for m in ("train", "infer")} for c in cases}
+        diffs: dict[tuple, float] = {}
+        peaks = []
+        try:
+            for _ in range(args.rounds):
+                peaks.append(workers["fieldnet"].ask(kind="peak")["gflops"])
+                for case in cases:
+                    net, ndim, L = case
+                    for engine in engines:
+                        reply = workers[engine].ask(kind="time", net=net, ndim=ndim, L=L, batch=batch_size(ndim, args),
+                                                    repeats=args.repeats)
+                        for mode in ("train", "infer"):
+                            results[case][f"{engine}_{mode}"].append(reply[mode])
+                        if engine == "torch":
+                            diffs[case] = reply["max_difference"]
+            profiles = {}
+            if args.profile:
+                for net, ndim, L in cases:
+                    profiles[(net, ndim, L)] = workers["fieldnet"].ask(kind="profile", net=net, ndim=ndim, L=L,
+                                                                       batch=batch_size(ndim, args), repeats=args.repeats)["layers"]
+        finally:
+            for w in workers.values():
+                w.close()
+        peak = float(np.median(peaks))
+        print(f"\n{threads} thread{'s' if threads > 1 else ''}: numpy sgemm peak {peak:.0f} GFLOP/s (median of rounds {', '.join(f'{p:.0f}' for p in peaks)}); {load()}")
+        head = f"{'net':>8} {'dim':>3} {'L':>3} {'mode':>6} {'fieldnet':>9} {'torch':>9} {'ratio':>6} {'GFLOP/s':>8} {'% peak':>6}"
+        print(head)
+        worst = {"train": (np.inf, None), "infer": (np.inf, None)}
+        for case in cases:
+            net, ndim, L = case
+            r = results[case]
+            for mode in ("infer", "train"):
+                ours = float(np.median(r[f"fieldnet_{mode}"]))
+                gflops = ours * flops[case][0 if mode == "infer" else 1] / 1e9
+                if "torch" in engines:
+                    theirs = float(np.median(r[f"torch_{mode}"]))
+                    ratio = float(np.median(np.divide(r[f"fieldnet_{mode}"], r[f"torch_{mode}"])))
+                    if ratio < worst[mode][0]:
+                        worst[mode] = (ratio, case)
+                    cols = f"{theirs:9.0f} {ratio:6.2f}"
+                else:
+                    cols = f"{'-':>9} {'-':>6}"
+                print(f"{net:>8} {ndim:>3} {L:>3} {mode:>6} {ours:9.0f} {cols} {gflops:8.1f} {100 * gflops / peak:6.0f}")
+        if "torch" in engines:
+            for mode, (ratio, case) in worst.items():
+                if case is not None:
+                    print(f"lowest {mode} ratio: {ratio:.2f} ({case[0]} {case[1]}D L={case[2]})")
+            print("largest relative output difference fieldnet vs torch (same weights): "
+                  f"{max(diffs.values()):.1e}")
+        if args.profile:
+            for case, rows in profiles.items():
+                total = sum(r["fwd_ms"] + r["bwd_ms"] for r in rows)
+                print(f"\nper layer, {case[0]} {case[1]}D L={case[2]}, one training step of batch {batch_size(case[1], args)} "
+                      f"({total:.1f} ms): forward / backward ms, share, GFLOP/s")
+                for row in rows:
+                    ms = row["fwd_ms"] + row["bwd_ms"]
+                    rate = ""
+                    if row["macs"]:
+                        fl = 2 * row["macs"] * (1 + (1 if row["first"] else 2))
+                        rate = f"{fl / (ms * 1e-3) / 1e9:8.1f}"
+                        fwd_rate = 2 * row["macs"] / (row["fwd_ms"] * 1e-3) / 1e9
+                        rate += f"  (fwd {fwd_rate:.1f})"
+                    print(f"  {row['layer']:<34} {row['fwd_ms']:8.2f} / {row['bwd_ms']:8.2f}  {100 * ms / total:5.1f}% {rate}")
         sys.stdout.flush()
+
 
 if __name__ == "__main__":
     main()

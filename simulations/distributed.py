@@ -7,6 +7,11 @@ their results *in task order* and writes them with a single :class:`fieldnet.io.
 collects them as they finish, and hands them back in task order, so the file is byte-for-byte the
 content a serial run writes (every point's random stream depends only on seed, L and point index).
 
+Workers also compress the samples they produce, chunk by chunk and byte for byte as the data file
+stores them (:func:`fieldnet.io.dataset.encode_configs`); the writer only copies the chunks into
+the file.  Compression is most of the cost of writing, so this keeps the single writer from
+limiting how many workers a campaign can use (see benchmarks/distributed.py for the figures).
+
 Fault handling is Dask's: a task whose worker dies is re-run elsewhere (the scheduler allows
 ``distributed.scheduler.allowed-failures`` deaths per task); a task that raises is retried
 ``retries`` times; a finished result that waits on a worker for its turn and is lost with that
@@ -65,12 +70,18 @@ def task_key(task: PointTask) -> str:
 
 def run_point_on_worker(task: PointTask, numba_threads: int = 1) -> PointResult:
     """Run one task on a worker with ``numba_threads`` numba threads (the worker's own cores are
-    already shared by its task slots, so nested parallelism would oversubscribe them)."""
+    already shared by its task slots, so nested parallelism would oversubscribe them), and
+    compress its samples as the data file stores them (the writer then only copies them)."""
+    import dataclasses
+
     import numba
     from fieldnet.simulations.campaign import run_point
 
+    from fieldnet.io.dataset import encode_configs
+
     numba.set_num_threads(max(1, min(int(numba_threads), numba.config.NUMBA_NUM_THREADS)))
-    return run_point(task)
+    result = run_point(task)
+    return dataclasses.replace(result, configs=encode_configs(result.configs, str(result.configs.dtype)))
 
 
 def dask_map(

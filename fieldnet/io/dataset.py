@@ -40,6 +40,7 @@ import datetime as _dt
 import errno
 import os
 import shutil
+import zlib
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -262,8 +263,7 @@ class DatasetWriter:
             **{d: int(spec.L) for d in spatial},
             "temperature_point": n_points,
         }
-        sample_bytes = int(np.prod(spec.config_shape)) * np.dtype(spec.dtype).itemsize
-        chunk_n = _aligned_chunk(spec.samples_per_temperature, max(1, _TARGET_CHUNK_BYTES // sample_bytes))
+        chunk_n = config_chunk_samples(spec.samples_per_temperature, spec.config_shape, spec.dtype)
         cfg = g.create_variable(
             "config",
             ("sample", "channel", *spatial),
@@ -318,7 +318,7 @@ class DatasetWriter:
     # -- progress -------------------------------------------------------------------------
     def completed_points(self, L: int) -> int:
         """Number of leading temperature points of ``L`` already written (resume skips them)."""
-        done = np.asarray(self._file.groups[group_name(L)].variables["completed"][:]).astype(bool)
+        done = np.asarray(self._datasets(L)["completed"][()]).astype(bool)
         return int(np.argmin(done)) if not done.all() else len(done)
 
     def write_point(
@@ -333,7 +333,9 @@ class DatasetWriter:
         """Append the samples of temperature point ``point`` of lattice ``L`` and flush.
 
         Args:
-            configs: (n, channel, *spatial), n == samples_per_temperature, in the group's dtype.
+            configs: (n, channel, *spatial), n == samples_per_temperature, in the group's dtype;
+                or the same samples already compressed by :func:`encode_configs` (a distributed
+                campaign's workers do that, so this writer only copies the chunks into the file).
             observables: name -> (n,) per-site values, for every name in the spec.
             label: the phase label of this temperature (1, 0 or -1), or one per sample (n,).
             stats: per-temperature records (tau_int, thinning, ...), names from the spec.
@@ -347,28 +349,45 @@ class DatasetWriter:
         if configs.shape != (n, *spec.config_shape):
             raise RuntimeError(f"configs shape {configs.shape} != {(n, *spec.config_shape)}")
         start = point * n
+        if not isinstance(configs, EncodedConfigs):
+            configs = encode_configs(configs, spec.dtype)
         self._check_room(configs.nbytes + sum(np.asarray(v).size * 4 for v in observables.values()))
         with self._writing():
             self._write_samples(g, spec, point, start, configs, observables, label, stats)
         self._sync()
 
     def _write_samples(self, g, spec, point, start, configs, observables, label, stats) -> None:
-        """The HDF5 writes of one point; the point is marked completed last."""
+        """The HDF5 writes of one point; the point is marked completed last.
+
+        The samples go to the HDF5 datasets directly (handles kept per group): looking each
+        variable up through the netCDF layer costs more than writing a point's compressed chunks.
+        """
         n = spec.samples_per_temperature
-        g.resize_dimension("sample", start + n)
-        g.variables["config"][start : start + n] = configs.astype(spec.dtype, copy=False)
-        g.variables["temperature"][start : start + n] = np.full(n, spec.temperatures[point])
-        g.variables["label"][start : start + n] = np.broadcast_to(np.asarray(label, dtype=np.int8), (n,))
+        ds = self._datasets(spec.L)
+        # what resize_dimension("sample") does (the dimension scale and every variable along it),
+        # with the handles kept
+        for dataset, axis in ds["<sample axes>"]:
+            dataset.resize(start + n, axis)
+        _write_configs(ds["config"], start, configs)
+        ds["temperature"][start : start + n] = np.full(n, spec.temperatures[point])
+        ds["label"][start : start + n] = np.broadcast_to(np.asarray(label, dtype=np.int8), (n,))
         for name_obs in spec.observables:
-            g.variables[name_obs][start : start + n] = np.asarray(observables[name_obs], dtype=np.float32)
+            ds[name_obs][start : start + n] = np.asarray(observables[name_obs], dtype=np.float32)
         for key, value in (stats or {}).items():
-            var = g.variables[key]
-            arr = np.asarray(var[:])
-            arr[point] = value
-            var[:] = arr
-        marks = np.asarray(g.variables["completed"][:])
-        marks[point] = 1
-        g.variables["completed"][:] = marks
+            ds[key][point] = value
+        ds["completed"][point] = 1
+
+    def _datasets(self, L: int) -> dict[str, Any]:
+        """The h5py datasets of group ``L``'s variables by name, and under "<sample axes>" every
+        (dataset, axis) along the sample dimension including its scale (looked up once)."""
+        cache = self.__dict__.setdefault("_dataset_handles", {})
+        if L not in cache:
+            group = self._file._h5file[group_name(L)]
+            handles: dict[str, Any] = {name: group[name] for name in self._file.groups[group_name(L)].variables}
+            scale = group["sample"]
+            handles["<sample axes>"] = [(scale, 0)] + [(group.file[ref], int(axis)) for ref, axis in scale.attrs.get("REFERENCE_LIST", [])]
+            cache[L] = handles
+        return cache[L]
 
     def set_attrs(self, L: int | None, attrs: Mapping[str, Any]) -> None:
         """Set attributes on a lattice group (or the root when ``L`` is None)."""
@@ -421,6 +440,114 @@ def _aligned_chunk(samples_per_point: int, target: int) -> int:
         return samples_per_point
     best = max(d for d in range(1, target + 1) if samples_per_point % d == 0)
     return best if best * 4 >= target else target
+
+
+def config_chunk_samples(samples_per_point: int, config_shape: Sequence[int], dtype: str) -> int:
+    """Samples per HDF5 chunk of ``config`` in a group with this many samples per point, per-sample
+    shape (channel, *spatial) and dtype: about 64 KiB, never straddling two points when avoidable."""
+    sample_bytes = int(np.prod(config_shape)) * np.dtype(dtype).itemsize
+    return _aligned_chunk(int(samples_per_point), max(1, _TARGET_CHUNK_BYTES // sample_bytes))
+
+
+#: the filters of ``config``, in pipeline order, as (HDF5 filter id, parameters): byte shuffle
+#: (by element size), then deflate at level 4
+CONFIG_FILTERS = ((2, None), (1, (4,)))
+_DEFLATE_LEVEL = 4
+
+
+@dataclass(frozen=True)
+class EncodedConfigs:
+    """A point's configurations compressed chunk by chunk, byte for byte as the data file stores them.
+
+    Compressing is most of the cost of writing a point.  In a distributed campaign each worker
+    encodes its own samples (:func:`encode_configs`), and the single writer only copies the
+    chunks into the file, so the writer is not what limits the number of workers.
+
+    Attributes:
+        shape: (n, channel, *spatial) of the samples.
+        dtype: their dtype ("int8" or "float32").
+        chunk_samples: samples per chunk (:func:`config_chunk_samples`); it divides n.
+        chunks: the compressed chunks, in sample order.
+    """
+
+    shape: tuple[int, ...]
+    dtype: str
+    chunk_samples: int
+    chunks: tuple[bytes, ...]
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes of the uncompressed samples."""
+        return int(np.prod(self.shape)) * np.dtype(self.dtype).itemsize
+
+    @property
+    def compressed_nbytes(self) -> int:
+        return sum(len(c) for c in self.chunks)
+
+
+def encode_configs(configs: np.ndarray, dtype: str) -> EncodedConfigs | np.ndarray:
+    """The samples of one point as the data file stores them: cast to ``dtype``, cut into the
+    group's chunks (:func:`config_chunk_samples`), byte-shuffled and deflated exactly as HDF5's
+    filters do (the file reads back the same with any HDF5 reader).
+
+    Returns the cast array itself when its chunks would straddle two points (a sample count with
+    no divisor near the chunk size): such chunks are only complete once the next point is
+    written, so the writer compresses them.
+    """
+    configs = np.ascontiguousarray(configs, dtype=dtype)
+    n = configs.shape[0]
+    per_chunk = config_chunk_samples(n, configs.shape[1:], dtype) if n else 1
+    if n == 0 or n % per_chunk:
+        return configs
+    itemsize = configs.dtype.itemsize
+    chunks = []
+    for start in range(0, n, per_chunk):
+        raw = configs[start : start + per_chunk].view(np.uint8).reshape(-1, itemsize)
+        if itemsize > 1:  # HDF5's shuffle: every element's first byte, then every second byte, ...
+            raw = raw.T
+        chunks.append(zlib.compress(np.ascontiguousarray(raw).tobytes(), _DEFLATE_LEVEL))
+    return EncodedConfigs(tuple(int(s) for s in configs.shape), str(np.dtype(dtype)), per_chunk, tuple(chunks))
+
+
+def decode_configs(encoded: EncodedConfigs) -> np.ndarray:
+    """The samples of :func:`encode_configs` as an array again."""
+    dtype = np.dtype(encoded.dtype)
+    per_chunk_shape = (encoded.chunk_samples, *encoded.shape[1:])
+    parts = []
+    for chunk in encoded.chunks:
+        raw = np.frombuffer(zlib.decompress(chunk), dtype=np.uint8)
+        if dtype.itemsize > 1:
+            raw = raw.reshape(dtype.itemsize, -1).T
+        parts.append(np.ascontiguousarray(raw).view(dtype).reshape(per_chunk_shape))
+    return np.concatenate(parts) if parts else np.zeros(encoded.shape, dtype)
+
+
+def _stores_chunks_like(dataset: Any, encoded: EncodedConfigs, start: int) -> bool:
+    """Whether ``encoded``'s chunks are byte for byte what ``dataset`` would store at ``start``:
+    the same chunk shape, dtype and filter pipeline, and ``start`` on a chunk boundary."""
+    if dataset.chunks != (encoded.chunk_samples, *encoded.shape[1:]) or dataset.dtype != np.dtype(encoded.dtype):
+        return False
+    if start % encoded.chunk_samples:
+        return False
+    plist = dataset.id.get_create_plist()
+    filters = [plist.get_filter(i) for i in range(plist.get_nfilters())]
+    if len(filters) != len(CONFIG_FILTERS):
+        return False
+    return all(f[0] == fid and (params is None or tuple(f[2]) == params) for f, (fid, params) in zip(filters, CONFIG_FILTERS, strict=True))
+
+
+def _write_configs(dataset: Any, start: int, configs: EncodedConfigs | np.ndarray) -> None:
+    """Store a point's samples from sample ``start`` on: encoded chunks are copied as they are
+    (HDF5 only writes them), anything else goes through HDF5's own filters."""
+    if isinstance(configs, EncodedConfigs):
+        if _stores_chunks_like(dataset, configs, start):
+            offset = [0] * dataset.ndim
+            for i, chunk in enumerate(configs.chunks):
+                offset[0] = start + i * configs.chunk_samples
+                dataset.id.write_direct_chunk(tuple(offset), chunk)
+            return
+        configs = decode_configs(configs)  # a file laid out otherwise (e.g. resumed from an older version)
+    dataset[start : start + configs.shape[0]] = configs.astype(dataset.dtype, copy=False)
 
 
 def h5py_string():

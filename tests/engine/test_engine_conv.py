@@ -210,3 +210,101 @@ def test_engine_conv_forward_sweep_against_numpy_reference():
         y = layer.forward(x)
         assert y.shape == ref.shape, (nd, padding, k, stride, size)
         np.testing.assert_allclose(y, ref, rtol=1e-10, atol=1e-10, err_msg=str((nd, padding, k, stride, size)))
+
+
+# -- the kernels' own paths: stride phases, planes longer than one block, channel groups -----------
+
+STRIDE_CASES = [
+    (2, (2, 1), 3, "periodic", (6, 7)),  # different strides per axis
+    (2, (1, 3), 2, "zero", (5, 8)),  # even kernel, stride 3, odd total padding
+    (2, 3, 4, "periodic", (7, 9)),  # kernel larger than the stride
+    (3, (2, 1, 2), 3, "periodic", (5, 4, 6)),
+    (3, 2, 2, "valid", (5, 5, 4)),
+    (1, 2, 5, "zero", (11,)),
+]
+
+
+@pytest.mark.parametrize("nd,stride,k,padding,spatial", STRIDE_CASES)
+def test_engine_conv_strided_phases_match_reference_and_finite_differences(nd, stride, k, padding, spatial):
+    in_shape = (3, *spatial)
+    layer = make_layer(nd, 5, k, stride, padding, True, in_shape, activation="relu")  # 5: a short channel group
+    rng = np.random.default_rng(4)
+    x = rng.standard_normal((3, *in_shape))
+    ref = np.maximum(reference_conv(x, layer.params["kernel"], layer.params["bias"], layer.stride, padding), 0)
+    np.testing.assert_allclose(layer.forward(x), ref, rtol=1e-12, atol=1e-12)
+    r = rng.standard_normal(ref.shape)
+    dx = layer.backward(r)
+    grads = {key: v.copy() for key, v in layer.grads.items()}
+
+    def loss():
+        return float(np.sum(layer.forward(x) * r))
+
+    np.testing.assert_allclose(dx, numeric_grad(loss, x), rtol=1e-6, atol=1e-7)
+    for key in layer.params:
+        np.testing.assert_allclose(grads[key], numeric_grad(loss, layer.params[key]), rtol=1e-6, atol=1e-7)
+
+
+@pytest.mark.parametrize("nd,spatial,stride", [(2, (27, 25), 1), (2, (50, 47), 2), (3, (9, 10, 11), 1), (3, (20, 17, 20), 2)])
+def test_engine_conv_planes_longer_than_a_block(nd, spatial, stride):
+    """Planes of more positions than a kernel block (several blocks, and a short last one)."""
+    from fieldnet.engine.kernels.conv import BLOCK
+
+    in_shape = (2, *spatial)
+    layer = make_layer(nd, 6, 3, stride, "periodic", True, in_shape)
+    plan = layer._plan(in_shape)
+    assert plan.span > BLOCK or plan.plane > BLOCK
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((2, *in_shape))
+    y = layer.forward(x)
+    np.testing.assert_allclose(y, reference_conv(x, layer.params["kernel"], layer.params["bias"], layer.stride, "periodic"),
+                               rtol=1e-12, atol=1e-12)
+    # gradients through the adjoint identity <dy, J dx> = <J^T dy, dx> (finite differences of
+    # every weight would take long on planes this size)
+    r = rng.standard_normal(y.shape)
+    dx = layer.backward(r)
+    gk = layer.grads["kernel"].copy()
+    v = rng.standard_normal(x.shape)
+    eps = 1e-6
+    jv = (layer.forward(x + eps * v) - layer.forward(x - eps * v)) / (2 * eps)
+    assert np.isclose(np.sum(r * jv), np.sum(dx * v), rtol=1e-7)
+    w = layer.params["kernel"]
+    u = rng.standard_normal(w.shape)
+    layer.params["kernel"] = w + eps * u
+    up = layer.forward(x)
+    layer.params["kernel"] = w - eps * u
+    down = layer.forward(x)
+    layer.params["kernel"] = w
+    assert np.isclose(np.sum(r * (up - down) / (2 * eps)), np.sum(gk * u), rtol=1e-7)
+
+
+def test_engine_conv_float32_matches_float64_closely():
+    rng = np.random.default_rng(6)
+    for nd, spatial, stride in [(2, (20, 20), 1), (2, (21, 19), 2), (3, (8, 8, 8), 1)]:
+        layer = make_layer(nd, 8, 3, stride, "periodic", True, (4, *spatial), dtype=np.float32, activation="relu")
+        x = rng.standard_normal((3, 4, *spatial)).astype(np.float32)
+        y32 = layer.forward(x)
+        w64 = {k: v.astype(np.float64) for k, v in layer.params.items()}
+        ref = np.maximum(reference_conv(x.astype(np.float64), w64["kernel"], w64["bias"], layer.stride, "periodic"), 0)
+        np.testing.assert_allclose(y32, ref, rtol=1e-5, atol=1e-5)
+
+
+def test_engine_kernels_use_their_own_vector_target_and_leave_numba_alone():
+    """The kernels may compile with 512-bit vectors; a user's own jitted code keeps numba's defaults."""
+    import llvmlite.binding as ll
+    import numba
+
+    from fieldnet.engine.kernels import conv as kernels
+
+    layer = make_layer(2, 4, 3, 1, "periodic", True, (2, 6, 6), dtype=np.float32)
+    layer.forward(np.ones((1, 2, 6, 6), np.float32))
+
+    @numba.njit
+    def users_own(a):
+        return a.sum()
+
+    assert users_own(np.ones(4)) == 4.0
+    own = numba.core.registry.cpu_target.target_context.codegen()._tm_features
+    assert "-prefer-256-bit" not in own.split(",")
+    if "+avx512f" in ll.get_host_cpu_features().flatten().split(",") and hasattr(kernels.conv_accumulate, "targetdescr"):
+        features = kernels.conv_accumulate.targetdescr.target_context.codegen()._tm_features
+        assert features.split(",")[-1] == "-prefer-256-bit"

@@ -14,7 +14,7 @@ SCRIPT = textwrap.dedent(
     import sys
     import numpy as np
     from fieldnet.engine.layers.conv import Conv2d, Conv3d
-    from fieldnet.engine.layers.pooling import MaxPool2d, AvgPool2d, GlobalAvgPool
+    from fieldnet.engine.layers.pooling import MaxPool2d, MaxPool3d, AvgPool2d, GlobalAvgPool
 
     rng = np.random.default_rng(123)
     out = {}
@@ -44,6 +44,23 @@ SCRIPT = textwrap.dedent(
     out["y3"] = y3
     out["dx3"] = c3.backward(np.ones_like(y3))
     out["gk3"] = c3.grads["kernel"]
+    # 3-D stack with strides per axis, planes longer than one kernel block, 2x2x2 pooling; batch 9
+    layers3 = [Conv3d(6, 3, activation="relu"), MaxPool3d(2), Conv3d(7, 3, stride=(2, 1, 2), activation="relu"),
+               Conv3d(4, 2, stride=2, padding="zero"), GlobalAvgPool()]
+    shape = (2, 12, 10, 12)
+    for layer in layers3:
+        layer.build(shape, rng)
+        shape = layer.compute_output_shape(shape)
+    h = rng.standard_normal((9, 2, 12, 10, 12)).astype(np.float32)
+    for layer in layers3:
+        h = layer.forward(h, training=True)
+    out["y3s"] = h
+    g = rng.standard_normal(h.shape).astype(np.float32)
+    for i, layer in reversed(list(enumerate(layers3))):
+        g = layer.backward(g)
+        for key, val in layer.grads.items():
+            out[f"3s{i}_{key}"] = val
+    out["dx3s"] = g
     np.savez(sys.argv[1], **out)
     """
 )

@@ -2,18 +2,22 @@
 
 Arrays are (N, C, D, H, W); 2-D pooling passes views with D = 1.  One ``prange`` over
 (sample, channel) pairs; each pair is handled by one thread in a fixed order, so results and
-gradients are bit-identical whatever the number of threads.  Max pooling records the flat index
-(within the (D, H, W) plane) of the first maximum of each window; its backward adds the output
-gradient there (overlapping windows add up).  A NaN propagates only when it is the first
-element of its window (comparisons with NaN are false); a diverging net is caught at the loss.
+gradients are bit-identical whatever the number of threads.  Max pooling records where in its
+window each output's first maximum is (an int16 index (a*kh + b)*kw + c, a quarter of the
+memory traffic of a flat int64 index); its backward adds the output gradient there
+(overlapping windows add up).  A NaN propagates only when it is the first element of its window
+(comparisons with NaN are false); a diverging net is caught at the loss.
 """
 
 from __future__ import annotations
 
-from numba import njit, prange
+import numpy as np
+from numba import prange
+
+from fieldnet.engine.kernels.jit import kernel
 
 
-@njit(parallel=True, cache=True)
+@kernel()
 def pool_forward(x, kd, kh, kw, sd, sh, sw, is_max, out, argmax):  # pragma: no cover - compiled
     """Pool windows of size (kd, kh, kw) and stride (sd, sh, sw).
 
@@ -21,16 +25,15 @@ def pool_forward(x, kd, kh, kw, sd, sh, sw, is_max, out, argmax):  # pragma: no 
         x: (N, C, D, H, W) input.
         is_max: max pooling (else average).
         out: (N, C, Do, Ho, Wo), overwritten.
-        argmax: int64 (N, C, Do, Ho, Wo), overwritten with the flat in-plane index of each
-            window's first maximum (max pooling only).
+        argmax: int16 (N, C, Do, Ho, Wo), overwritten with the in-window index (a*kh + b)*kw + c
+            of each window's first maximum (max pooling only).
     """
     N, C = x.shape[0], x.shape[1]
-    H, W = x.shape[3], x.shape[4]
     Do, Ho, Wo = out.shape[2], out.shape[3], out.shape[4]
     inv = x.dtype.type(1.0) / x.dtype.type(kd * kh * kw)
     zero = x.dtype.type(0)
-    if kd == 1 and kh == 2 and kw == 2 and sh == 2 and sw == 2:
-        # the common 2x2/2 window, unrolled (tiny runtime-length loops cost ~10x here)
+    if kh == 2 and kw == 2 and sh == 2 and sw == 2 and (kd == 1 or (kd == 2 and sd == 2)):
+        # the common 2x2/2 and 2x2x2/2 windows, unrolled (tiny runtime-length loops cost ~10x here)
         for t in prange(N * C):
             n = t // C
             c = t % C
@@ -39,32 +42,55 @@ def pool_forward(x, kd, kh, kw, sd, sh, sw, is_max, out, argmax):  # pragma: no 
                 for y in range(Ho):
                     r0 = x[n, c, zi, 2 * y]
                     r1 = x[n, c, zi, 2 * y + 1]
+                    # the second layer of a 2x2x2 window (the first again for 2x2: never used)
+                    s0 = x[n, c, zi + kd - 1, 2 * y]
+                    s1 = x[n, c, zi + kd - 1, 2 * y + 1]
                     orow = out[n, c, z, y]
-                    base0 = (zi * H + 2 * y) * W
+                    arow = argmax[n, c, z, y]
                     if is_max:
-                        arow = argmax[n, c, z, y]
                         for xo in range(Wo):
                             i = 2 * xo
                             best = r0[i]
-                            bi = base0 + i
+                            bi = 0
                             v = r0[i + 1]
                             if v > best:
                                 best = v
-                                bi = base0 + i + 1
+                                bi = 1
                             v = r1[i]
                             if v > best:
                                 best = v
-                                bi = base0 + W + i
+                                bi = 2
                             v = r1[i + 1]
                             if v > best:
                                 best = v
-                                bi = base0 + W + i + 1
+                                bi = 3
+                            if kd == 2:
+                                v = s0[i]
+                                if v > best:
+                                    best = v
+                                    bi = 4
+                                v = s0[i + 1]
+                                if v > best:
+                                    best = v
+                                    bi = 5
+                                v = s1[i]
+                                if v > best:
+                                    best = v
+                                    bi = 6
+                                v = s1[i + 1]
+                                if v > best:
+                                    best = v
+                                    bi = 7
                             orow[xo] = best
                             arow[xo] = bi
-                    else:
+                    elif kd == 1:
                         for xo in range(Wo):
                             i = 2 * xo
                             orow[xo] = ((r0[i] + r0[i + 1]) + (r1[i] + r1[i + 1])) * inv
+                    else:
+                        for xo in range(Wo):
+                            i = 2 * xo
+                            orow[xo] = (((r0[i] + r0[i + 1]) + (r1[i] + r1[i + 1])) + ((s0[i] + s0[i + 1]) + (s1[i] + s1[i + 1]))) * inv
         return
     for t in prange(N * C):
         n = t // C
@@ -78,14 +104,14 @@ def pool_forward(x, kd, kh, kw, sd, sh, sw, is_max, out, argmax):  # pragma: no 
                     x0 = xo * sw
                     if is_max:
                         best = xc[z0, y0, x0]
-                        best_idx = (z0 * H + y0) * W + x0
+                        best_idx = 0
                         for a in range(kd):
                             for bb in range(kh):
                                 for cc in range(kw):
                                     v = xc[z0 + a, y0 + bb, x0 + cc]
                                     if v > best:  # '>' keeps the first maximum
                                         best = v
-                                        best_idx = ((z0 + a) * H + y0 + bb) * W + x0 + cc
+                                        best_idx = (a * kh + bb) * kw + cc
                         out[n, c, z, y, xo] = best
                         argmax[n, c, z, y, xo] = best_idx
                     else:
@@ -97,7 +123,7 @@ def pool_forward(x, kd, kh, kw, sd, sh, sw, is_max, out, argmax):  # pragma: no 
                         out[n, c, z, y, xo] = s * inv
 
 
-@njit(parallel=True, cache=True)
+@kernel()
 def pool_backward(dy, kd, kh, kw, sd, sh, sw, is_max, argmax, dx):  # pragma: no cover - compiled
     """Input gradient of :func:`pool_forward`; ``dx`` (N, C, D, H, W) is overwritten."""
     N, C = dx.shape[0], dx.shape[1]
@@ -105,6 +131,12 @@ def pool_backward(dy, kd, kh, kw, sd, sh, sw, is_max, argmax, dx):  # pragma: no
     Do, Ho, Wo = dy.shape[2], dy.shape[3], dy.shape[4]
     inv = dx.dtype.type(1.0) / dx.dtype.type(kd * kh * kw)
     zero = dx.dtype.type(0)
+    # in-plane offset of in-window index (a*kh + b)*kw + c
+    offset = np.empty(kd * kh * kw, dtype=np.int64)
+    for a in range(kd):
+        for bb in range(kh):
+            for cc in range(kw):
+                offset[(a * kh + bb) * kw + cc] = (a * H + bb) * W + cc
     for t in prange(N * C):
         n = t // C
         c = t % C
@@ -113,14 +145,15 @@ def pool_backward(dy, kd, kh, kw, sd, sh, sw, is_max, argmax, dx):  # pragma: no
         for i in range(D * H * W):
             gf[i] = zero
         if is_max:
-            # scatter to the recorded flat index (branch-free: random argmax positions would
-            # make any per-cell test mispredict)
+            # scatter to the recorded position (branch-free: random argmax positions would make
+            # any per-cell test mispredict), its in-plane offset looked up by in-window index
             for z in range(Do):
                 for y in range(Ho):
                     drow = dy[n, c, z, y]
                     arow = argmax[n, c, z, y]
+                    base = (z * sd * H + y * sh) * W
                     for xo in range(Wo):
-                        gf[arow[xo]] += drow[xo]
+                        gf[base + xo * sw + offset[arow[xo]]] += drow[xo]
         elif kd == 1 and kh == 2 and kw == 2 and sh == 2 and sw == 2:
             for z in range(Do):
                 zi = z * sd

@@ -22,18 +22,13 @@ import numpy as np
 
 from fieldnet.engine.initializers import he_normal
 from fieldnet.engine.kernels.conv import (
-    SPAN_BLOCK,
     WEIGHT_GRAD_CHUNK,
-    conv_backward_input,
-    conv_backward_input_strided,
-    conv_backward_weight,
-    conv_backward_weight_strided,
-    conv_forward,
-    conv_forward_strided,
+    ConvPlan,
+    conv_accumulate,
+    conv_weight_grad,
     pad_fold,
     pad_gather,
-    padding_index_map,
-    relu_mask_grad,
+    plan_convolution,
     widen_output_grad,
 )
 from fieldnet.engine.layers.base import Layer, register_layer, work_dtype
@@ -87,6 +82,7 @@ class _ConvNd(Layer):
             raise ShapeError(f"{self.label}: out_channels must be positive, got {out_channels}")
         self._cache: dict[str, Any] = {}
         self._work: dict[str, np.ndarray] = {}  # scratch reused between calls (no page faults)
+        self._plans: dict[tuple[int, ...], ConvPlan] = {}  # kernel geometry per input shape
 
     def get_config(self) -> dict[str, Any]:
         return {
@@ -135,7 +131,7 @@ class _ConvNd(Layer):
         return {**shapes, "bias": (self.out_channels,)} if self.bias else shapes
 
     def build(self, input_shape: tuple[int, ...], rng: np.random.Generator) -> None:
-        self.params, self.grads, self._work, self._cache = {}, {}, {}, {}  # a rebuild starts afresh
+        self.params, self.grads, self._work, self._cache, self._plans = {}, {}, {}, {}, {}  # a rebuild starts afresh
         super().build(input_shape, rng)
         in_ch = int(input_shape[0])
         fan_in = in_ch * int(np.prod(self.kernel_size))
@@ -145,25 +141,17 @@ class _ConvNd(Layer):
         self.zero_grads()
 
     # -- computation -----------------------------------------------------------------------
-    def _padded(self, x5: np.ndarray, spatial: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray, tuple[np.ndarray, ...] | None]:
-        """(padded input, its 1-D storage with SPAN_BLOCK readable zeros after it, index maps or None)."""
-        geometry = self.axis_geometry(spatial)
-        full = (1,) * (3 - self.ndim) + spatial
-        geo = [(1, 0, 1)] * (3 - self.ndim) + geometry
-        padded_shape = x5.shape[:2] + tuple(g[2] for g in geo)
-        count = int(np.prod(padded_shape))
-        store = self._work.get("xs")
-        if store is None or store.shape != (count + SPAN_BLOCK,) or store.dtype != x5.dtype:
-            store = self._work["xs"] = np.zeros(count + SPAN_BLOCK, dtype=x5.dtype)
-        xp = store[:count].reshape(padded_shape)
-        if self.padding == "valid" or padded_shape == x5.shape:
-            xp[...] = x5
-            return xp, store, None
-        maps = tuple(
-            padding_index_map(size, lo, padded, self.padding) for size, (_, lo, padded) in zip(full, geo, strict=True)
-        )
-        pad_gather(x5, maps[0], maps[1], maps[2], xp)
-        return xp, store, maps
+    def _plan(self, input_shape: tuple[int, ...]) -> ConvPlan:
+        """The kernels' geometry for per-sample input shape (C, *spatial), computed once per shape."""
+        plan = self._plans.get(input_shape)
+        if plan is None:
+            spatial = input_shape[1:]
+            full = (1,) * (3 - self.ndim) + spatial
+            geometry = [(1, 0, 1)] * (3 - self.ndim) + self.axis_geometry(spatial)
+            plan = self._plans[input_shape] = plan_convolution(
+                full, three_axes(self.kernel_size, self.ndim), three_axes(self.stride, self.ndim), geometry, self.padding
+            )
+        return plan
 
     def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
         """Convolve a batch (N, C, *spatial) into (N, out_channels, *spatial_out)."""
@@ -173,19 +161,24 @@ class _ConvNd(Layer):
         out_shape = self.compute_output_shape(x.shape[1:])
         dtype = work_dtype(x)
         x = np.ascontiguousarray(x, dtype=dtype)
-        spatial = tuple(x.shape[2:])
-        xp, xs, maps = self._padded(as_5d(x, self.ndim), spatial)
+        plan = self._plan(tuple(x.shape[1:]))
+        n, c = x.shape[:2]
+        relu = self.activation == "relu"
         w = np.ascontiguousarray(self.params["kernel"], dtype=dtype)
-        w5 = as_5d(w, self.ndim)
         b = np.ascontiguousarray(self.params["bias"], dtype=dtype) if self.bias else np.zeros(1, dtype)
-        stride = three_axes(self.stride, self.ndim)
         self._cache = {}
-        out = reuse_or_empty(self._work, "out", (x.shape[0],) + out_shape, dtype)
-        if stride == (1, 1, 1):
-            conv_forward(xp, xs, w5, b, self.bias, self.activation == "relu", as_5d(out, self.ndim))
-        else:
-            conv_forward_strided(xp, w5, b, self.bias, self.activation == "relu", *stride, as_5d(out, self.ndim))
-        self._cache = {"xp": xp, "xs": xs, "maps": maps, "x_shape": x.shape, "out": out, "w5": w5, "stride": stride}
+        out = reuse_or_empty(self._work, "out", (n,) + out_shape, dtype)
+        # the phase planes of the padded input, flat, with the readable slack the kernels run into
+        count = n * c * plan.phases * plan.plane
+        xs = self._work.get("xs")
+        if xs is None or xs.shape != (count + plan.slack,) or xs.dtype != dtype:
+            xs = self._work["xs"] = np.zeros(count + plan.slack, dtype=dtype)
+        pad_gather(as_5d(x, self.ndim), *plan.maps, plan.runs, xs[:count].reshape((n, c, plan.phases, *plan.phase_shape)))
+        w3 = w.reshape(w.shape[0], w.shape[1], -1)
+        _, hq, wq = plan.phase_shape
+        conv_accumulate(xs, plan.phases, plan.plane, w3, *plan.forward_taps, b, self.bias, relu,
+                        out.reshape((n, self.out_channels, 1, *plan.out)), hq, wq, plan.block)
+        self._cache = {"xs": xs, "plan": plan, "x_shape": x.shape, "out": out, "w": w}
         return out
 
     def backward(self, dy: np.ndarray) -> np.ndarray | None:
@@ -196,36 +189,23 @@ class _ConvNd(Layer):
         if not self._cache:
             raise RuntimeError(f"{self.label}: backward called before forward")
         c = self._cache
-        out = c["out"]
+        out, plan = c["out"], c["plan"]
         dtype = out.dtype
         if dy.shape != out.shape:
             raise ShapeError(f"{self.label}: output gradient has shape {dy.shape}, expected {out.shape}")
         dy = np.ascontiguousarray(dy, dtype=dtype)
-        xp, w5, stride = c["xp"], c["w5"], c["stride"]
-        relu = self.activation == "relu"
-        unit = stride == (1, 1, 1)
-        if unit:
-            # unit stride: the kernels read the gradient in padded-width coordinates (mask fused)
-            dy5 = as_5d(dy, self.ndim)
-            hp, wp = xp.shape[3], xp.shape[4]
-            kd, kh, kw = w5.shape[2:]
-            margin = ((kd - 1) * hp + kh - 1) * wp + kw - 1
-            dy_ext = self._scratch("dy_ext", dy5.shape[:2] + (margin + int(np.prod(xp.shape[2:])),), dtype)
-            widen_output_grad(dy5, as_5d(out, self.ndim), relu, hp, wp, margin, dy_ext)
-        else:
-            if relu:
-                masked = np.empty_like(dy)
-                relu_mask_grad(dy.reshape(-1), out.reshape(-1), masked.reshape(-1))
-                dy = masked
-            dy5 = as_5d(dy, self.ndim)
-        n = dy.shape[0]
+        w3 = c["w"].reshape(c["w"].shape[0], c["w"].shape[1], -1)
+        n, n_in = c["x_shape"][:2]
+        _, hq, wq = plan.phase_shape
+        # the output gradient in the positions' coordinates, ReLU mask applied
+        dy_ext = self._scratch("dy_ext", (n, self.out_channels, plan.margin + plan.plane + plan.slack), dtype)
+        dy5, out5 = as_5d(dy, self.ndim), as_5d(out, self.ndim)
+        widen_output_grad(dy5, out5, self.activation == "relu", hq, wq, plan.margin, dy_ext)
         n_chunks = max(1, -(-n // WEIGHT_GRAD_CHUNK))
-        partial_w = self._scratch("partial_w", (n_chunks,) + w5.shape, dtype)
-        partial_b = self._scratch("partial_b", (n_chunks, w5.shape[0]), dtype)
-        if unit:
-            conv_backward_weight(xp, c["xs"], dy_ext, self.bias, partial_w, partial_b)
-        else:
-            conv_backward_weight_strided(xp, dy5, self.bias, *stride, partial_w, partial_b)
+        partial_w = self._scratch("partial_w", (n_chunks,) + w3.shape, dtype)
+        partial_b = self._scratch("partial_b", (n_chunks, w3.shape[0]), dtype)
+        conv_weight_grad(c["xs"], plan.phases, plan.plane, plan.tap_phase, plan.tap_off, dy_ext, plan.margin, plan.span,
+                         self.bias, plan.block, partial_w, partial_b)
         for i in range(1, n_chunks):  # fixed order, whatever the thread count
             partial_w[0] += partial_w[i]
             partial_b[0] += partial_b[i]
@@ -234,19 +214,14 @@ class _ConvNd(Layer):
             self.grad_buffer("bias")[...] = partial_b[0]
         if not self.input_grad:
             return None
-        if c["maps"] is None:  # no padding: the padded-input gradient is the result
-            dxp = np.empty(xp.shape, dtype=dtype)
-        else:
-            dxp = self._scratch("dxp", xp.shape, dtype)
-        if unit:
-            conv_backward_input(dy_ext, w5, dxp)
-        else:
-            conv_backward_input_strided(dy5, w5, *stride, dxp)
-        if c["maps"] is None:
-            return dxp.reshape(c["x_shape"])
+        # the gradient of each phase plane is a convolution of dy with that phase's mirrored taps
+        w_t = self._scratch("w_t", (w3.shape[1], w3.shape[0], w3.shape[2]), dtype)
+        w_t[...] = w3.transpose(1, 0, 2)
+        dxq = self._scratch("dxq", (n, n_in, plan.phases, *plan.phase_shape), dtype)
+        conv_accumulate(dy_ext.reshape(-1), 1, dy_ext.shape[2], w_t, *plan.backward_taps, partial_b[0], False, False, dxq, hq, wq,
+                        plan.block_back)
         dx = reuse_or_empty(self._work, "dx", c["x_shape"], dtype)
-        maps = c["maps"]
-        pad_fold(dxp, maps[0], maps[1], maps[2], as_5d(dx, self.ndim))
+        pad_fold(dxq, *plan.maps, plan.runs, as_5d(dx, self.ndim))
         return dx
 
     def _scratch(self, key: str, shape: tuple[int, ...], dtype: Any) -> np.ndarray:
