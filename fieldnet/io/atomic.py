@@ -183,8 +183,20 @@ def write_netcdf_atomically(dataset, path: str | os.PathLike, hint: str = RERUN_
 
     The file is built in memory and written with :func:`write_file_atomically`, so the HDF5
     library never meets a full disk (see the module docstring).
+
+    Inside a Dask worker xarray would guard the in-memory target with a cluster-wide lock named
+    after a BytesIO object, which the scheduler cannot resolve; the write is local, so it runs
+    under the synchronous scheduler and takes an ordinary in-process lock.
     """
-    data = dataset.to_netcdf(engine="h5netcdf")
+    import sys
+
+    if "dask" in sys.modules:
+        import dask
+
+        with dask.config.set(scheduler="synchronous"):
+            data = dataset.to_netcdf(engine="h5netcdf")
+    else:
+        data = dataset.to_netcdf(engine="h5netcdf")
     return write_file_atomically(path, data, hint=hint)
 
 
