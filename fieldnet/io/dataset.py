@@ -52,6 +52,7 @@ from fieldnet.errors import DataFileError, FieldnetError
 from fieldnet.io import cf
 from fieldnet.io.atomic import describe_os_error, partial_path, require_regular_file
 from fieldnet.io.hdf5probe import probe_hdf5
+from fieldnet.io.formats import require_kind
 
 FORMAT_NAME = "dataset"
 FORMAT_VERSION = 2
@@ -575,12 +576,7 @@ def check_dataset_file(path: str | os.PathLike) -> list[int]:
     probe_hdf5(p)  # a corrupt file can hang the HDF5 library: walk its metadata in a child first
     try:
         with h5py.File(p, "r") as f:
-            kind = f.attrs.get("fieldnet_format")
-            if isinstance(kind, bytes):
-                kind = kind.decode()
-            if kind != FORMAT_NAME:
-                what = f"a fieldnet {kind} file" if kind else "not a fieldnet data file (no fieldnet_format attribute)"
-                raise DataFileError(f"{p} is {what}; give a file written by 'fieldnet simulate'")
+            require_kind(f.attrs, FORMAT_NAME, p)
             _check_version_and_status(p, f.attrs)
             sizes = sorted(int(scalar_attr(f[name].attrs["L"])) for name in f if name.startswith("L") and "config" in f[name])
             if not sizes:

@@ -28,6 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from fieldnet.errors import DataFileError
+from fieldnet.io.formats import file_kind, require_kind
 
 CLASSES = ("disordered", "ordered")
 
@@ -101,9 +102,8 @@ def open_predictions(path: str | os.PathLike):
         pred = xr.open_dataset(p, engine="h5netcdf", phony_dims="sort").load()
     except Exception as exc:  # h5netcdf raises many types for foreign files
         raise DataFileError(f"{p} is not a readable netCDF file ({type(exc).__name__}); give the output of 'fieldnet predict'") from None
-    fmt = pred.attrs.get("fieldnet_format")
-    if fmt is not None and str(np.ravel(fmt)[0]) != "predictions":
-        raise DataFileError(f"{p} is a fieldnet '{np.ravel(fmt)[0]}' file, not predictions; run 'fieldnet predict MODEL DATA' first")
+    if file_kind(pred.attrs) is not None:  # predictions built in Python and saved by xarray carry no kind
+        require_kind(pred.attrs, FORMAT_NAME, p)
     missing = [n for n in ("probability", "temperature", "L") if n not in pred.variables]
     if missing or "class" not in pred.dims:
         raise DataFileError(f"{p} is not a predictions file (missing {', '.join(missing) or 'class'}); give the output of 'fieldnet predict'")

@@ -43,15 +43,9 @@ SUBCOMMANDS: dict[str, str] = {
 }
 
 
-def _available() -> dict[str, object]:
-    found = {}
-    for verb, module_name in SUBCOMMANDS.items():
-        try:
-            found[verb] = import_module(f"fieldnet.app.commands.{module_name}")
-        except ModuleNotFoundError as exc:  # a sub-verb not written yet is simply not offered
-            if exc.name != f"fieldnet.app.commands.{module_name}":
-                raise
-    return found
+def _subcommand_modules() -> dict[str, object]:
+    """Sub-verb -> its command module (each has HELP, add_arguments and run)."""
+    return {verb: import_module(f"fieldnet.app.commands.{name}") for verb, name in SUBCOMMANDS.items()}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -59,7 +53,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
     sub = parser.add_subparsers(dest="analysis", metavar="WHAT", parser_class=type(parser))
     sub.required = True
-    for verb, module in _available().items():
+    for verb, module in _subcommand_modules().items():
         p = sub.add_parser(verb, help=module.HELP, description=getattr(module, "DESCRIPTION", module.HELP))
         module.add_arguments(p)
         add_common_options(p)
