@@ -60,10 +60,36 @@ def _with_slope(avg: np.ndarray, T: np.ndarray, col: int, e_col: int, oe_col: in
     return mean, (avg[:, oe_col] - mean * avg[:, e_col]) / (T * T)
 
 
-def curves_of(s: SizeSamples, grid: np.ndarray, start: np.ndarray | None = None) -> tuple[Curves, np.ndarray]:
-    """The curves of one size on ``grid``; also returns the multiple-histogram free energies
-    (the warm start for this size's bootstrap replicas)."""
+@dataclass
+class Weights:
+    """The multiple-histogram weights of one size's configurations on a temperature grid.
+
+    They depend on the configurations' temperatures and energies only, so every curve of the
+    same configurations (each network's output, each training-range placement) shares them.
+
+    Attributes:
+        weights: (m, n) normalised weight of each of the n configurations at each of the m grid
+            temperatures (each row sums to 1).
+        free_energies: (k,) the multiple-histogram free energies (the warm start for bootstrap
+            replicas of the same configurations).
+    """
+
+    weights: np.ndarray
+    free_energies: np.ndarray
+
+
+def weights_of(s: SizeSamples, grid: np.ndarray, start: np.ndarray | None = None) -> Weights:
+    """Solve the multiple-histogram equations of ``s``'s configurations and weight them on ``grid``."""
     ens = reweighting.multi_histogram(s.temperature, s.energy, start_free_energies=start)
+    return Weights(np.exp(reweighting.log_weights(ens, grid)), ens.log_f)
+
+
+def curves_of(s: SizeSamples, grid: np.ndarray, start: np.ndarray | None = None,
+              weights: Weights | None = None) -> tuple[Curves, np.ndarray]:
+    """The curves of one size on ``grid``; also returns the multiple-histogram free energies
+    (the warm start for this size's bootstrap replicas).  ``weights`` of the same configurations
+    (:func:`weights_of`) skip the solution."""
+    w = weights_of(s, grid, start) if weights is None else weights
     E = s.energy
     p = s.output.mean(axis=0)
     columns = {"E": E, "p": p, "p2": p * p, "pE": p * E}
@@ -75,7 +101,7 @@ def curves_of(s: SizeSamples, grid: np.ndarray, start: np.ndarray | None = None)
         m2 = am * am
         columns.update(am=am, m2=m2, m4=m2 * m2, amE=am * E, m2E=m2 * E, m4E=m2 * m2 * E)
     names = list(columns)
-    avg = reweighting.reweight(ens, np.stack([columns[n] for n in names], axis=1), grid)
+    avg = w.weights @ np.stack([columns[n] for n in names], axis=1).astype(np.float64, copy=False)
     col = {n: i for i, n in enumerate(names)}
     T = grid
     p_mean, p_slope = _with_slope(avg, T, col["p"], col["E"], col["pE"])
@@ -90,4 +116,4 @@ def curves_of(s: SizeSamples, grid: np.ndarray, start: np.ndarray | None = None)
         curves.binder_slope = -(m4_slope * m2 - 2.0 * m4 * m2_slope) / (3.0 * m2**3)
         curves.susceptibility = s.n_sites * (m2 - am * am) / T
         curves.log_m_slope = am_slope / am
-    return curves, ens.log_f
+    return curves, w.free_energies

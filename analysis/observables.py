@@ -71,6 +71,11 @@ class SizeSamples:
     def resampled(self, rng: np.random.Generator) -> SizeSamples:
         """A bootstrap replica: at each temperature, the independent chains drawn with replacement
         (each with all its configurations), or the configurations themselves without chain ids."""
+        return self.take(self.resample_indices(rng))
+
+    def resample_indices(self, rng: np.random.Generator) -> np.ndarray:
+        """The configurations of a bootstrap replica (see :meth:`resampled`), as indices: the same
+        draw applies to every set of outputs of the same configurations."""
         picked = []
         for rows in self.rows_per_temperature():
             if self.chain is None:
@@ -79,7 +84,16 @@ class SizeSamples:
             ids, inverse = np.unique(self.chain[rows], return_inverse=True)
             members = [rows[inverse == i] for i in range(ids.size)]
             picked.extend(members[j] for j in rng.integers(0, ids.size, ids.size))
-        return self.take(np.concatenate(picked))
+        return np.concatenate(picked)
+
+    def same_configurations(self, other: SizeSamples) -> bool:
+        """Whether ``other`` holds the same configurations in the same order (other outputs of
+        the same data): then both share their reweighting and their bootstrap draws."""
+        def equal(a, b):
+            return (a is None and b is None) or (a is not None and b is not None and np.array_equal(a, b))
+
+        return (self.L == other.L and equal(self.temperature, other.temperature) and equal(self.energy, other.energy)
+                and equal(self.chain, other.chain))
 
     def network(self, k: int) -> SizeSamples:
         """The samples with network k's outputs only."""

@@ -37,7 +37,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
-from fieldnet.analysis.curves import Curves, common_grid, curves_of
+from fieldnet.analysis.curves import Curves, Weights, common_grid, curves_of, weights_of
 from fieldnet.analysis.observables import SizeSamples
 from fieldnet.analysis.pseudocritical import central_crossing, peak
 from fieldnet.analysis.settings import BOOTSTRAP, BOOTSTRAP_SEED
@@ -166,12 +166,15 @@ def susceptibility_peaks(curves: dict[int, Curves]) -> Estimate:
     return extrapolated_peaks("susceptibility", sizes, T_peak, slopes)
 
 
-def point_estimates(samples: list[SizeSamples], grid: np.ndarray, starts: dict[int, np.ndarray] | None = None
+def point_estimates(samples: list[SizeSamples], grid: np.ndarray, starts: dict[int, np.ndarray] | None = None,
+                    weights: dict[int, Weights] | None = None
                     ) -> tuple[dict[str, Estimate], dict[int, Curves], dict[int, np.ndarray]]:
-    """Every estimator that the data allow, from one data set; with the curves and free energies."""
+    """Every estimator that the data allow, from one data set; with the curves and free energies.
+    ``weights`` per size (of the same configurations) skip the reweighting solution."""
     curves, free = {}, {}
     for s in samples:
-        curves[s.L], free[s.L] = curves_of(s, grid, None if starts is None else starts.get(s.L))
+        curves[s.L], free[s.L] = curves_of(s, grid, None if starts is None else starts.get(s.L),
+                                           None if weights is None else weights.get(s.L))
     b = samples[0].block_size
     out = {}
     if b and all(c.blocked_mean is not None for c in curves.values()) and block_pairs(sorted(curves), b):
@@ -250,19 +253,47 @@ def measure(samples: list[SizeSamples], *, n_bootstrap: int = BOOTSTRAP, seed: i
     Returns:
         ({method: Measurement}, the full data's curves per size).
     """
-    if len(samples) < 2:
-        raise FieldnetError(f"finite-size scaling needs at least two lattice sizes, got {len(samples)}")
+    return measure_placements([samples], n_bootstrap=n_bootstrap, seed=seed, grid=grid)[0]
+
+
+def measure_placements(placements: list[list[SizeSamples]], *, n_bootstrap: int = BOOTSTRAP,
+                       seed: int = BOOTSTRAP_SEED, grid: np.ndarray | None = None
+                       ) -> list[tuple[dict[str, Measurement], dict[int, Curves]]]:
+    """:func:`measure` for several sets of network outputs, e.g. one per training-range placement.
+
+    Sets whose configurations are the same (the predictions of one data file) share the
+    reweighting of each size and each bootstrap replica's draw, so the multiple-histogram
+    equations are solved once per replica instead of once per set; every result is the one
+    :func:`measure` gives for its set alone.
+    """
+    if any(len(samples) < 2 for samples in placements):
+        raise FieldnetError(f"finite-size scaling needs at least two lattice sizes, got {min(len(p) for p in placements)}")
     if n_bootstrap < 2:
         raise FieldnetError(f"the statistical errors need at least 2 bootstrap replicas, got {n_bootstrap}")
-    grid = common_grid(samples) if grid is None else grid
+    first = placements[0]
+    if not all(len(p) == len(first) and all(a.same_configurations(b) for a, b in zip(first, p, strict=True))
+               for p in placements[1:]):
+        return [measure_placements([p], n_bootstrap=n_bootstrap, seed=seed, grid=grid)[0] for p in placements]
+    grid = common_grid(first) if grid is None else grid
     with single_threaded_blas():  # small matrices: BLAS threads only add overhead
-        full, curves, starts = point_estimates(samples, grid)
+        base = {s.L: weights_of(s, grid) for s in first}
+        starts = {L: w.free_energies for L, w in base.items()}
+        full = [point_estimates(samples, grid, weights=base) for samples in placements]
         rng = np.random.default_rng(seed)
-        replicas = [point_estimates([s.resampled(rng) for s in samples], grid, starts)[0] for _ in range(n_bootstrap)]
-        K = samples[0].n_networks
-        networks = ([point_estimates([s.network(k) for s in samples], grid, starts)[0] for k in range(K)]
-                    if K > 1 else [])
-    return {m: _with_errors(m, est, replicas, networks) for m, est in full.items()}, curves
+        replicas: list[list[dict]] = [[] for _ in placements]
+        for _ in range(n_bootstrap):
+            picks = {s.L: s.resample_indices(rng) for s in first}
+            drawn = {s.L: weights_of(s.take(picks[s.L]), grid, starts[s.L]) for s in first}
+            for i, samples in enumerate(placements):
+                replicas[i].append(point_estimates([s.take(picks[s.L]) for s in samples], grid, weights=drawn)[0])
+        results = []
+        for i, samples in enumerate(placements):
+            K = samples[0].n_networks
+            networks = ([point_estimates([s.network(k) for s in samples], grid, weights=base)[0] for k in range(K)]
+                        if K > 1 else [])
+            estimates, curves, _ = full[i]
+            results.append(({m: _with_errors(m, est, replicas[i], networks) for m, est in estimates.items()}, curves))
+    return results
 
 
 def _with_errors(method: str, est: Estimate, replicas: list[dict], networks: list[dict]) -> Measurement:

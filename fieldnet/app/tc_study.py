@@ -57,15 +57,13 @@ def analyse_study(predictions: list[str | os.PathLike], placements: list[dict] |
         raise FieldnetError("give at least one predictions file")
     n_bootstrap = settings.BOOTSTRAP if n_bootstrap is None else int(n_bootstrap)
     seed = settings.BOOTSTRAP_SEED if seed is None else int(seed)
-    results, curves_0, preds = [], None, []
-    for i, path in enumerate(predictions):
+    preds, per_file = [], []
+    for path in predictions:
         pred = tc_mod.load_predictions(path)
         preds.append(pred)
-        samples = size_samples(pred, data if data is not None else _data_of(pred, path))
-        measured, curves = tc_mod.measure(samples, n_bootstrap=n_bootstrap, seed=seed)
-        results.append(measured)
-        if i == 0:
-            curves_0 = curves
+        per_file.append(size_samples(pred, data if data is not None else _data_of(pred, path)))
+    measured = tc_mod.measure_placements(per_file, n_bootstrap=n_bootstrap, seed=seed)
+    results, curves_0 = [m for m, _ in measured], measured[0][1]
     headline_key = "rg_matching" if "rg_matching" in results[0] else "network_peaks"
     bands = placements or [{"shift": float("nan"), "ordered_below": _bands_of(p)[0], "disordered_above": _bands_of(p)[1]}
                            for p in preds]

@@ -51,8 +51,8 @@ import numpy as np
 from fieldnet.errors import DataFileError, FieldnetError
 from fieldnet.io import cf
 from fieldnet.io.atomic import describe_os_error, partial_path, require_regular_file
-from fieldnet.io.hdf5probe import probe_hdf5
 from fieldnet.io.formats import require_kind
+from fieldnet.io.hdf5probe import probe_hdf5
 
 FORMAT_NAME = "dataset"
 FORMAT_VERSION = 2
