@@ -139,6 +139,11 @@ def main(argv: list[str] | None = None) -> int:
     from fieldnet.errors import FieldnetError
 
     prog = _verb_prog(args)
+    # numba's OpenMP threads spin while they wait for work; where other processes share the cores
+    # (a workstation, a shared node) the spinning threads take the time the working ones need
+    # (training with 2 threads beside one busy process: 11.7 s spinning, 7.1 s passive).  The
+    # verb's own process decides this before numba starts its threads; a user's setting wins.
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     try:
         with contextlib.ExitStack() as stack:
             args._exit_stack = stack
