@@ -506,10 +506,7 @@ class Ising2D(IsingModelBase):
     no_tc_source: ClassVar[str] = "none: no transition for h != 0"
 
     def __init__(self, J: float = 1.0, h: float = 0.0, lattice: str = "square"):
-        if lattice != "square":
-            raise FieldnetError(f"fieldnet.simulations.ising2d handles the square lattice only, not {lattice!r}")
-        super().__init__(J, h)
-        self.lattice = lattice
+        super().__init__(J, h, lattice)
 
     def critical_temperature(self) -> float | None:
         """Onsager's Tc = 2|J| / ln(1 + sqrt 2) for h = 0, else None (no transition)."""
