@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import json
 import os
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -34,9 +33,7 @@ from pathlib import Path
 
 from fieldnet.simulations.rng import next_double
 from numba import njit, prange
-
-REPEATS = 3
-
+from timing import median_seconds, run_worker
 
 # ---------------------------------------------------------------------------------------------
 # measurements, each run in a child process with a fixed thread count
@@ -70,24 +67,14 @@ def measure_flips(L: int = 128, n_sweeps: int = 200) -> dict:
     sweeper = MultispinMetropolis(1.0, 0.0)
     state = sweeper.init(L, ONSAGER_TC, groups * LANES, 0, (0,))
     sweeper.sweep(state, 2)
-    times = []
-    for _ in range(REPEATS):
-        t = time.perf_counter()
-        sweeper.sweep(state, n_sweeps)
-        times.append(time.perf_counter() - t)
-    multispin = n_sweeps * groups * LANES * L * L / statistics.median(times) / 1e9
+    multispin = n_sweeps * groups * LANES * L * L / median_seconds(sweeper.sweep, state, n_sweeps) / 1e9
 
     sweeps = plain_checkerboard_sweeps
     spins = np.ones((L, L), dtype=np.int8)
     rng = seeded_states(0, L, 1)
     accept = np.minimum(1.0, np.exp(-2.0 * (2.0 * np.arange(5) - 4.0) / ONSAGER_TC))  # dE = 2 J s sum
     sweeps(spins, rng, accept, 2)
-    times = []
-    for _ in range(REPEATS):
-        t = time.perf_counter()
-        sweeps(spins, rng, accept, n_sweeps // 4)
-        times.append(time.perf_counter() - t)
-    plain = (n_sweeps // 4) * L * L / statistics.median(times) / 1e9
+    plain = (n_sweeps // 4) * L * L / median_seconds(sweeps, spins, rng, accept, n_sweeps // 4) / 1e9
     return {"multispin_flips_per_ns": multispin, "plain_byte_flips_per_ns": plain, "L": L}
 
 
@@ -99,12 +86,7 @@ def _chain_rate(algorithm: str, L: int, T: float, tau: float, n_sweeps: int) -> 
     sweeper, R = model.sweeper(algorithm, 10_000)
     state = sweeper.init(L, T, R, 0, (L, 0))
     sweeper.sweep(state, 2)
-    times = []
-    for _ in range(REPEATS):
-        t = time.perf_counter()
-        sweeper.sweep(state, n_sweeps)
-        times.append(time.perf_counter() - t)
-    return R * n_sweeps / statistics.median(times) / (2.0 * tau)
+    return R * n_sweeps / median_seconds(sweeper.sweep, state, n_sweeps) / (2.0 * tau)
 
 
 def _delivered(algorithm: str, L: int, T: float, n_samples: int) -> tuple[float, dict]:
@@ -169,11 +151,7 @@ WORKERS = {"flips": measure_flips, "independent": measure_independent, "auto": m
 
 
 def _child(name: str, threads: int) -> dict:
-    env = {**os.environ, "NUMBA_NUM_THREADS": str(threads)}
-    res = subprocess.run([sys.executable, __file__, "--worker", name], env=env, capture_output=True, text=True)
-    if res.returncode != 0:
-        raise RuntimeError(f"benchmark worker {name} failed:\n{res.stderr}")
-    return json.loads(res.stdout.strip().splitlines()[-1])
+    return run_worker(__file__, ["--worker", name], threads, name)
 
 
 def _arguments():

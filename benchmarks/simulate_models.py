@@ -24,12 +24,9 @@ from __future__ import annotations
 import json
 import math
 import os
-import statistics
-import subprocess
-import sys
 import time
 
-REPEATS = 3
+from timing import median_seconds, run_worker
 
 #: (label, registry name, parameters, L, T near criticality, samples delivered per algorithm)
 CASES = [
@@ -65,12 +62,7 @@ def measure_case(index: int) -> dict:
         state = sweeper.init(L, T, R, 0, (L, 1))
         sweeper.sweep(state, 2)
         n_sweeps = 20
-        times = []
-        for _ in range(REPEATS):
-            t = time.perf_counter()
-            sweeper.sweep(state, n_sweeps)
-            times.append(time.perf_counter() - t)
-        sweeps_per_s = R * n_sweeps / statistics.median(times)
+        sweeps_per_s = R * n_sweeps / median_seconds(sweeper.sweep, state, n_sweeps)
         out[algorithm] = {
             "updates_per_ns": sweeps_per_s * L**model.ndim / 1e9,
             "tau": tau,
@@ -102,11 +94,7 @@ def measure_auto(index: int) -> dict:
 
 
 def _child(index: int, threads: int, worker: str = "--worker") -> dict:
-    env = {**os.environ, "NUMBA_NUM_THREADS": str(threads)}
-    res = subprocess.run([sys.executable, __file__, worker, str(index)], env=env, capture_output=True, text=True)
-    if res.returncode != 0:
-        raise RuntimeError(f"benchmark worker {index} failed:\n{res.stderr}")
-    return json.loads(res.stdout.strip().splitlines()[-1])
+    return run_worker(__file__, [worker, str(index)], threads, str(index))
 
 
 def _arguments():

@@ -10,7 +10,7 @@ included, after a warm-up that compiles the kernels) prints:
 * ``algo``, ``thin``: the update ``auto`` chose and the thinning in sweeps;
 * ``r_E``, ``r_|m|``: lag-1 autocorrelation of the stored energy and |m| between consecutive
   samples of one replica (the definition stored in the data file, see
-  :func:`lag1_autocorrelation`);
+  :func:`fieldnet.simulations.autocorr.lag1_autocorrelation`);
 * ``r_dir``: the same for the direction of the order parameter: sign(m) for Ising and phi^4, the
   majority colour for Potts ((q P(same) - 1) / (q - 1)), cos(angle of m) for XY;
 * ``ESS/s``: effective samples n (1 - r) / (1 + r), r = max(0, r_E, r_|m|), per CPU second of
@@ -42,6 +42,7 @@ import statistics
 import time
 
 import numpy as np
+from fieldnet.simulations.autocorr import lag1_autocorrelation
 
 L2D, L3D = 16, 8
 N_SAMPLES = 4096
@@ -50,20 +51,6 @@ N_SAMPLES = 4096
 #: (U4 0.587 and 0.609) and 0.78 (0.528 and 0.468), at T = 0.755; L = 8 and 16 cross at 0.78
 PHI4_T_STAR = 0.75
 FACTORS = (0.3, 1.0, 2.0)
-
-
-def lag1_autocorrelation(values: np.ndarray, n_replicas: int) -> float:
-    """Lag-1 autocorrelation of consecutive samples of one replica (sample k R + r is replica
-    r's k-th), centred on the grand mean; NaN with fewer than two rounds or no variance."""
-    rounds = len(values) // n_replicas
-    if rounds < 2:
-        return float("nan")
-    x = np.asarray(values, dtype=np.float64)[: rounds * n_replicas].reshape(rounds, n_replicas)
-    x = x - x.mean()
-    var = float(np.mean(x * x))
-    if var <= 1e-300:
-        return float("nan")
-    return float(np.mean(x[1:] * x[:-1]) / var)
 
 
 def direction_lag1(name: str, result, n_replicas: int) -> float:

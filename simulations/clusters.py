@@ -1,5 +1,6 @@
 """Wolff single-cluster growth for discrete spins on any lattice given by a neighbour table, and
-the neighbour tables of periodic lattices (:func:`torus_neighbour_table`, :func:`square_tables`).
+the neighbour tables of periodic lattices (:func:`torus_neighbour_table`, :func:`square_tables`), and
+the sites an antiferromagnet's ordered start sets apart on the square torus (:func:`staggered_sites`).
 
 One kernel serves the Ising model (values +-1) on every lattice (simple cubic, triangular, ...)
 and the q-state Potts model (values 0..q-1): a cluster grows from a random seed site through
@@ -143,3 +144,10 @@ def square_tables(L: int) -> tuple[np.ndarray, np.ndarray]:
     y, x = np.indices((L, L)).reshape(2, -1)
     colour = (x + y) % 2
     return nbr, np.concatenate([np.flatnonzero(colour == 0), np.flatnonzero(colour == 1)]).astype(np.int32)
+
+
+def staggered_sites(L: int, order: np.ndarray) -> np.ndarray:
+    """The sites an antiferromagnet's ordered start sets apart on the L x L torus: the second colour
+    of the checkerboard ``order`` for even L, the odd flat indices for odd L."""
+    N = L * L
+    return order[N // 2 :] if L % 2 == 0 else np.arange(1, N, 2)

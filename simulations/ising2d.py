@@ -50,13 +50,13 @@ import numpy as np
 from fieldnet.simulations.ising_base import IsingModelBase
 from fieldnet.simulations.multispin import (
     LANES,
+    MultispinMetropolisBase,
     classes_from_probabilities,
     counter_bits,
     flip_decisions,
     group_scratch,
     lane_observables,
     lane_totals,
-    ordered_start,
     popcount,
     vertical_add,
 )
@@ -258,52 +258,24 @@ def multispin2d_run(spins, sign, rng, class_a, class_s, bits, J, h, symmetric, s
         flips[g] += count
 
 
-class MultispinMetropolis(RoundsSweeper):
-    """Sweeper (see :mod:`fieldnet.simulations.sampling`) for multi-spin coded Metropolis.
+class MultispinMetropolis(MultispinMetropolisBase):
+    """Sweeper (see :mod:`fieldnet.simulations.sampling`) for multi-spin coded Metropolis on the
+    square torus (:class:`fieldnet.simulations.multispin.MultispinMetropolisBase`).
 
     The replica count must be a multiple of 64; groups of 64 run in parallel.
     """
 
-    def __init__(self, J: float, h: float):
-        self.J = float(J)
-        self.h = float(h)
+    ndim: ClassVar[int] = 2
 
-    def init(self, L: int, temperature: float, n_replicas: int, seed: int, key: tuple[int, ...]) -> dict[str, Any]:
-        # ordered start, aligned with the field (staggered for an antiferromagnet): below Tc it is
-        # already near equilibrium, above Tc it melts within a few sweeps
-        spins = ordered_start(n_replicas, L, 2, self.J, self.h)
-        G = spins.shape[0]
+    def _classes(self, temperature: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         class_a, class_s, bits, _ = acceptance_classes(temperature, self.J, self.h)
-        return {
-            "spins": spins,
-            "sign": np.zeros(G, dtype=np.uint64),
-            "rng": seeded_states(seed, G * L, *key),
-            "class_a": class_a,
-            "class_s": class_s,
-            "bits": bits,
-            "flips": np.zeros(G, dtype=np.int64),
-        }
+        return class_a, class_s, bits
 
-    def _run(self, state: dict[str, Any], n_rounds: int, sweeps_per_round: int, store: bool):
-        spins = state["spins"]
-        G, L = spins.shape[0], spins.shape[1]
-        R = G * LANES
-        values = np.empty((2, n_rounds, R))
-        configs = np.empty((n_rounds if store else 0, R, 1, L, L), dtype=np.int8)
-        flips = state["flips"]
-        flips[:] = 0
-        multispin2d_run(spins, state["sign"], state["rng"], state["class_a"], state["class_s"], state["bits"], self.J,
-                        self.h, self.h == 0.0, int(sweeps_per_round), values[0], values[1], configs, flips)
-        attempts = n_rounds * sweeps_per_round * R * L * L
-        acceptance = float(flips.sum()) / attempts if attempts else float("nan")
-        return configs, values, acceptance
+    def _copy_shape(self, L: int) -> tuple[int, ...]:
+        return (1, L, L)
 
-    def measure(self, state: dict[str, Any]) -> dict[str, np.ndarray]:
-        _, values, _ = self._run(state, 1, 0, False)  # no sweep: measurement only
-        return {"energy": values[0, 0], "magnetization": values[1, 0]}
-
-    def configs(self, state: dict[str, Any]) -> np.ndarray:
-        return self._run(state, 1, 0, True)[0][0]
+    def _kernel(self, *args: Any) -> None:
+        multispin2d_run(*args)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -534,10 +506,7 @@ class Ising2D(IsingModelBase):
     no_tc_source: ClassVar[str] = "none: no transition for h != 0"
 
     def __init__(self, J: float = 1.0, h: float = 0.0, lattice: str = "square"):
-        if lattice != "square":
-            raise FieldnetError(f"fieldnet.simulations.ising2d handles the square lattice only, not {lattice!r}")
-        super().__init__(J, h)
-        self.lattice = lattice
+        super().__init__(J, h, lattice)
 
     def critical_temperature(self) -> float | None:
         """Onsager's Tc = 2|J| / ln(1 + sqrt 2) for h = 0, else None (no transition)."""

@@ -27,7 +27,8 @@ from typing import Any, ClassVar
 import numpy as np
 from fieldnet.simulations.clusters import torus_neighbour_table
 from fieldnet.simulations.graph_ising import GraphIsing, GraphIsingModel, replicas_for
-from fieldnet.simulations.multispin3d import GROUPS, LANES, MultispinCubicMetropolis
+from fieldnet.simulations.multispin import LANES
+from fieldnet.simulations.multispin3d import GROUPS, MultispinCubicMetropolis
 
 #: critical coupling J / (k_B Tc) of the simple cubic Ising model
 KC_CUBIC = 0.221654626

@@ -40,12 +40,19 @@ class IsingModelBase(LatticeModel):
     reference_nu: ClassVar[float] = float("nan")
     reference_nu_source: ClassVar[str] = ""
 
-    def __init__(self, J: float = 1.0, h: float = 0.0):
+    def __init__(self, J: float = 1.0, h: float = 0.0, lattice: str | None = None):
+        """``lattice``, where the model's parameters have one, must name this class's
+        ``lattice_name`` (a variant on another lattice lives in its own module)."""
+        if lattice is not None and lattice != self.lattice_name:
+            raise FieldnetError(
+                f"{type(self).__module__} handles the {self.lattice_name} lattice only, not {lattice!r}")
         if J == 0.0 and h == 0.0:
             # every Metropolis move would be accepted, so the chain would just alternate
             raise FieldnetError("J = 0 and h = 0 leave the spins independent and unbiased; give --param J=... or --param h=...")
         self.J = float(J)
         self.h = float(h)
+        if lattice is not None:
+            self.lattice = lattice
 
     def usable_temperatures(self, L: int, algorithm: str) -> TemperatureRange:
         """Metropolis needs rejections to move: its highest T is where even the costliest flip,

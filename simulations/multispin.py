@@ -12,8 +12,11 @@ words a site instead of 64).
 
 from __future__ import annotations
 
+from typing import Any, ClassVar
+
 import numpy as np
-from fieldnet.simulations.rng import next_u64
+from fieldnet.simulations.rng import next_u64, seeded_states
+from fieldnet.simulations.rounds import RoundsSweeper
 from numba import njit, uint64
 
 #: replicas (bits) per multi-spin word
@@ -181,3 +184,70 @@ def lane_observables(up, aligned, sign_word, n_sites, half_z, J, h, energy, magn
         m = 2.0 * n_up - n_sites
         energy[k, first + b] = (-J * (2.0 * aligned[b] - half_z * n_sites) - h * m) / n_sites
         magnetization[k, first + b] = m / n_sites
+
+
+class MultispinMetropolisBase(RoundsSweeper):
+    """Sweeper (see :mod:`fieldnet.simulations.sampling`) for multi-spin coded Metropolis on the
+    L^ndim torus; the replica count must be a multiple of 64, groups of 64 run in parallel.
+
+    What the square and cubic sweepers share: the ordered start, one random stream per row of a
+    group (G L^(ndim-1) streams), the lazy global-flip sign mask, the acceptance count.  A
+    subclass sets ``ndim``, wraps its compiled rounds kernel in :meth:`_kernel` (arguments as
+    the kernels of :mod:`fieldnet.simulations.ising2d` and :mod:`fieldnet.simulations.multispin3d`),
+    gives its thresholds in :meth:`_classes` and the shape of one kernel copy in :meth:`_copy_shape`.
+    """
+
+    ndim: ClassVar[int] = 2
+
+    def __init__(self, J: float, h: float):
+        self.J = float(J)
+        self.h = float(h)
+
+    def _classes(self, temperature: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(class_a, class_s, threshold_bits) of the lattice's Metropolis classes at ``temperature``."""
+        raise NotImplementedError
+
+    def _copy_shape(self, L: int) -> tuple[int, ...]:
+        """Shape of one replica's copy as the kernel writes it."""
+        raise NotImplementedError
+
+    def _kernel(self, *args: Any) -> None:
+        """Call the lattice's compiled rounds kernel with ``args``."""
+        raise NotImplementedError
+
+    def init(self, L: int, temperature: float, n_replicas: int, seed: int, key: tuple[int, ...]) -> dict[str, Any]:
+        # ordered start, aligned with the field (staggered for an antiferromagnet): below Tc it is
+        # already near equilibrium, above Tc it melts within a few sweeps
+        spins = ordered_start(n_replicas, L, self.ndim, self.J, self.h)
+        G = spins.shape[0]
+        class_a, class_s, bits = self._classes(temperature)
+        return {
+            "spins": spins,
+            "sign": np.zeros(G, dtype=np.uint64),
+            "rng": seeded_states(seed, G * L ** (self.ndim - 1), *key),
+            "class_a": class_a,
+            "class_s": class_s,
+            "bits": bits,
+            "flips": np.zeros(G, dtype=np.int64),
+        }
+
+    def _run(self, state: dict[str, Any], n_rounds: int, sweeps_per_round: int, store: bool):
+        spins = state["spins"]
+        G, L = spins.shape[0], spins.shape[1]
+        R = G * LANES
+        values = np.empty((2, n_rounds, R))
+        configs = np.empty((n_rounds if store else 0, R, *self._copy_shape(L)), dtype=np.int8)
+        flips = state["flips"]
+        flips[:] = 0
+        self._kernel(spins, state["sign"], state["rng"], state["class_a"], state["class_s"], state["bits"], self.J,
+                     self.h, self.h == 0.0, int(sweeps_per_round), values[0], values[1], configs, flips)
+        attempts = n_rounds * sweeps_per_round * R * L**self.ndim
+        acceptance = float(flips.sum()) / attempts if attempts else float("nan")
+        return configs, values, acceptance
+
+    def measure(self, state: dict[str, Any]) -> dict[str, np.ndarray]:
+        _, values, _ = self._run(state, 1, 0, False)  # no sweep: measurement only
+        return {"energy": values[0, 0], "magnetization": values[1, 0]}
+
+    def configs(self, state: dict[str, Any]) -> np.ndarray:
+        return self._stored(state, self._run(state, 1, 0, True)[0])[0]

@@ -20,19 +20,17 @@ from typing import Any, ClassVar
 
 import numpy as np
 from fieldnet.simulations.multispin import (
-    LANES,
+    MultispinMetropolisBase,
     classes_from_probabilities,
     counter_bits,
     flip_decisions,
     group_scratch,
     lane_observables,
     lane_totals,
-    ordered_start,
     popcount,
     vertical_add,
 )
-from fieldnet.simulations.rng import next_u64, seeded_states
-from fieldnet.simulations.rounds import RoundsSweeper
+from fieldnet.simulations.rng import next_u64
 from numba import njit, prange, uint64
 
 #: groups of 64 replicas per temperature point: two, so two cores each update a group
@@ -175,53 +173,24 @@ def multispin3d_run(spins, sign, rng, class_a, class_s, bits, J, h, symmetric, s
         flips[g] += count
 
 
-class MultispinCubicMetropolis(RoundsSweeper):
+class MultispinCubicMetropolis(MultispinMetropolisBase):
     """Sweeper (see :mod:`fieldnet.simulations.sampling`) for multi-spin coded Metropolis on the cubic
-    torus; the replica count must be a multiple of 64."""
+    torus (:class:`fieldnet.simulations.multispin.MultispinMetropolisBase`); the replica count must
+    be a multiple of 64."""
 
     absolute_series: ClassVar[tuple[str, ...]] = ("magnetization",)
+    ndim: ClassVar[int] = 3
 
-    def __init__(self, J: float, h: float):
-        self.J = float(J)
-        self.h = float(h)
+    def _classes(self, temperature: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        return acceptance_classes_cubic(temperature, self.J, self.h)
 
-    def init(self, L: int, temperature: float, n_replicas: int, seed: int, key: tuple[int, ...]) -> dict[str, Any]:
-        spins = ordered_start(n_replicas, L, 3, self.J, self.h)
-        G = spins.shape[0]
-        class_a, class_s, bits = acceptance_classes_cubic(temperature, self.J, self.h)
-        return {
-            "L": L,
-            "spins": spins,
-            "sign": np.zeros(G, dtype=np.uint64),
-            "rng": seeded_states(seed, G * L * L, *key),
-            "class_a": class_a,
-            "class_s": class_s,
-            "bits": bits,
-            "flips": np.zeros(G, dtype=np.int64),
-        }
+    def _copy_shape(self, L: int) -> tuple[int, ...]:
+        return (L**3,)
 
-    def _run(self, state: dict[str, Any], n_rounds: int, sweeps_per_round: int, store: bool):
-        spins = state["spins"]
-        G, L = spins.shape[0], spins.shape[1]
-        R = G * LANES
-        values = np.empty((2, n_rounds, R))
-        configs = np.empty((n_rounds if store else 0, R, L**3), dtype=np.int8)
-        flips = state["flips"]
-        flips[:] = 0
-        multispin3d_run(spins, state["sign"], state["rng"], state["class_a"], state["class_s"], state["bits"], self.J, self.h,
-                        self.h == 0.0, int(sweeps_per_round), values[0], values[1], configs, flips)
-        attempts = n_rounds * sweeps_per_round * R * L**3
-        acceptance = float(flips.sum()) / attempts if attempts else float("nan")
-        return configs, values, acceptance
+    def _kernel(self, *args: Any) -> None:
+        multispin3d_run(*args)
 
     def _stored(self, state: dict[str, Any], configs: np.ndarray) -> np.ndarray:
         """(n_rounds, R, L^3) -> (n_rounds, R, 1, L, L, L) int8."""
-        L = state["L"]
+        L = state["spins"].shape[1]
         return configs.reshape(configs.shape[0], -1, 1, L, L, L)
-
-    def measure(self, state: dict[str, Any]) -> dict[str, np.ndarray]:
-        _, values, _ = self._run(state, 1, 0, False)  # no sweep: measurement only
-        return {"energy": values[0, 0], "magnetization": values[1, 0]}
-
-    def configs(self, state: dict[str, Any]) -> np.ndarray:
-        return self._stored(state, self._run(state, 1, 0, True)[0])[0]

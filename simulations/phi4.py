@@ -47,9 +47,8 @@ from typing import Any, ClassVar
 
 import numpy as np
 from fieldnet.simulations.base import LatticeModel, TemperatureRange
-from fieldnet.simulations.clusters import square_tables
-from fieldnet.simulations.rng import next_double, next_u64, seeded_states
-from fieldnet.simulations.rounds import RoundsSweeper
+from fieldnet.simulations.rng import next_double, next_u64
+from fieldnet.simulations.rounds import SquareLatticeSweeper
 from fieldnet.simulations.sampling import DEFAULT_MAX_PILOT
 from numba import njit, prange, uint64
 
@@ -285,7 +284,7 @@ def hmc_lowest_temperature(L: int, mu0sq: float, lam: float, hmc_steps: int) -> 
     return max(stable, accepted)
 
 
-class Phi4Sweeper(RoundsSweeper):
+class Phi4Sweeper(SquareLatticeSweeper):
     """Sweeper (see :mod:`fieldnet.simulations.sampling`) of the phi^4 field.
 
     Args:
@@ -300,18 +299,13 @@ class Phi4Sweeper(RoundsSweeper):
         self.algorithm = algorithm
         self.hmc_steps = int(hmc_steps)
 
-    def init(self, L: int, temperature: float, n_replicas: int, seed: int, key: tuple[int, ...]) -> dict[str, Any]:
-        nbr, order = square_tables(L)
-        N = L * L
+    def _model_state(self, state: dict[str, Any], temperature: float, n_replicas: int) -> dict[str, Any]:
+        N = state["L"] ** 2
         # ordered start at the classical minimum sqrt(-mu0^2 / lambda) (or 0 without one)
         start = math.sqrt(-self.mu0sq / self.lam) if self.mu0sq < 0 and self.lam > 0 else 0.0
-        state: dict[str, Any] = {
-            "L": L,
+        return {
             "temperature": float(temperature),
             "phi": np.full((n_replicas, N), start),
-            "rng": seeded_states(seed, n_replicas, *key),
-            "nbr": nbr,
-            "order": order,
             "step": math.sqrt(temperature),
             "stack": np.empty((n_replicas, N + 4), dtype=np.int32),
             "scratch": np.empty((n_replicas, 3, N)) if self.algorithm == "hmc" else np.empty((n_replicas, 3, 1)),
@@ -321,10 +315,10 @@ class Phi4Sweeper(RoundsSweeper):
             "hmc_sums": np.zeros((n_replicas, 2)),
             "trajectories": 0,
         }
-        if self.algorithm == "wolff":
-            state["n_clusters"] = self._calibrated_clusters(
-                state, N, lambda s: (s["clusters"][:, 1].sum(), s["clusters"][:, 0].sum()))
-        return state
+
+    def _clusters_per_sweep(self, state: dict[str, Any]) -> int:
+        N = state["L"] ** 2
+        return self._calibrated_clusters(state, N, lambda s: (s["clusters"][:, 1].sum(), s["clusters"][:, 0].sum()))
 
     def _run(self, state: dict[str, Any], n_rounds: int, sweeps_per_round: int, store: bool):
         R, N = state["phi"].shape

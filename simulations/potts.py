@@ -44,10 +44,10 @@ from fieldnet.simulations.clusters import (
     add_probability_threshold,
     calibrated_clusters_per_sweep,
     grow_cluster,
-    square_tables,
+    staggered_sites,
 )
-from fieldnet.simulations.rng import next_double, next_u64, seeded_states
-from fieldnet.simulations.rounds import RoundsSweeper
+from fieldnet.simulations.rng import next_double, next_u64
+from fieldnet.simulations.rounds import SquareLatticeSweeper
 from numba import njit, prange, uint64
 
 from fieldnet.errors import FieldnetError
@@ -184,7 +184,7 @@ def potts_run(spins, rng, nbr, order, q, weights, algorithm, add_below, n_cluste
         moves[r] += count
 
 
-class PottsSweeper(RoundsSweeper):
+class PottsSweeper(SquareLatticeSweeper):
     """Sweeper (see :mod:`fieldnet.simulations.sampling`) of the Potts model, heat bath or Wolff.
 
     Args:
@@ -197,19 +197,15 @@ class PottsSweeper(RoundsSweeper):
         self.algorithm = algorithm
         self.onehot = bool(onehot)
 
-    def init(self, L: int, temperature: float, n_replicas: int, seed: int, key: tuple[int, ...]) -> dict[str, Any]:
-        nbr, order = square_tables(L)
-        N, z = nbr.shape
+    def _model_state(self, state: dict[str, Any], temperature: float, n_replicas: int) -> dict[str, Any]:
+        L = state["L"]
+        N, z = state["nbr"].shape
         # ordered start (all state 0) for a ferromagnet, a checkerboard of two states otherwise
         spins = np.zeros((n_replicas, N), dtype=np.int8)
         if self.J < 0:
-            spins[:, order[N // 2 :] if L % 2 == 0 else np.arange(1, N, 2)] = 1
-        state: dict[str, Any] = {
-            "L": L,
+            spins[:, staggered_sites(L, state["order"])] = 1
+        return {
             "spins": spins,
-            "rng": seeded_states(seed, n_replicas, *key),
-            "nbr": nbr,
-            "order": order,
             # the heat bath's only: Wolff runs at temperatures where they overflow
             "weights": np.exp(self.J * np.arange(z + 1) / temperature) if self.algorithm == "heatbath" else np.ones(z + 1),
             "add_below": add_probability_threshold(-math.expm1(-self.J / temperature) if self.J > 0 else 0.0),
@@ -217,9 +213,9 @@ class PottsSweeper(RoundsSweeper):
             "n_clusters": 0,
             "moves": np.zeros(n_replicas, dtype=np.int64),
         }
-        if self.algorithm == "wolff":
-            state["n_clusters"] = calibrated_clusters_per_sweep(spins, state["rng"], nbr, state["add_below"], self.q)
-        return state
+
+    def _clusters_per_sweep(self, state: dict[str, Any]) -> int:
+        return calibrated_clusters_per_sweep(state["spins"], state["rng"], state["nbr"], state["add_below"], self.q)
 
     def _run(self, state: dict[str, Any], n_rounds: int, sweeps_per_round: int, store: bool):
         R, N = state["spins"].shape

@@ -18,6 +18,8 @@ from collections.abc import Callable
 from typing import Any, ClassVar
 
 import numpy as np
+from fieldnet.simulations.clusters import square_tables
+from fieldnet.simulations.rng import seeded_states
 
 
 class RoundsSweeper:
@@ -77,3 +79,32 @@ class RoundsSweeper:
         """Sampling fast path: configs (n_rounds, R, C, *spatial), observables (n_rounds, R)."""
         configs, values, acceptance = self._run(state, n_rounds, thinning, True)
         return self._stored(state, configs), {name: values[k] for k, name in enumerate(self.observables)}, acceptance
+
+
+class SquareLatticeSweeper(RoundsSweeper):
+    """Base of the square-lattice sweepers (Potts, XY, phi^4) whose ``algorithm`` may be "wolff".
+
+    :meth:`init` is the same for all: the state starts with ``L``, one xoshiro256** stream per
+    replica ``rng``, the neighbour table ``nbr`` and the local-update site order ``order`` of
+    :func:`fieldnet.simulations.clusters.square_tables`; the subclass adds its fields in
+    :meth:`_model_state` (its ordered start, scratch, ``n_clusters`` = 0) and, for Wolff, fixes the
+    clusters per sweep in :meth:`_clusters_per_sweep` once the state is complete.
+    """
+
+    algorithm: str = ""
+
+    def _model_state(self, state: dict[str, Any], temperature: float, n_replicas: int) -> dict[str, Any]:
+        """The model's own fields of the state (``state`` holds L, rng, nbr and order)."""
+        raise NotImplementedError
+
+    def _clusters_per_sweep(self, state: dict[str, Any]) -> int:
+        """Wolff clusters per sweep, calibrated on the complete state (advancing it)."""
+        raise NotImplementedError
+
+    def init(self, L: int, temperature: float, n_replicas: int, seed: int, key: tuple[int, ...]) -> dict[str, Any]:
+        nbr, order = square_tables(L)
+        state: dict[str, Any] = {"L": L, "rng": seeded_states(seed, n_replicas, *key), "nbr": nbr, "order": order}
+        state.update(self._model_state(state, temperature, n_replicas))
+        if self.algorithm == "wolff":
+            state["n_clusters"] = self._clusters_per_sweep(state)
+        return state

@@ -63,10 +63,7 @@ class TriangularIsing(GraphIsingModel):
     lattice_name: ClassVar[str] = "triangular"
 
     def __init__(self, J: float = 1.0, h: float = 0.0, lattice: str = "triangular"):
-        if lattice != "triangular":
-            raise FieldnetError(f"fieldnet.simulations.triangular handles the triangular lattice only, not {lattice!r}")
-        super().__init__(J, h)
-        self.lattice = lattice
+        super().__init__(J, h, lattice)
 
     def attrs(self) -> dict[str, Any]:
         return {**super().attrs(), "lattice_storage": "sheared square array: neighbours (y,x+-1), (y+-1,x), (y+1,x+1), (y-1,x-1)"}

@@ -50,9 +50,9 @@ from typing import Any, ClassVar
 
 import numpy as np
 from fieldnet.simulations.base import LatticeModel
-from fieldnet.simulations.clusters import square_tables
-from fieldnet.simulations.rng import next_double, next_u64, seeded_states
-from fieldnet.simulations.rounds import RoundsSweeper
+from fieldnet.simulations.clusters import staggered_sites
+from fieldnet.simulations.rng import next_double, next_u64
+from fieldnet.simulations.rounds import SquareLatticeSweeper
 from numba import njit, prange, uint64
 
 from fieldnet.errors import FieldnetError
@@ -279,7 +279,7 @@ def xy_run(spins, rng, nbr, order, algorithm, step, n_overrelax, J, temperature,
 OBSERVABLES = ("energy", "magnetization", "vorticity", "helicity_modulus")
 
 
-class XYSweeper(RoundsSweeper):
+class XYSweeper(SquareLatticeSweeper):
     """Sweeper (see :mod:`fieldnet.simulations.sampling`) of the XY model.
 
     Args:
@@ -294,20 +294,16 @@ class XYSweeper(RoundsSweeper):
         self.algorithm = algorithm
         self.n_overrelax = int(n_overrelax)
 
-    def init(self, L: int, temperature: float, n_replicas: int, seed: int, key: tuple[int, ...]) -> dict[str, Any]:
-        nbr, order = square_tables(L)
+    def _model_state(self, state: dict[str, Any], temperature: float, n_replicas: int) -> dict[str, Any]:
+        L = state["L"]
         N = L * L
         spins = np.zeros((n_replicas, 2, N))
         spins[:, 0] = 1.0  # ordered start: all spins along x (staggered for an antiferromagnet)
         if self.J < 0:
-            spins[:, 0, order[N // 2 :] if L % 2 == 0 else np.arange(1, N, 2)] = -1.0
-        state: dict[str, Any] = {
-            "L": L,
+            spins[:, 0, staggered_sites(L, state["order"])] = -1.0
+        return {
             "temperature": float(temperature),
             "spins": spins,
-            "rng": seeded_states(seed, n_replicas, *key),
-            "nbr": nbr,
-            "order": order,
             "step": metropolis_step(temperature, self.J),
             "stamp": np.zeros((n_replicas, N), dtype=np.int64),
             "cluster_id": np.zeros(n_replicas, dtype=np.int64),
@@ -316,10 +312,11 @@ class XYSweeper(RoundsSweeper):
             "moves": np.zeros(n_replicas, dtype=np.int64),
             "clusters": np.zeros(n_replicas, dtype=np.int64),
         }
-        if self.algorithm == "wolff":
-            # moves: spins reflected
-            state["n_clusters"] = self._calibrated_clusters(state, N, lambda s: (s["moves"].sum(), s["clusters"].sum()))
-        return state
+
+    def _clusters_per_sweep(self, state: dict[str, Any]) -> int:
+        # moves: spins reflected
+        N = state["L"] ** 2
+        return self._calibrated_clusters(state, N, lambda s: (s["moves"].sum(), s["clusters"].sum()))
 
     def _run(self, state: dict[str, Any], n_rounds: int, sweeps_per_round: int, store: bool):
         R, _, N = state["spins"].shape

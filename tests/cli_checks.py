@@ -1,5 +1,6 @@
 """What the command-line robustness tests (``test_robust_*.py``, ``test_fuzz_cli.py``) share:
 the one-line-error check, a snapshot of a folder to show nothing was damaged or left behind,
+an output path nobody may write,
 running the command line under a file size limit, and its peak memory."""
 
 from __future__ import annotations
@@ -34,6 +35,17 @@ def stray_files(folder: Path) -> list[str]:
     ``*.partial.new``."""
     return sorted(str(p.relative_to(folder)) for p in folder.rglob("*")
                   if ".tmp-" in p.name or p.name.endswith(".lock") or p.name.endswith(".partial.new"))
+
+
+def unwritable_output(tmp_path: Path, name: str) -> Path:
+    """An output path ``name`` that cannot be written: inside a read-only folder under ``tmp_path``,
+    or, for root (who writes anywhere an ordinary user may not), under /proc, which refuses everyone."""
+    if os.geteuid() == 0:
+        return Path("/proc") / f"fieldnet-{name}"
+    folder = tmp_path / "readonly"
+    folder.mkdir()
+    folder.chmod(0o555)
+    return folder / name
 
 
 def file_size_limit(n_bytes: int):

@@ -20,29 +20,10 @@ from fieldnet.simulations.distributed import connect
 from test_dist_campaign import assert_same_content, file_content
 from test_faults_pipeline import summary_without_timings
 from test_faults_train import assert_same_model
+from tiny_pipeline import TINY
 
 from fieldnet.app.executors import DaskExecutor, train_network
 from fieldnet.errors import FieldnetError, TrainingDiverged
-
-# the tiny study of tests/pipeline/test_pipe_pipeline.py: two sizes, two placements, two networks each
-TINY = """
-[simulate]
-L = [4, 8]
-T = "1.4:3.6:7"
-scan_samples = 24
-zoom_points = 8
-samples = 40
-algorithm = "metropolis"
-seed = 2
-
-[train]
-ensemble = 2
-shifts = [0.0, 0.1]
-epochs = 2
-
-[analysis]
-bootstrap = 6
-"""
 
 
 @pytest.fixture(scope="module")

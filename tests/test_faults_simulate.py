@@ -4,7 +4,6 @@ uninterrupted run writes."""
 
 from __future__ import annotations
 
-import os
 import resource
 import signal
 import subprocess
@@ -13,6 +12,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 import pytest
+from cli_checks import unwritable_output
 from conftest import cli_command
 from interrupted import start_and_wait
 from test_dist_campaign import assert_same_content
@@ -106,13 +106,7 @@ def test_full_disk_stops_cleanly_keeps_the_existing_file_and_resumes(reference, 
 
 
 def test_unwritable_output_is_one_line_and_touches_nothing(tmp_path, run_cli):
-    if os.geteuid() == 0:  # root may write anywhere an ordinary user may not; /proc refuses everyone
-        target = Path("/proc/fieldnet-test.h5")
-    else:
-        folder = tmp_path / "readonly"
-        folder.mkdir()
-        folder.chmod(0o555)
-        target = folder / "data.h5"
+    target = unwritable_output(tmp_path, "data.h5")
     res = run_cli(*CAMPAIGN, "-o", target)
     assert res.returncode == 2
     assert res.stderr.count("\n") == 1 and "Traceback" not in res.stderr

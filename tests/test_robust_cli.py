@@ -13,18 +13,11 @@ import h5py
 import numpy as np
 import pytest
 import xarray as xr
+from cli_checks import assert_one_line_error
 from test_robust_dataset import global_heap_objects, write_valid_file
 
 from fieldnet.io.atomic import partial_path
 from fieldnet.io.dataset import DatasetWriter, LatticeSpec
-
-
-def assert_one_line_error(res, *fragments: str) -> None:
-    assert res.returncode == 2, (res.returncode, res.stderr)
-    assert "Traceback" not in res.stderr, res.stderr
-    assert len(res.stderr.strip().splitlines()) == 1, res.stderr
-    for fragment in fragments:
-        assert fragment in res.stderr, res.stderr
 
 
 @pytest.fixture(scope="module")

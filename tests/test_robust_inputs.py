@@ -17,7 +17,7 @@ import shutil
 
 import h5py
 import pytest
-from cli_checks import assert_one_line_error, snapshot
+from cli_checks import assert_one_line_error, snapshot, unwritable_output
 from robust_files import write_data, write_model
 
 from fieldnet.io.atomic import lock_path, output_lock, partial_path
@@ -45,24 +45,31 @@ def _external_link(source, target, name):
     return target
 
 
-def _virtual(source, target, name):
+def _replaced_dataset(source, target, name, create):
+    """A copy of ``source`` at ``target`` whose dataset ``name`` is replaced by
+    ``create(file, name, shape, dtype)`` (same shape and type, its values stored elsewhere)."""
     shutil.copy(source, target)
     with h5py.File(target, "r+") as f:
         shape, dtype = f[name].shape, f[name].dtype
         del f[name]
+        create(f, name, shape, dtype)
+    return target
+
+
+def _virtual(source, target, name):
+    def create(f, name, shape, dtype):
         layout = h5py.VirtualLayout(shape=shape, dtype=dtype)
         layout[...] = h5py.VirtualSource(str(source), name, shape=shape)
         f.create_virtual_dataset(name, layout)
-    return target
+
+    return _replaced_dataset(source, target, name, create)
 
 
 def _external_storage(source, target, name):
-    shutil.copy(source, target)
-    with h5py.File(target, "r+") as f:
-        shape, dtype = f[name].shape, f[name].dtype
-        del f[name]
+    def create(f, name, shape, dtype):
         f.create_dataset(name, shape=shape, dtype=dtype, external=[("/etc/hostname", 0, h5py.h5f.UNLIMITED)])
-    return target
+
+    return _replaced_dataset(source, target, name, create)
 
 
 LINKS = {"external link": (_external_link, "external link"), "virtual dataset": (_virtual, "virtual dataset"),
@@ -236,14 +243,7 @@ def test_analyses_keep_earlier_results_without_overwrite(files, tmp_path, run_cl
 
 
 def test_an_unwritable_output_folder_for_analyze_is_one_line(files, tmp_path, run_cli):
-    if os.geteuid() == 0:  # root writes anywhere an ordinary user may not; /proc refuses everyone
-        target = "/proc/fieldnet-test-out"
-    else:
-        locked = tmp_path / "locked"
-        locked.mkdir()
-        locked.chmod(0o555)
-        target = locked / "out"
-    res = run_cli("analyze", "rg", files["data"], "-o", target, "-q")
+    res = run_cli("analyze", "rg", files["data"], "-o", unwritable_output(tmp_path, "out"), "-q")
     assert_one_line_error(res, "cannot write")
 
 

@@ -6,10 +6,8 @@ and its output folder before any stage runs.
 
 from __future__ import annotations
 
-import os
-
 import pytest
-from cli_checks import assert_one_line_error
+from cli_checks import assert_one_line_error, unwritable_output
 
 TINY = """[simulate]
 L = [4, 8]
@@ -50,12 +48,5 @@ def test_bad_pipeline_configuration_is_one_line(case, tmp_path, run_cli):
 
 def test_unwritable_pipeline_output_folder_is_one_line(tmp_path, run_cli):
     (tmp_path / "config.toml").write_text(TINY)
-    if os.geteuid() == 0:  # root writes anywhere an ordinary user may not; /proc refuses everyone
-        target = "/proc/fieldnet-report"
-    else:
-        locked = tmp_path / "locked"
-        locked.mkdir()
-        locked.chmod(0o555)
-        target = locked / "report"
-    res = run_cli("pipeline", "config.toml", "-o", target, "-q", timeout=300)
+    res = run_cli("pipeline", "config.toml", "-o", unwritable_output(tmp_path, "report"), "-q", timeout=300)
     assert_one_line_error(res, "cannot write")

@@ -18,24 +18,28 @@ SCRIPT = textwrap.dedent(
 
     rng = np.random.default_rng(123)
     out = {}
+
+    # build a stack on per-sample `shape`, forward a random batch, backward a random output
+    # gradient; keep the output, every parameter gradient and the input gradient
+    def run_stack(layers, shape, batch, tag):
+        input_shape = shape
+        for layer in layers:
+            layer.build(shape, rng)
+            shape = layer.compute_output_shape(shape)
+        h = rng.standard_normal((batch, *input_shape)).astype(np.float32)
+        for layer in layers:
+            h = layer.forward(h, training=True)
+        out[f"y{tag}"] = h
+        g = rng.standard_normal(h.shape).astype(np.float32)
+        for i, layer in reversed(list(enumerate(layers))):
+            g = layer.backward(g)
+            for key, val in layer.grads.items():
+                out[f"{tag}{i}_{key}"] = val
+        out[f"dx{tag}"] = g
+
     # 2-D stack, batch 11 (not a multiple of the gradient chunk), strided and padded variants
-    layers = [Conv2d(8, 3, activation="relu"), MaxPool2d(2), Conv2d(6, 3, stride=2, padding="zero"),
-              AvgPool2d(2, 1), Conv2d(4, 2, padding="valid"), GlobalAvgPool()]
-    shape = (2, 16, 16)
-    for layer in layers:
-        layer.build(shape, rng)
-        shape = layer.compute_output_shape(shape)
-    x = rng.standard_normal((11, 2, 16, 16)).astype(np.float32)
-    h = x
-    for layer in layers:
-        h = layer.forward(h, training=True)
-    out["y"] = h
-    g = rng.standard_normal(h.shape).astype(np.float32)
-    for i, layer in reversed(list(enumerate(layers))):
-        g = layer.backward(g)
-        for key, val in layer.grads.items():
-            out[f"{i}_{key}"] = val
-    out["dx"] = g
+    run_stack([Conv2d(8, 3, activation="relu"), MaxPool2d(2), Conv2d(6, 3, stride=2, padding="zero"),
+               AvgPool2d(2, 1), Conv2d(4, 2, padding="valid"), GlobalAvgPool()], (2, 16, 16), 11, "")
     # 3-D, batch 1 (parallel over channels)
     c3 = Conv3d(5, 3)
     c3.build((3, 6, 6, 6), rng)
@@ -45,22 +49,8 @@ SCRIPT = textwrap.dedent(
     out["dx3"] = c3.backward(np.ones_like(y3))
     out["gk3"] = c3.grads["kernel"]
     # 3-D stack with strides per axis, planes longer than one kernel block, 2x2x2 pooling; batch 9
-    layers3 = [Conv3d(6, 3, activation="relu"), MaxPool3d(2), Conv3d(7, 3, stride=(2, 1, 2), activation="relu"),
-               Conv3d(4, 2, stride=2, padding="zero"), GlobalAvgPool()]
-    shape = (2, 12, 10, 12)
-    for layer in layers3:
-        layer.build(shape, rng)
-        shape = layer.compute_output_shape(shape)
-    h = rng.standard_normal((9, 2, 12, 10, 12)).astype(np.float32)
-    for layer in layers3:
-        h = layer.forward(h, training=True)
-    out["y3s"] = h
-    g = rng.standard_normal(h.shape).astype(np.float32)
-    for i, layer in reversed(list(enumerate(layers3))):
-        g = layer.backward(g)
-        for key, val in layer.grads.items():
-            out[f"3s{i}_{key}"] = val
-    out["dx3s"] = g
+    run_stack([Conv3d(6, 3, activation="relu"), MaxPool3d(2), Conv3d(7, 3, stride=(2, 1, 2), activation="relu"),
+               Conv3d(4, 2, stride=2, padding="zero"), GlobalAvgPool()], (2, 12, 10, 12), 9, "3s")
     np.savez(sys.argv[1], **out)
     """
 )

@@ -9,25 +9,7 @@ import tomllib
 import h5py
 import numpy as np
 import pytest
-
-TINY = """
-[simulate]
-L = [4, 8]
-T = "1.4:3.6:7"
-scan_samples = 24
-zoom_points = 8
-samples = 40
-algorithm = "metropolis"
-seed = 2
-
-[train]
-ensemble = 2
-shifts = [0.0, 0.1]
-epochs = 2
-
-[analysis]
-bootstrap = 6
-"""
+from tiny_pipeline import TINY
 
 
 @pytest.fixture(scope="module")

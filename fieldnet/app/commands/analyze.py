@@ -4,8 +4,8 @@ Each sub-verb module provides ``HELP`` (one line), ``add_arguments(parser)`` and
 imports only the standard library and this module at module level, and writes PNG figures plus
 netCDF or JSON numbers into its output folder.  What several sub-verbs share is here, so each
 declares only its own options: the ``add_*_argument`` helpers (MODEL, DATA, --L, -o, --per-T,
---seed) and the steps of ``run`` (:func:`model_and_samples`, :func:`output_dir_for`,
-:func:`provenance`, :func:`print_written`).
+--seed; ``predict``, ``train`` and ``export`` take MODEL and DATA from them too) and the steps of
+``run`` (:func:`model_and_samples`, :func:`output_dir_for`, :func:`provenance`, :func:`print_written`).
 """
 
 from __future__ import annotations
@@ -67,6 +67,12 @@ def run(args: argparse.Namespace) -> int:
 # -- arguments the sub-verbs share ------------------------------------------------------------
 
 
+def add_model_argument(parser: argparse.ArgumentParser, note: str = "", nargs: str | None = None) -> None:
+    """The positional MODEL: a ``fieldnet train`` file (``note`` is appended to the help; ``nargs="+"``
+    for several)."""
+    parser.add_argument("model", metavar="MODEL", nargs=nargs, help=f"model file written by 'fieldnet train'{note}")
+
+
 def add_data_argument(parser: argparse.ArgumentParser, note: str = "") -> None:
     """The positional DATA: a ``fieldnet simulate`` file (``note`` is appended to the help)."""
     parser.add_argument("data", metavar="DATA", help=f"data file written by 'fieldnet simulate'{note}")
@@ -102,7 +108,7 @@ def add_seed_argument(parser: argparse.ArgumentParser,
 
 def add_model_data_arguments(parser: argparse.ArgumentParser, verb: str, model_help: str = "") -> None:
     """The arguments every model-and-data analysis shares: MODEL, DATA, -o OUTDIR, --L."""
-    parser.add_argument("model", metavar="MODEL", help=f"model file written by 'fieldnet train'{model_help}")
+    add_model_argument(parser, model_help)
     add_data_argument(parser)
     add_output_argument(parser, verb)
     add_size_argument(parser)

@@ -41,7 +41,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--test-fraction", type=float, default=0.3, help="held-out share per temperature (default 0.3)")
     parser.add_argument("--repeats", type=int, default=3,
                         help="independent trainings per proposal (split and initialisation), averaged (default 3)")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the split and of every training (default 0)")
+    analyze.add_seed_argument(parser, help="seed of the split and of every training (default 0)")
 
 
 def run(args: argparse.Namespace) -> int:

@@ -18,7 +18,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     analyze.add_model_data_arguments(parser, "embedding")
     analyze.add_per_T_argument(parser, 100)
     parser.add_argument("--no-tsne", action="store_true", help="PCA only")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the choice of configurations and of t-SNE")
+    analyze.add_seed_argument(parser, help="seed of the choice of configurations and of t-SNE")
 
 
 def run(args: argparse.Namespace) -> int:

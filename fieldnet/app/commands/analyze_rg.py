@@ -22,7 +22,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     analyze.add_size_argument(parser, help="lattice size to coarse-grain (default: the largest)")
     parser.add_argument("--block", type=int, default=2, help="block size b (default 2)")
     parser.add_argument("--steps", type=int, default=None, help="coarse-graining steps (default: down to 2 x 2)")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the majority rule's tie breaks (default 0)")
+    analyze.add_seed_argument(parser, help="seed of the majority rule's tie breaks (default 0)")
 
 
 def run(args: argparse.Namespace) -> int:

@@ -19,7 +19,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     analyze.add_model_data_arguments(parser, "uncertainty", " (with Dropout)")
     parser.add_argument("--passes", type=int, default=30, help="stochastic forward passes (default 30)")
     analyze.add_per_T_argument(parser, 50)
-    parser.add_argument("--seed", type=int, default=0, help="seed of the dropout masks and the choice of configurations")
+    analyze.add_seed_argument(parser, help="seed of the dropout masks and the choice of configurations")
 
 
 def run(args: argparse.Namespace) -> int:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from fieldnet.app.commands import analyze
+
 DESCRIPTION = (
     "Write a trained model as ONNX (opset 17): periodic padding as explicit wrap-around (Slice and "
     "Concat) before each Conv, pooling, Dense as Gemm. Input 'input' float32 (N, C, *spatial), output "
@@ -12,7 +14,7 @@ DESCRIPTION = (
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("model", metavar="MODEL", help="model file written by 'fieldnet train'")
+    analyze.add_model_argument(parser)
     parser.add_argument("-o", "--output", default=None, help="ONNX file to write (default: MODEL with .onnx)")
     parser.add_argument("--L", type=int, default=None,
                         help="lattice size to export for (a size-agnostic network, e.g. the gap preset; "

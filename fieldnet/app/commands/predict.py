@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import argparse
 
+from fieldnet.app.commands import analyze
+
 DESCRIPTION = (
     "Per-sample probabilities of the disordered and ordered phases for every configuration of a "
     "data file, with temperature, L and label as coordinates, in a netCDF file that xarray opens. "
@@ -15,9 +17,8 @@ DESCRIPTION = (
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("model", metavar="MODEL", nargs="+",
-                        help="model file written by 'fieldnet train'; several form an ensemble")
-    parser.add_argument("data", metavar="DATA", help="data file written by 'fieldnet simulate'")
+    analyze.add_model_argument(parser, "; several form an ensemble", nargs="+")
+    analyze.add_data_argument(parser)
     parser.add_argument("-o", "--output", default="predictions.nc", help="netCDF file to write (default: predictions.nc)")
     parser.add_argument("--L", type=int, nargs="+", default=None, help="lattice sizes to predict (default: all)")
     parser.add_argument("--block", type=int, default=0, metavar="B",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from fieldnet.app.commands import analyze
 from fieldnet.training.config import TrainConfig
 
 DESCRIPTION = (
@@ -15,7 +16,7 @@ DESCRIPTION = (
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     d = TrainConfig()  # every default shown here is the Python API's
-    parser.add_argument("data", metavar="DATA", help="data file written by 'fieldnet simulate'")
+    analyze.add_data_argument(parser)
     parser.add_argument("-o", "--output", default="model.h5", help="model file to write (default: model.h5)")
     arch = parser.add_mutually_exclusive_group()
     arch.add_argument("--preset", default=d.preset, help=f"architecture preset: r1, gap (any L), vgg, resnet (default: {d.preset})")
