@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from fieldnet.errors import FieldnetError
+from fieldnet.io.user_text import read_user_text
 
 #: the [train] settings whose pipeline value differs from `fieldnet train`'s default, on purpose
 PIPELINE_TRAINING_CHOICES = ("epochs", "seed")
@@ -162,17 +163,11 @@ def _check_section(where: str, values: dict, checks: dict) -> None:
 
 
 def _read_user_toml(path: str | os.PathLike) -> dict:
-    p = Path(path)
+    text = read_user_text(path, "config")
     try:
-        raw = p.read_bytes()
-    except OSError as exc:
-        raise FieldnetError(f"cannot read config {p}: {exc.strerror or exc}") from None
-    try:
-        return tomllib.loads(raw.decode("utf-8"))
-    except UnicodeDecodeError:
-        raise FieldnetError(f"config {p} is not UTF-8 text; save it as UTF-8") from None
+        return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise FieldnetError(f"config {p} is not valid TOML: {exc}") from None
+        raise FieldnetError(f"config {Path(path)} is not valid TOML: {exc}") from None
 
 
 def load_config(path: str | os.PathLike | None) -> PipelineConfig:

@@ -22,6 +22,7 @@ from pathlib import Path
 
 from fieldnet.engine.model import Sequential
 from fieldnet.errors import FieldnetError, ShapeError
+from fieldnet.io.user_text import read_user_text
 
 
 def load_architecture(path: str | os.PathLike, input_shape: tuple[int, ...], seed: int = 0) -> Sequential:
@@ -31,10 +32,7 @@ def load_architecture(path: str | os.PathLike, input_shape: tuple[int, ...], see
     arguments, and shapes that do not fit.
     """
     p = Path(path)
-    try:
-        text = p.read_text()
-    except OSError as exc:
-        raise FieldnetError(f"cannot read architecture file {p}: {exc.strerror or exc}") from None
+    text = read_user_text(p, "architecture file")
     try:
         spec = json.loads(text)
     except ValueError as exc:
