@@ -6,8 +6,9 @@ any temperature of the grid, and every temperature derivative comes from the flu
 d<O>/dT = (<O E> - <O><E>) / T^2 (E the total energy in J, T in J/k_B), with no finite differences.
 
 Curves of the network output p (the ensemble's mean output, configuration by configuration):
-    ``p_mean`` <p>, ``p_var`` <p^2> - <p>^2, ``p_slope`` d<p>/dT, and for the coarse-grained
-    configurations ``blocked_mean`` and ``blocked_slope``.
+    ``p_mean`` <p>, ``p_var`` <p^2> - <p>^2, ``p_slope`` d<p>/dT, and for the configurations
+    coarse-grained by one and by two block steps ``blocked_mean``, ``blocked_slope``,
+    ``twice_blocked_mean`` and ``twice_blocked_slope``.
 Curves of the magnetisation m (per site) for the Binder baseline:
     ``binder`` U = 1 - <m^4>/(3<m^2>^2), ``binder_slope`` dU/dT,
     ``susceptibility`` N (<m^2> - <|m|>^2)/T, ``log_m_slope`` d ln<|m|>/dT.
@@ -38,6 +39,8 @@ class Curves:
     p_slope: np.ndarray
     blocked_mean: np.ndarray | None = None
     blocked_slope: np.ndarray | None = None
+    twice_blocked_mean: np.ndarray | None = None
+    twice_blocked_slope: np.ndarray | None = None
     binder: np.ndarray | None = None
     binder_slope: np.ndarray | None = None
     susceptibility: np.ndarray | None = None
@@ -96,6 +99,9 @@ def curves_of(s: SizeSamples, grid: np.ndarray, start: np.ndarray | None = None,
     if s.blocked_output is not None:
         q = s.blocked_output.mean(axis=0)
         columns.update(q=q, qE=q * E)
+    if s.twice_blocked_output is not None:
+        q2 = s.twice_blocked_output.mean(axis=0)
+        columns.update(q2=q2, q2E=q2 * E)
     if s.magnetization is not None:
         am = np.abs(s.magnetization)
         m2 = am * am
@@ -108,6 +114,8 @@ def curves_of(s: SizeSamples, grid: np.ndarray, start: np.ndarray | None = None,
     curves = Curves(s.L, T, p_mean, avg[:, col["p2"]] - p_mean**2, p_slope)
     if s.blocked_output is not None:
         curves.blocked_mean, curves.blocked_slope = _with_slope(avg, T, col["q"], col["E"], col["qE"])
+    if s.twice_blocked_output is not None:
+        curves.twice_blocked_mean, curves.twice_blocked_slope = _with_slope(avg, T, col["q2"], col["E"], col["q2E"])
     if s.magnetization is not None:
         am, am_slope = _with_slope(avg, T, col["am"], col["E"], col["amE"])
         m2, m2_slope = _with_slope(avg, T, col["m2"], col["E"], col["m2E"])

@@ -34,6 +34,8 @@ class SizeSamples:
             one block step (``block_size``), or None.
         block_size: the block size b of ``blocked_output`` (0 without it).
         magnetization: (n,) magnetisation per site, or None when the data file has none.
+        twice_blocked_output: (K, n) the networks' p(ordered) for each configuration coarse-grained
+            by two block steps, or None (only sizes L whose L/b was simulated too have it).
         chain: (n,) which independent Markov chain of its temperature point each configuration
             comes from (the bootstrap resamples whole chains: consecutive samples of one chain
             may be correlated, different chains never are); None treats every sample as its own.
@@ -48,6 +50,7 @@ class SizeSamples:
     block_size: int = 0
     magnetization: np.ndarray | None = None
     chain: np.ndarray | None = None
+    twice_blocked_output: np.ndarray | None = None
 
     @property
     def n_networks(self) -> int:
@@ -66,7 +69,7 @@ class SizeSamples:
 
         return replace(self, temperature=self.temperature[idx], energy=self.energy[idx], output=self.output[:, idx],
                        blocked_output=pick(self.blocked_output), magnetization=pick(self.magnetization),
-                       chain=pick(self.chain))
+                       chain=pick(self.chain), twice_blocked_output=pick(self.twice_blocked_output))
 
     def resampled(self, rng: np.random.Generator) -> SizeSamples:
         """A bootstrap replica: at each temperature, the independent chains drawn with replacement
@@ -97,8 +100,11 @@ class SizeSamples:
 
     def network(self, k: int) -> SizeSamples:
         """The samples with network k's outputs only."""
-        return replace(self, output=self.output[k : k + 1],
-                       blocked_output=None if self.blocked_output is None else self.blocked_output[k : k + 1])
+        def member(a):
+            return None if a is None else a[k : k + 1]
+
+        return replace(self, output=self.output[k : k + 1], blocked_output=member(self.blocked_output),
+                       twice_blocked_output=member(self.twice_blocked_output))
 
 
 def _p_ordered(pred: xr.Dataset, member: str, mean: str) -> np.ndarray | None:
@@ -116,7 +122,8 @@ def size_samples(pred: xr.Dataset, data: str | os.PathLike | None = None) -> lis
     Args:
         pred: predictions (``probability (sample, class)``, optional ``member_probability
             (network, sample, class)`` and ``blocked_probability`` / ``member_blocked_probability``
-            with attribute ``block_size``; coordinates ``temperature`` and ``L`` on ``sample``).
+            with attribute ``block_size``, and ``twice_blocked_probability`` /
+            ``member_twice_blocked_probability`` (NaN for sizes without it); coordinates ``temperature`` and ``L`` on ``sample``).
         data: the data file the predictions were made from (default: the predictions'
             ``data`` attribute); its energies and magnetisations are read in file order and
             checked to belong to the predicted configurations.
@@ -126,6 +133,7 @@ def size_samples(pred: xr.Dataset, data: str | os.PathLike | None = None) -> lis
     """
     p = _p_ordered(pred, "member_probability", "probability")
     blocked = _p_ordered(pred, "member_blocked_probability", "blocked_probability")
+    twice = _p_ordered(pred, "member_twice_blocked_probability", "twice_blocked_probability")
     block_size = int(np.ravel(pred.attrs.get("block_size", [0]))[0]) if blocked is not None else 0
     T_all = np.asarray(pred["temperature"].values, dtype=np.float64)
     L_all = np.broadcast_to(np.asarray(pred["L"].values).astype(int), T_all.shape)
@@ -134,8 +142,9 @@ def size_samples(pred: xr.Dataset, data: str | os.PathLike | None = None) -> lis
     for L in np.unique(L_all):
         sel = np.flatnonzero(L_all == L)
         e, m, n_sites, chain = observables_from_data(source, int(L), T_all[sel])
+        twice_L = None if twice is None or np.isnan(twice[:, sel]).any() else twice[:, sel]
         out.append(SizeSamples(int(L), n_sites, T_all[sel], e * n_sites, p[:, sel],
-                               None if blocked is None else blocked[:, sel], block_size, m, chain))
+                               None if blocked is None else blocked[:, sel], block_size, m, chain, twice_L))
     return out
 
 

@@ -47,7 +47,9 @@ from fieldnet.errors import FieldnetError
 
 #: the estimators, in the order they are reported
 METHODS = {
-    "rg_matching": "network: RG matching <p(blocked L)> = <p(L/b)>, nu from the slope ratio",
+    "rg_matching": "network: RG matching at the deepest block level the sizes allow: <p(L blocked n times)> = "
+                   "<p(L/b blocked n-1 times)>, nu from the slope ratio",
+    "rg_matching_1": "network: RG matching at one block step, <p(blocked L)> = <p(L/b)> (beside the two-step one)",
     "network_peaks": "network: fluctuation peaks of p, extrapolated (follows the training range)",
     "binder": "baseline: Binder cumulant crossings U(L) = U(L/b), nu from the slope ratio",
     "susceptibility": "baseline: susceptibility peaks, extrapolated, nu from d ln<|m|>/dT",
@@ -84,6 +86,7 @@ class Estimate:
     Tc: float = float("nan")
     nu: float = float("nan")
     message: str = ""
+    level: int = 1
 
 
 def _crossing_with_exponent(T, big, big_slope, small, small_slope, weight, scale: float) -> tuple[float, float]:
@@ -109,12 +112,23 @@ def crossing_pairs(sizes: list[int], b: int) -> list[tuple[int, int]]:
     return pairs or [(big, small) for small, big in zip(sizes[:-1], sizes[1:], strict=True)]
 
 
-def rg_matching(curves: dict[int, Curves], b: int) -> Estimate:
-    """Crossings of <p(blocked L)> and <p(L/b)> with nu from their slope ratio."""
+def rg_matching(curves: dict[int, Curves], b: int, method: str = "rg_matching") -> Estimate:
+    """Crossings of <p(blocked L)> and <p(L/b)> with nu from their slope ratio (one block step)."""
     pairs = block_pairs(sorted(curves), b)
     rows = [_crossing_with_exponent(curves[L].temperature, curves[L].blocked_mean, curves[L].blocked_slope,
                                     curves[s].p_mean, curves[s].p_slope, curves[s].p_var, b) for L, s in pairs]
-    return Estimate("rg_matching", np.array(pairs, dtype=int).reshape(-1, 2), *_columns(rows))
+    return Estimate(method, np.array(pairs, dtype=int).reshape(-1, 2), *_columns(rows))
+
+
+def rg_matching_twice(curves: dict[int, Curves], b: int) -> Estimate:
+    """Crossings of <p(L blocked twice)> and <p(L/b blocked once)>: both lattices are coarse-grained
+    at least once, so couplings that one block step generates and the simulated Hamiltonian lacks
+    enter both sides (Swendsen's matching at the next level), and the crossings approach Tc faster
+    than those of one step."""
+    pairs = block_pairs(sorted(curves), b)
+    rows = [_crossing_with_exponent(curves[L].temperature, curves[L].twice_blocked_mean, curves[L].twice_blocked_slope,
+                                    curves[s].blocked_mean, curves[s].blocked_slope, curves[s].p_var, b) for L, s in pairs]
+    return Estimate("rg_matching", np.array(pairs, dtype=int).reshape(-1, 2), *_columns(rows), level=2)
 
 
 def binder_crossings(curves: dict[int, Curves], b: int) -> Estimate:
@@ -178,7 +192,12 @@ def point_estimates(samples: list[SizeSamples], grid: np.ndarray, starts: dict[i
     b = samples[0].block_size
     out = {}
     if b and all(c.blocked_mean is not None for c in curves.values()) and block_pairs(sorted(curves), b):
-        out["rg_matching"] = rg_matching(curves, b)
+        pairs = block_pairs(sorted(curves), b)
+        if all(curves[L].twice_blocked_mean is not None for L, _ in pairs):
+            out["rg_matching"] = rg_matching_twice(curves, b)
+            out["rg_matching_1"] = rg_matching(curves, b, "rg_matching_1")
+        else:
+            out["rg_matching"] = rg_matching(curves, b)
     out["network_peaks"] = network_peaks(curves)
     if all(c.binder is not None for c in curves.values()):
         out["binder"] = binder_crossings(curves, b)
@@ -233,7 +252,7 @@ def _weighted(values: np.ndarray, weights: np.ndarray) -> float:
 
 def _combine(est: Estimate, w_T: np.ndarray, w_nu: np.ndarray) -> None:
     """Tc and nu of a crossing estimator: weighted means over its pairs (in place)."""
-    if est.method in ("rg_matching", "binder"):
+    if est.method in ("rg_matching", "rg_matching_1", "binder"):
         est.Tc = _weighted(est.T_L, w_T)
         est.nu = _weighted(est.nu_L, w_nu)
         if not np.isfinite(est.Tc):

@@ -21,8 +21,10 @@ def _reference_line(ax, value: float | None, label: str) -> None:
 
 
 def plot_rg_matching(curves: dict[int, Curves], result: Measurement | None, *, reference: float | None = None, ax=None):
-    """<p> of each size (solid) and of each size coarse-grained by one block step (dashed, the
-    colour of the size it is matched with); their crossings are the RG-matching Tc(L)."""
+    """<p> of each size (solid) and the curves the result matches, in the colour of the smaller size
+    of each pair: L coarse-grained by one block step (dashed) against L/b, or, for matching at two
+    steps, L coarse-grained twice (dashed) against L/b coarse-grained once (dotted).  Their
+    crossings are the RG-matching Tc(L)."""
     fig, ax = _axes(ax)
     sizes = sorted(curves)
     colors = dict(zip(sizes, plots.series_colors(len(sizes)), strict=True))
@@ -31,11 +33,16 @@ def plot_rg_matching(curves: dict[int, Curves], result: Measurement | None, *, r
         ax.plot(c.temperature, c.p_mean, color=colors[L], label=f"L = {L}")
     if result is not None:
         for (L, small), tx, err in zip(result.estimate.pairs, result.estimate.T_L, result.T_L_err, strict=True):
-            c = curves[int(L)]
-            ax.plot(c.temperature, c.blocked_mean, "--", color=colors[int(small)], label=f"L = {L} blocked to {small}")
+            c, d = curves[int(L)], curves[int(small)]
+            if result.estimate.level == 2:
+                ax.plot(d.temperature, d.blocked_mean, ":", color=colors[int(small)], label=f"L = {small} blocked once")
+                ax.plot(c.temperature, c.twice_blocked_mean, "--", color=colors[int(small)], label=f"L = {L} blocked twice")
+            else:
+                ax.plot(c.temperature, c.blocked_mean, "--", color=colors[int(small)], label=f"L = {L} blocked to {small}")
             if np.isfinite(tx):
                 ax.axvspan(tx - err, tx + err, color=colors[int(small)], alpha=0.15, linewidth=0)
-        ax.set_title(f"RG matching: Tc = {result.Tc:.4f} ± {result.Tc_err:.4f}, nu = {result.nu:.3f} ± {result.nu_err:.3f}",
+        steps = "two block steps" if result.estimate.level == 2 else "one block step"
+        ax.set_title(f"RG matching ({steps}): Tc = {result.Tc:.4f} ± {result.Tc_err:.4f}, nu = {result.nu:.3f} ± {result.nu_err:.3f}",
                      fontsize=10)
     _reference_line(ax, reference, "known Tc (reference only)")
     ax.set_xlabel(plots.T_LABEL)

@@ -49,7 +49,7 @@ from fieldnet.simulations.grids import parse_temperatures  # noqa: E402
 
 from fieldnet.io.dataset import DatasetWriter  # noqa: E402
 
-VOLATILE_ATTRS = {"created", "command", "_NCProperties", "DIMENSION_LIST", "REFERENCE_LIST"}
+VOLATILE_ATTRS = {"created", "command", "history", "_NCProperties", "DIMENSION_LIST", "REFERENCE_LIST"}
 
 
 def content_differences(a: Path, b: Path) -> list[str]:

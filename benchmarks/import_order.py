@@ -52,8 +52,9 @@ if not limit:
     import fieldnet.engine.model as model_module
     model_module.single_threaded_blas = contextlib.nullcontext
 sys.path.insert(0, sys.argv[6])
-from engine import fieldnet_r1   # the R1 step of benchmarks/engine.py
-result = fieldnet_r1(L, batch, repeats)
+from engine import FieldnetCase, median_time   # the R1 case of benchmarks/engine.py
+case = FieldnetCase("r1", 2, L, batch)
+result = {"train": batch / median_time(case.train, repeats), "infer": batch / median_time(case.infer, repeats)}
 print("RESULT " + json.dumps({"train": result["train"], "infer": result["infer"], "blas_threads": blas_threads}))
 """
 

@@ -61,7 +61,36 @@ def predict_with_blocks(models: list, data: str | os.PathLike, *, block: int = 0
         if "member_probability" in blocked:
             pred["member_blocked_probability"] = blocked["member_probability"]
         pred.attrs["block_size"] = int(block)
+        _add_twice_blocked(pred, models, data, block, options)
     return pred
+
+
+def _add_twice_blocked(pred, models: list, data, block: int, options: dict) -> None:
+    """``twice_blocked_probability`` (and ``member_twice_blocked_probability``): the predictions for
+    the configurations coarse-grained by two block steps, for the sizes L whose L/block is in the
+    predictions too (the larger size of a matching pair); NaN for the others."""
+    from fieldnet.training.predict import predict_ensemble
+
+    L_all = np.asarray(pred["L"].values).astype(int)
+    sizes = sorted({int(L) for L in L_all})
+    twice_sizes = [L for L in sizes if L % (block * block) == 0 and L // block in sizes]
+    if not twice_sizes:
+        return
+    step = block_transform(data, block)  # its own tie-break stream: the file does not depend on the order of passes
+    twice = predict_ensemble(models, data, transform=lambda x: step(step(x)), **{**options, "sizes": twice_sizes})
+    # the same configuration is the same (L, data row) in both passes, whatever order the batches took
+    rows_all = np.asarray(pred["sample_index"].values).tolist()
+    position = {key: i for i, key in enumerate(zip(L_all.tolist(), rows_all, strict=True))}
+    keys = zip(np.asarray(twice["L"].values).astype(int).tolist(), np.asarray(twice["sample_index"].values).tolist(),
+               strict=True)
+    rows = np.array([position[key] for key in keys], dtype=np.int64)
+    long_name = f"class probability of the configuration coarse-grained by two steps of blocks of {block} sites a side"
+    for name in ("probability", "member_probability"):
+        if name in twice:
+            full = np.full(pred[name].shape, np.nan, dtype=twice[name].dtype)
+            full[..., rows, :] = twice[name].values
+            pred[f"{'member_' if name.startswith('member') else ''}twice_blocked_probability"] = (
+                pred[name].dims, full, {"long_name": long_name} if name == "probability" else {})
 
 
 def write_ensemble_predictions(models: list, data: str | os.PathLike, output: str | os.PathLike, *, block: int = 0,

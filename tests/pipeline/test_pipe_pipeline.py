@@ -46,6 +46,14 @@ def test_pipe_blind_pipeline_reports_tc_nu_baseline_and_systematics(tiny_run):
     assert summary["Tc_stat"] > 0 and summary["Tc_syst"] >= 0 and summary["sensitivity"] is not None
     assert 1.4 < summary["Tc"] < 3.6 and summary["nu"] > 0
     assert summary["methods"]["binder"]["Tc"] is not None  # the baseline beside it
+    # the headline matches at two block steps (L=8 blocked twice against L=4 blocked once); the
+    # one-step matching stands beside it
+    assert "n-1 times" in summary["method"] and summary["methods"]["rg_matching_1"]["Tc"] is not None
+    import xarray as xr
+
+    with xr.open_dataset(rep / "predictions_p0.nc", engine="h5netcdf") as pred:
+        twice, L = pred.member_twice_blocked_probability.values, pred.L.values
+        assert np.isnan(twice[:, L == 4]).all() and np.isfinite(twice[:, L == 8]).all()
     assert [p["band_shift"] for p in summary["placements"]] == pytest.approx([0.0, 0.22])
     assert summary["reference"]["Tc"] == pytest.approx(2.269185, abs=1e-5)
     # the measurement sits on the located window, with another seed than the scan
