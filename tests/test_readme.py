@@ -73,3 +73,22 @@ def test_python_api_doc_runs_as_written(tmp_path):
     assert res.returncode == 0 and "PYTHON-API-OK" in res.stdout, res.stderr[-3000:]
     for name in ("data.h5", "model.h5", "mine.h5", "model.onnx", "tc.png"):
         assert (tmp_path / name).is_file(), name
+
+
+def test_readme_shell_tour_runs_as_written(tmp_path):
+    """The tour's commands (simulate, info, train, predict, every analysis, export), run by bash
+    exactly as the README prints them, one after the other in an empty folder."""
+    import os
+    import subprocess
+    import sys
+
+    text = README.read_text()
+    tour = text[text.index("## A tour"):text.index("### The pipeline's settings")]
+    blocks = re.findall(r"```bash\n(.*?)```", tour, re.S)
+    assert len(blocks) >= 3
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+    res = subprocess.run(["bash", "-c", "set -euo pipefail\n" + "\n".join(blocks)], cwd=tmp_path, env=env,
+                         capture_output=True, text=True, timeout=1200)
+    assert res.returncode == 0, res.stderr[-3000:]
+    for name in ("data.h5", "model.h5", "pred.nc", "tc/tc.json", "eq", "filters", "occ", "emb", "unc", "rg", "model.onnx"):
+        assert (tmp_path / name).exists(), name

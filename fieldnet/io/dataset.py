@@ -772,7 +772,7 @@ def open_dataset(path: str | os.PathLike, L: int | None = None, *, chunks: Any =
     sizes = check_dataset_file(path)
     if L is None:
         if len(sizes) > 1:
-            raise FieldnetError(f"{path} holds several lattice sizes {sizes}; choose one with L=")
+            raise FieldnetError(f"{path} holds several lattice sizes {sizes}; choose one (L= in Python, --L on the command line)")
         L = sizes[0]
     if L not in sizes:
         raise FieldnetError(f"{path} has no lattice size L={L}; it holds {sizes}")

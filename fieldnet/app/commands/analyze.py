@@ -79,7 +79,8 @@ def add_data_argument(parser: argparse.ArgumentParser, note: str = "") -> None:
 
 
 def add_size_argument(parser: argparse.ArgumentParser,
-                      help: str = "lattice size to use (needed when DATA holds several)") -> None:
+                      help: str = "lattice size to use (default: the only one; for a model, the size it was built "
+                                  "for when DATA holds it, else the largest)") -> None:
     """``--L``: the one lattice size of DATA to analyse (default None)."""
     parser.add_argument("--L", type=int, default=None, help=help)
 
@@ -196,6 +197,18 @@ def require_2d(x, verb: str) -> None:
         raise FieldnetError(f"'analyze {verb}' needs 2D lattices (sample, channel, L, L), got {x.shape}")
 
 
+def size_for_model(data, model) -> int | None:
+    """The lattice size of DATA a model analysis uses without --L: the only one, else the size the
+    model was built for when DATA holds it, else the largest."""
+    from fieldnet.io.dataset import check_dataset_file
+
+    sizes = check_dataset_file(data)
+    if len(sizes) == 1:
+        return sizes[0]
+    own = (model.input_shape or (None,))[-1]
+    return own if own in sizes else max(sizes)
+
+
 def model_and_samples(args: argparse.Namespace, per_T: int, check=None, pick=None):
     """MODEL, at most ``per_T`` configurations of DATA per temperature, and those as the model's input.
 
@@ -219,7 +232,7 @@ def model_and_samples(args: argparse.Namespace, per_T: int, check=None, pick=Non
     model.attrs["source_path"] = str(args.model)
     if check is not None:
         check(model)
-    ds = load_configurations(args.data, args.L)
+    ds = load_configurations(args.data, args.L if args.L is not None else size_for_model(args.data, model))
     warn_if_other_data(args, model)
     if pick is not None:
         ds = pick(ds)
