@@ -76,6 +76,7 @@ def _add_twice_blocked(pred, models: list, data, block: int, options: dict) -> N
     twice_sizes = [L for L in sizes if L % (block * block) == 0 and L // block in sizes]
     if not twice_sizes:
         return
+    # L/block^2 = (L/block)/block: the one-step pass already checked that the networks take it
     step = block_transform(data, block)  # its own tie-break stream: the file does not depend on the order of passes
     twice = predict_ensemble(models, data, transform=lambda x: step(step(x)), **{**options, "sizes": twice_sizes})
     # the same configuration is the same (L, data row) in both passes, whatever order the batches took
