@@ -86,12 +86,12 @@ def _add_twice_blocked(pred, models: list, data, block: int, options: dict) -> N
                strict=True)
     rows = np.array([position[key] for key in keys], dtype=np.int64)
     long_name = f"class probability of the configuration coarse-grained by two steps of blocks of {block} sites a side"
-    for name in ("probability", "member_probability"):
-        if name in twice:
-            full = np.full(pred[name].shape, np.nan, dtype=twice[name].dtype)
-            full[..., rows, :] = twice[name].values
-            pred[f"{'member_' if name.startswith('member') else ''}twice_blocked_probability"] = (
-                pred[name].dims, full, {"long_name": long_name} if name == "probability" else {})
+    for source, target, attrs in (("probability", "twice_blocked_probability", {"long_name": long_name}),
+                                  ("member_probability", "member_twice_blocked_probability", {})):
+        if source in twice:
+            full = np.full(pred[source].shape, np.nan, dtype=twice[source].dtype)
+            full[..., rows, :] = twice[source].values
+            pred[target] = (pred[source].dims, full, attrs)
 
 
 def write_ensemble_predictions(models: list, data: str | os.PathLike, output: str | os.PathLike, *, block: int = 0,
