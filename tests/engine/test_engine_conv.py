@@ -308,3 +308,25 @@ def test_engine_kernels_use_their_own_vector_target_and_leave_numba_alone():
     if "+avx512f" in ll.get_host_cpu_features().flatten().split(",") and hasattr(kernels.conv_accumulate, "targetdescr"):
         features = kernels.conv_accumulate.targetdescr.target_context.codegen()._tm_features
         assert features.split(",")[-1] == "-prefer-256-bit"
+
+
+@pytest.mark.parametrize("out_channels,in_channels,k", [(9, 2, 3), (17, 3, 2), (8, 9, 3), (1, 17, 3)])
+def test_engine_conv_register_tiles_with_short_last_tile_and_tap_remainders(out_channels, in_channels, k):
+    """Channel counts around the kernels' tile of 8 output channels (full, one over, two tiles
+    plus one), and a 2x2 filter (4 taps: the weight gradient's taps come in threes plus one)."""
+    in_shape = (in_channels, 7, 6)
+    layer = make_layer(2, out_channels, k, 1, "periodic", True, in_shape, activation="relu")
+    rng = np.random.default_rng(11)
+    x = rng.standard_normal((5, *in_shape))  # 5 samples: a short last weight-gradient chunk
+    ref = np.maximum(reference_conv(x, layer.params["kernel"], layer.params["bias"], layer.stride, "periodic"), 0)
+    np.testing.assert_allclose(layer.forward(x), ref, rtol=1e-12, atol=1e-12)
+    r = rng.standard_normal(ref.shape)
+    dx = layer.backward(r)
+    grads = {key: v.copy() for key, v in layer.grads.items()}
+
+    def loss():
+        return float(np.sum(layer.forward(x) * r))
+
+    np.testing.assert_allclose(dx, numeric_grad(loss, x), rtol=1e-6, atol=1e-7)
+    for key in layer.params:
+        np.testing.assert_allclose(grads[key], numeric_grad(loss, layer.params[key]), rtol=1e-6, atol=1e-7)

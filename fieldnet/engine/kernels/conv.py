@@ -16,8 +16,10 @@ Padding (periodic, zero, none) is the gather's index map; :func:`pad_fold` is it
 **Kernels.**  :func:`conv_accumulate` is the forward pass, and with the weights transposed and
 the taps mirrored it is also the input gradient (the gradient of a phase plane is a unit-stride
 convolution of the output gradient with that phase's taps).  :func:`conv_weight_grad` reduces
-the weight and bias gradients.  Both work on blocks of BLOCK positions, so the accumulators and
-the input rows they read stay in L1 cache; GROUP output channels share every input load.
+the weight and bias gradients.  Both are register-blocked micro-kernels, as in a GEMM: a tile
+of sums (output channels x positions, or output channels x taps) stays in vector registers
+(:mod:`fieldnet.engine.kernels.simd`) while the inputs stream through it, so every vector
+loaded feeds several fused multiply-adds and no partial sum goes through memory.
 
 **Determinism.**  One ``prange`` per kernel, over (sample, channel group) tasks, each computed
 by one thread in a fixed order.  The weight gradient is reduced over FIXED chunks of
@@ -36,13 +38,25 @@ from numba import prange
 from numba.extending import register_jitable
 
 from fieldnet.engine.kernels.jit import kernel
+from fieldnet.engine.kernels.simd import (
+    LANES,
+    lanes_fma,
+    lanes_load,
+    lanes_mul_add,
+    lanes_store_range,
+    lanes_sum,
+    lanes_zero,
+)
 
+#: output channels of the forward kernel's register tile
+OUT_TILE = 8
+#: positions of the forward kernel's register tile (two vectors)
+STRIP = 2 * LANES
+#: output channels of the weight-gradient kernel's register tile (with three taps)
+WGRAD_TILE = 8
 #: samples per weight-gradient reduction chunk; fixed so the summation order never depends on threads
 WEIGHT_GRAD_CHUNK = 4
-#: output channels computed together (they share every input load); separate accumulator arrays
-#: keep the inner loop free of aliasing between them, so it vectorises
-GROUP = 4
-#: positions per accumulator block: GROUP accumulators and the rows they read fit in L1
+#: positions per weight-gradient block (at most): the rows a block reads stay in L1 cache
 BLOCK = 512
 #: block lengths are multiples of this (whole vectors, no scalar remainder loop)
 ALIGN = 16
@@ -65,9 +79,8 @@ class ConvPlan:
             C order.
         margin: the largest tap offset (the output gradient's leading zeros).
         span: positions p that hold outputs: ((Do-1)*Hq + Ho-1)*Wq + Wo.
-        block, block_back: positions per kernel block (a multiple of ALIGN, at most BLOCK) in the
-            forward pass and weight gradient (over ``span``), and in the input gradient (over
-            the whole plane).
+        block: positions per weight-gradient block (a multiple of ALIGN, at most BLOCK) over
+            ``span``; the blocks fix that kernel's order of summation.
         runs: int64 (Sw, 3) per phase along x: (first, end, source of first) of the longest
             stretch of positions whose sources are evenly spaced cells, copied without the map.
         forward_taps, backward_taps: (weight tap, source phase, source offset, count) tables of
@@ -85,7 +98,6 @@ class ConvPlan:
     margin: int
     span: int
     block: int
-    block_back: int
     runs: np.ndarray
     forward_taps: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
     backward_taps: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
@@ -93,7 +105,7 @@ class ConvPlan:
     @property
     def slack(self) -> int:
         """Readable elements needed after a flat array of planes (blocks run past the last position)."""
-        return max(self.block, self.block_back)
+        return max(self.block, STRIP)
 
 
 def padding_index_map(size: int, pad_lo: int, padded: int, mode: str) -> np.ndarray:
@@ -140,7 +152,7 @@ def plan_convolution(
     span = ((out[0] - 1) * hq + out[1] - 1) * wq + out[2]
     plane = dq * hq * wq
     phases = sd * sh * sw
-    block, block_back = _block_size(span), _block_size(plane)
+    block = _block_size(span)
     n_taps = len(taps)
     forward_taps = (np.arange(n_taps, dtype=np.int64)[None, :], tap_phase[None, :].copy(), tap_off[None, :].copy(),
                     np.array([n_taps], dtype=np.int64))
@@ -157,7 +169,7 @@ def plan_convolution(
         count[b] = len(t)
     backward_taps = (bw, np.zeros_like(bw), boff, count)
     return ConvPlan(out=out, stride=tuple(stride), phase_shape=phase_shape, plane=plane, phases=phases, maps=tuple(maps),
-                    tap_phase=tap_phase, tap_off=tap_off, margin=margin, span=span, block=block, block_back=block_back,
+                    tap_phase=tap_phase, tap_off=tap_off, margin=margin, span=span, block=block,
                     runs=_runs(maps[2], sw), forward_taps=forward_taps, backward_taps=backward_taps)
 
 
@@ -285,135 +297,141 @@ def pad_fold(dxq, map_d, map_h, map_w, runs, dx):  # pragma: no cover - compiled
                                     orow[sk] += grow[k]
 
 
-@register_jitable
-def _aligned_empty(n, dtype):  # pragma: no cover - compiled
-    """An uninitialised 1-D array of ``n`` elements starting on a 64-byte boundary (a cache line:
-    full-width vector stores to it never straddle two lines)."""
-    raw = np.empty(n + 64, dtype=dtype)
-    skip = ((-raw.ctypes.data) % 64) // raw.itemsize
-    return raw[skip : skip + n]
+def pack_weights(w: np.ndarray, tap_w: np.ndarray, tap_count: np.ndarray) -> np.ndarray:
+    """Weights in the order :func:`conv_accumulate` reads them: (B, G, I, K, OUT_TILE), contiguous.
+
+    packed[b, g, i, k, o] = w[g*OUT_TILE + o, i, tap_w[b, k]] for k < tap_count[b] and output
+    channel g*OUT_TILE + o < J; zero elsewhere (a short last tile computes zeros, never stored).
+
+    Args:
+        w: (J, I, T) weights.
+        tap_w, tap_count: the plan's (B, K) weight tap of each tap, and (B,) taps per output plane.
+    """
+    J, n_in, _ = w.shape
+    n_planes, width = tap_w.shape
+    tiles = _ceil_div(J, OUT_TILE)
+    padded = np.zeros((tiles * OUT_TILE, n_in, n_planes, width), dtype=w.dtype)
+    padded[:J] = w[:, :, tap_w]
+    padded[:, :, np.arange(width)[None, :] >= tap_count[:, None]] = 0
+    return np.ascontiguousarray(padded.reshape(tiles, OUT_TILE, n_in, n_planes, width).transpose(3, 0, 2, 4, 1))
 
 
 @register_jitable
-def _store(acc, shift, lo, hi, flat, row, start, relu):  # pragma: no cover - compiled
-    """flat[row + x] = acc[shift + x] + start for lo <= x < hi, clipped at 0 when ``relu``."""
-    src = acc[shift + lo : shift + hi]
-    out = flat[row + lo : row + hi]
-    zero = flat.dtype.type(0)
-    for k in range(hi - lo):
-        v = src[k] + start
-        if relu:
-            v = max(v, zero)
-        out[k] = v
+def _store_strip(flat, index, v0, v1, lo, hi, add, relu):  # pragma: no cover - compiled
+    """flat[index + l] = relu?(strip[l] + add) for lo <= l < hi; the strip is the vectors v0, v1."""
+    lanes_store_range(flat, index, v0, lo, hi, add, relu)
+    lanes_store_range(flat, index + LANES, v1, lo - LANES, hi - LANES, add, relu)
 
 
 @kernel(fastmath=_FAST)
-def conv_accumulate(src, planes_in, plane_in, w, tap_w, tap_src, tap_off, tap_count, bias, has_bias, relu, dst, hq, wq,
-                    block):  # pragma: no cover - compiled
+def conv_accumulate(src, planes_in, plane_in, wp, tap_src, tap_off, tap_count, bias, has_bias, relu, dst, hq,
+                    wq):  # pragma: no cover - compiled
     """Sums of shifted planes: the forward convolution, and (transposed) its input gradient.
 
-    dst[n, j, b, z, y, x] = bias[j] + sum_i sum_k w[j, i, tap_w[b, k]] * src[s + (z*hq + y)*wq + x]
+    dst[n, j, b, z, y, x] = bias[j] + sum_i sum_k wp[b, j // OUT_TILE, i, k, j % OUT_TILE] * src[s + (z*hq + y)*wq + x]
     with s = ((n*I + i)*planes_in + tap_src[b, k])*plane_in + tap_off[b, k], k < tap_count[b];
-    optionally max(., 0).
+    optionally max(., 0).  Each output is summed over i, then k, in that order, by one thread.
+
+    A task is one (sample, output plane b, tile of OUT_TILE output channels); it walks the
+    positions in strips of STRIP, holding the tile's OUT_TILE x STRIP sums in 16 vector registers
+    while the loops over input channels and taps stream the inputs through them (two vector
+    loads and eight broadcast weights feed sixteen fused multiply-adds), then stores each row's
+    part of the strip straight from the registers.
 
     Args:
-        src: flat float array of N*I*planes_in planes of ``plane_in`` elements, plus ``block``
+        src: flat float array of N*I*planes_in planes of ``plane_in`` elements, plus ``STRIP``
             readable elements after them.
         planes_in, plane_in: planes per (sample, input channel) and their length.
-        w: (J, I, T) weights.
-        tap_w, tap_src, tap_off: int64 (B, K) weight tap, source plane and offset of the k-th tap
-            of output plane b; tap_count: int64 (B,) taps per output plane.
+        wp: (B, G, I, K, OUT_TILE) weights from :func:`pack_weights`.
+        tap_src, tap_off: int64 (B, K) source plane and offset of the k-th tap of output plane
+            b; tap_count: int64 (B,) taps per output plane.
         bias: (J,) (ignored unless ``has_bias``).
         has_bias, relu: add the bias; apply max(., 0) (a fused activation).
         dst: (N, J, B, Do, Ho, Wo), overwritten.
         hq, wq: row strides of the positions: (z, y, x) is p = (z*hq + y)*wq + x.
-        block: positions per block (a multiple of ALIGN).
     """
     N, J, B = dst.shape[0], dst.shape[1], dst.shape[2]
     Do, Ho, Wo = dst.shape[3], dst.shape[4], dst.shape[5]
-    n_in = w.shape[1]
+    tiles, n_in = wp.shape[1], wp.shape[2]
     span = ((Do - 1) * hq + (Ho - 1)) * wq + Wo
-    n_blocks = -(-span // block)
-    groups = (J + GROUP - 1) // GROUP
+    n_strips = -(-span // STRIP)
     zero = dst.dtype.type(0)
     layer = hq * wq
     plane_out = Do * Ho * Wo
     flat = dst.reshape(dst.size)
-    for task in prange(N * B * groups):
-        n = task // (B * groups)
-        b = (task // groups) % B
-        j0 = (task % groups) * GROUP
-        # a short last group repeats its last channel (computed, not stored)
-        j1 = min(j0 + 1, J - 1)
-        j2 = min(j0 + 2, J - 1)
-        j3 = min(j0 + 3, J - 1)
-        acc0 = _aligned_empty(block, dst.dtype)
-        acc1 = _aligned_empty(block, dst.dtype)
-        acc2 = _aligned_empty(block, dst.dtype)
-        acc3 = _aligned_empty(block, dst.dtype)
+    for task in prange(N * B * tiles):
+        n = task // (B * tiles)
+        b = (task // tiles) % B
+        j0 = (task % tiles) * OUT_TILE
         n_taps = tap_count[b]
-        for blk in range(n_blocks):
-            p0 = blk * block
-            for p in range(block):
-                acc0[p] = zero
-                acc1[p] = zero
-                acc2[p] = zero
-                acc3[p] = zero
+        weights = wp[b, task % tiles]
+        for strip in range(n_strips):
+            p0 = strip * STRIP
+            a00 = lanes_zero(src)
+            a01 = lanes_zero(src)
+            a10 = lanes_zero(src)
+            a11 = lanes_zero(src)
+            a20 = lanes_zero(src)
+            a21 = lanes_zero(src)
+            a30 = lanes_zero(src)
+            a31 = lanes_zero(src)
+            a40 = lanes_zero(src)
+            a41 = lanes_zero(src)
+            a50 = lanes_zero(src)
+            a51 = lanes_zero(src)
+            a60 = lanes_zero(src)
+            a61 = lanes_zero(src)
+            a70 = lanes_zero(src)
+            a71 = lanes_zero(src)
             for i in range(n_in):
                 chan = (n * n_in + i) * planes_in
-                k = 0
-                # taps in threes: one pass over the accumulators per three taps (slices keep
-                # the loop free of negative-index checks, so it vectorises)
-                while k + 3 <= n_taps:
-                    t0 = tap_w[b, k]
-                    t1 = tap_w[b, k + 1]
-                    t2 = tap_w[b, k + 2]
-                    s0 = (chan + tap_src[b, k]) * plane_in + tap_off[b, k] + p0
-                    s1 = (chan + tap_src[b, k + 1]) * plane_in + tap_off[b, k + 1] + p0
-                    s2 = (chan + tap_src[b, k + 2]) * plane_in + tap_off[b, k + 2] + p0
-                    x0 = src[s0 : s0 + block]
-                    x1 = src[s1 : s1 + block]
-                    x2 = src[s2 : s2 + block]
-                    u0, u1, u2 = w[j0, i, t0], w[j0, i, t1], w[j0, i, t2]
-                    v0, v1, v2 = w[j1, i, t0], w[j1, i, t1], w[j1, i, t2]
-                    q0, q1, q2 = w[j2, i, t0], w[j2, i, t1], w[j2, i, t2]
-                    r0, r1, r2 = w[j3, i, t0], w[j3, i, t1], w[j3, i, t2]
-                    for p in range(block):
-                        e0 = x0[p]
-                        e1 = x1[p]
-                        e2 = x2[p]
-                        acc0[p] += u0 * e0 + u1 * e1 + u2 * e2
-                        acc1[p] += v0 * e0 + v1 * e1 + v2 * e2
-                        acc2[p] += q0 * e0 + q1 * e1 + q2 * e2
-                        acc3[p] += r0 * e0 + r1 * e1 + r2 * e2
-                    k += 3
-                while k < n_taps:
-                    t0 = tap_w[b, k]
-                    s0 = (chan + tap_src[b, k]) * plane_in + tap_off[b, k] + p0
-                    x0 = src[s0 : s0 + block]
-                    u0, v0, q0, r0 = w[j0, i, t0], w[j1, i, t0], w[j2, i, t0], w[j3, i, t0]
-                    for p in range(block):
-                        e0 = x0[p]
-                        acc0[p] += u0 * e0
-                        acc1[p] += v0 * e0
-                        acc2[p] += q0 * e0
-                        acc3[p] += r0 * e0
-                    k += 1
-            # store the positions of this block that are outputs (x < Wo, y < Ho, z < Do)
-            p1 = min(p0 + block, span)
+                w_i = weights[i]
+                for k in range(n_taps):
+                    s = (chan + tap_src[b, k]) * plane_in + tap_off[b, k] + p0
+                    x0 = lanes_load(src, s)
+                    x1 = lanes_load(src, s + LANES)
+                    w = w_i[k]
+                    a00 = lanes_fma(a00, w[0], x0)
+                    a01 = lanes_fma(a01, w[0], x1)
+                    a10 = lanes_fma(a10, w[1], x0)
+                    a11 = lanes_fma(a11, w[1], x1)
+                    a20 = lanes_fma(a20, w[2], x0)
+                    a21 = lanes_fma(a21, w[2], x1)
+                    a30 = lanes_fma(a30, w[3], x0)
+                    a31 = lanes_fma(a31, w[3], x1)
+                    a40 = lanes_fma(a40, w[4], x0)
+                    a41 = lanes_fma(a41, w[4], x1)
+                    a50 = lanes_fma(a50, w[5], x0)
+                    a51 = lanes_fma(a51, w[5], x1)
+                    a60 = lanes_fma(a60, w[6], x0)
+                    a61 = lanes_fma(a61, w[6], x1)
+                    a70 = lanes_fma(a70, w[7], x0)
+                    a71 = lanes_fma(a71, w[7], x1)
+            # store the strip's positions that are outputs (x < Wo, y < Ho, z < Do), row by row
+            p1 = min(p0 + STRIP, span)
             for z in range(p0 // layer, min(Do, (p1 - 1) // layer + 1)):
                 for y in range(max(0, (p0 - z * layer) // wq), min(Ho, (p1 - 1 - z * layer) // wq + 1)):
                     base = (z * hq + y) * wq
-                    lo = max(0, p0 - base)
-                    hi = min(Wo, p1 - base)
-                    row = ((n * J + j0) * B + b) * plane_out + (z * Ho + y) * Wo
-                    _store(acc0, base - p0, lo, hi, flat, row, bias[j0] if has_bias else zero, relu)
+                    lo = max(0, base - p0)
+                    hi = min(p1, base + Wo) - p0
+                    # lane l of the strip is output x = p0 + l - base of this row
+                    at = ((n * J + j0) * B + b) * plane_out + (z * Ho + y) * Wo + p0 - base
+                    step = B * plane_out
+                    _store_strip(flat, at, a00, a01, lo, hi, bias[j0] if has_bias else zero, relu)
                     if j0 + 1 < J:
-                        _store(acc1, base - p0, lo, hi, flat, row + B * plane_out, bias[j1] if has_bias else zero, relu)
+                        _store_strip(flat, at + step, a10, a11, lo, hi, bias[j0 + 1] if has_bias else zero, relu)
                     if j0 + 2 < J:
-                        _store(acc2, base - p0, lo, hi, flat, row + 2 * B * plane_out, bias[j2] if has_bias else zero, relu)
+                        _store_strip(flat, at + 2 * step, a20, a21, lo, hi, bias[j0 + 2] if has_bias else zero, relu)
                     if j0 + 3 < J:
-                        _store(acc3, base - p0, lo, hi, flat, row + 3 * B * plane_out, bias[j3] if has_bias else zero, relu)
+                        _store_strip(flat, at + 3 * step, a30, a31, lo, hi, bias[j0 + 3] if has_bias else zero, relu)
+                    if j0 + 4 < J:
+                        _store_strip(flat, at + 4 * step, a40, a41, lo, hi, bias[j0 + 4] if has_bias else zero, relu)
+                    if j0 + 5 < J:
+                        _store_strip(flat, at + 5 * step, a50, a51, lo, hi, bias[j0 + 5] if has_bias else zero, relu)
+                    if j0 + 6 < J:
+                        _store_strip(flat, at + 6 * step, a60, a61, lo, hi, bias[j0 + 6] if has_bias else zero, relu)
+                    if j0 + 7 < J:
+                        _store_strip(flat, at + 7 * step, a70, a71, lo, hi, bias[j0 + 7] if has_bias else zero, relu)
 
 
 @kernel()
@@ -460,6 +478,22 @@ def widen_output_grad(dy, out, relu, hq, wq, margin, dy_ext):  # pragma: no cove
             tail[k] = zero
 
 
+@register_jitable
+def _add_sums(pw, o, last, c, t, v0, v1, v2):  # pragma: no cover - compiled
+    """pw[o, c, t + k] += the lane sum of vk (k = 0, 1, 2), if output channel o < last."""
+    if o < last:
+        pw[o, c, t] += lanes_sum(v0)
+        pw[o, c, t + 1] += lanes_sum(v1)
+        pw[o, c, t + 2] += lanes_sum(v2)
+
+
+@register_jitable
+def _add_one(pw, o, last, c, t, v):  # pragma: no cover - compiled
+    """pw[o, c, t] += the lane sum of v, if output channel o < last."""
+    if o < last:
+        pw[o, c, t] += lanes_sum(v)
+
+
 @kernel(fastmath=_FAST)
 def conv_weight_grad(xs, planes_in, plane_in, tap_phase, tap_off, dy_ext, margin, span, has_bias, block, partial_w,
                      partial_b):  # pragma: no cover - compiled
@@ -468,6 +502,13 @@ def conv_weight_grad(xs, planes_in, plane_in, tap_phase, tap_off, dy_ext, margin
     partial_w[chunk, o, c, t] = sum over the chunk's samples n and positions p of
     dy_ext[n, o, margin + p] * xs[((n*C + c)*planes_in + tap_phase[t])*plane_in + tap_off[t] + p].
 
+    Order of the sums (fixed, whatever the threads): per sample, per block of ``block``
+    positions, lane l of a vector sums positions l, l + LANES, ... of the block with fused
+    multiply-adds, :func:`lanes_sum` adds the lanes, and the block sums are added to the chunk's
+    buffer one after another.  A task is one (chunk, tile of WGRAD_TILE output channels); its
+    inner loop holds the tile's sums for three taps in 24 vector registers, so each input vector
+    loaded feeds eight multiply-adds and each output-gradient vector three.
+
     Args:
         xs: the forward pass's phase planes, flat, with ``block`` readable elements after them.
         planes_in, plane_in: phase planes per (sample, channel) and their length.
@@ -475,22 +516,21 @@ def conv_weight_grad(xs, planes_in, plane_in, tap_phase, tap_off, dy_ext, margin
         dy_ext: output gradient from :func:`widen_output_grad` (ReLU mask applied).
         margin, span: its leading zeros; the positions that hold outputs.
         has_bias: also reduce the bias gradient.
-        block: positions per block.
+        block: positions per block (a multiple of LANES).
         partial_w: (ceil(N / WEIGHT_GRAD_CHUNK), O, C, T), overwritten.
         partial_b: (ceil(N / WEIGHT_GRAD_CHUNK), O), overwritten.
     """
-    N = dy_ext.shape[0]
+    N, length = dy_ext.shape[0], dy_ext.shape[2]
     n_chunks, O, C, T = partial_w.shape[0], partial_w.shape[1], partial_w.shape[2], partial_w.shape[3]
     zero = partial_w.dtype.type(0)
     n_blocks = -(-span // block)
-    groups = (O + GROUP - 1) // GROUP
-    for task in prange(n_chunks * groups):
-        chunk = task // groups
-        o0 = (task % groups) * GROUP
-        o1 = min(o0 + 1, O - 1)
-        o2 = min(o0 + 2, O - 1)
-        o3 = min(o0 + 3, O - 1)
-        last = min(o0 + GROUP, O)
+    steps = block // LANES
+    tiles = (O + WGRAD_TILE - 1) // WGRAD_TILE
+    dy = dy_ext.reshape(dy_ext.size)
+    for task in prange(n_chunks * tiles):
+        chunk = task // tiles
+        o0 = (task % tiles) * WGRAD_TILE
+        last = min(o0 + WGRAD_TILE, O)
         pw = partial_w[chunk]
         pb = partial_b[chunk]
         for o in range(o0, last):
@@ -506,77 +546,89 @@ def conv_weight_grad(xs, planes_in, plane_in, tap_phase, tap_off, dy_ext, margin
                     for p in range(span):
                         acc += g[p]
                     pb[o] += acc
+            # rows of the tile's output gradients (a short last tile repeats its last channel)
+            r0 = (n * O + o0) * length + margin
+            r1 = (n * O + min(o0 + 1, O - 1)) * length + margin
+            r2 = (n * O + min(o0 + 2, O - 1)) * length + margin
+            r3 = (n * O + min(o0 + 3, O - 1)) * length + margin
+            r4 = (n * O + min(o0 + 4, O - 1)) * length + margin
+            r5 = (n * O + min(o0 + 5, O - 1)) * length + margin
+            r6 = (n * O + min(o0 + 6, O - 1)) * length + margin
+            r7 = (n * O + min(o0 + 7, O - 1)) * length + margin
             for blk in range(n_blocks):
                 p0 = blk * block
-                g0 = dy_ext[n, o0, margin + p0 : margin + p0 + block]
-                g1 = dy_ext[n, o1, margin + p0 : margin + p0 + block]
-                g2 = dy_ext[n, o2, margin + p0 : margin + p0 + block]
-                g3 = dy_ext[n, o3, margin + p0 : margin + p0 + block]
                 for c in range(C):
                     chan = (n * C + c) * planes_in
                     t = 0
-                    while t + 3 <= T:
-                        s0 = (chan + tap_phase[t]) * plane_in + tap_off[t] + p0
-                        s1 = (chan + tap_phase[t + 1]) * plane_in + tap_off[t + 1] + p0
-                        s2 = (chan + tap_phase[t + 2]) * plane_in + tap_off[t + 2] + p0
-                        x0 = xs[s0 : s0 + block]
-                        x1 = xs[s1 : s1 + block]
-                        x2 = xs[s2 : s2 + block]
-                        a0 = a1 = a2 = zero
-                        d0 = d1 = d2 = zero
-                        e0 = e1 = e2 = zero
-                        f0 = f1 = f2 = zero
-                        for p in range(block):
-                            y0 = x0[p]
-                            y1 = x1[p]
-                            y2 = x2[p]
-                            h = g0[p]
-                            a0 += h * y0
-                            a1 += h * y1
-                            a2 += h * y2
-                            h = g1[p]
-                            d0 += h * y0
-                            d1 += h * y1
-                            d2 += h * y2
-                            h = g2[p]
-                            e0 += h * y0
-                            e1 += h * y1
-                            e2 += h * y2
-                            h = g3[p]
-                            f0 += h * y0
-                            f1 += h * y1
-                            f2 += h * y2
-                        pw[o0, c, t] += a0
-                        pw[o0, c, t + 1] += a1
-                        pw[o0, c, t + 2] += a2
-                        if o0 + 1 < last:
-                            pw[o1, c, t] += d0
-                            pw[o1, c, t + 1] += d1
-                            pw[o1, c, t + 2] += d2
-                        if o0 + 2 < last:
-                            pw[o2, c, t] += e0
-                            pw[o2, c, t + 1] += e1
-                            pw[o2, c, t + 2] += e2
-                        if o0 + 3 < last:
-                            pw[o3, c, t] += f0
-                            pw[o3, c, t + 1] += f1
-                            pw[o3, c, t + 2] += f2
-                        t += 3
                     while t < T:
-                        s0 = (chan + tap_phase[t]) * plane_in + tap_off[t] + p0
-                        x0 = xs[s0 : s0 + block]
-                        a0 = d0 = e0 = f0 = zero
-                        for p in range(block):
-                            y0 = x0[p]
-                            a0 += g0[p] * y0
-                            d0 += g1[p] * y0
-                            e0 += g2[p] * y0
-                            f0 += g3[p] * y0
-                        pw[o0, c, t] += a0
-                        if o0 + 1 < last:
-                            pw[o1, c, t] += d0
-                        if o0 + 2 < last:
-                            pw[o2, c, t] += e0
-                        if o0 + 3 < last:
-                            pw[o3, c, t] += f0
-                        t += 1
+                        # three taps at a time; past the last tap, the last is repeated (not stored)
+                        u0, u1, u2 = t, min(t + 1, T - 1), min(t + 2, T - 1)
+                        s0 = (chan + tap_phase[u0]) * plane_in + tap_off[u0] + p0
+                        s1 = (chan + tap_phase[u1]) * plane_in + tap_off[u1] + p0
+                        s2 = (chan + tap_phase[u2]) * plane_in + tap_off[u2] + p0
+                        a00 = a01 = a02 = lanes_zero(xs)
+                        a10 = a11 = a12 = lanes_zero(xs)
+                        a20 = a21 = a22 = lanes_zero(xs)
+                        a30 = a31 = a32 = lanes_zero(xs)
+                        a40 = a41 = a42 = lanes_zero(xs)
+                        a50 = a51 = a52 = lanes_zero(xs)
+                        a60 = a61 = a62 = lanes_zero(xs)
+                        a70 = a71 = a72 = lanes_zero(xs)
+                        for m in range(steps):
+                            q = p0 + m * LANES
+                            x0 = lanes_load(xs, s0 + m * LANES)
+                            x1 = lanes_load(xs, s1 + m * LANES)
+                            x2 = lanes_load(xs, s2 + m * LANES)
+                            g = lanes_load(dy, r0 + q)
+                            a00 = lanes_mul_add(a00, g, x0)
+                            a01 = lanes_mul_add(a01, g, x1)
+                            a02 = lanes_mul_add(a02, g, x2)
+                            g = lanes_load(dy, r1 + q)
+                            a10 = lanes_mul_add(a10, g, x0)
+                            a11 = lanes_mul_add(a11, g, x1)
+                            a12 = lanes_mul_add(a12, g, x2)
+                            g = lanes_load(dy, r2 + q)
+                            a20 = lanes_mul_add(a20, g, x0)
+                            a21 = lanes_mul_add(a21, g, x1)
+                            a22 = lanes_mul_add(a22, g, x2)
+                            g = lanes_load(dy, r3 + q)
+                            a30 = lanes_mul_add(a30, g, x0)
+                            a31 = lanes_mul_add(a31, g, x1)
+                            a32 = lanes_mul_add(a32, g, x2)
+                            g = lanes_load(dy, r4 + q)
+                            a40 = lanes_mul_add(a40, g, x0)
+                            a41 = lanes_mul_add(a41, g, x1)
+                            a42 = lanes_mul_add(a42, g, x2)
+                            g = lanes_load(dy, r5 + q)
+                            a50 = lanes_mul_add(a50, g, x0)
+                            a51 = lanes_mul_add(a51, g, x1)
+                            a52 = lanes_mul_add(a52, g, x2)
+                            g = lanes_load(dy, r6 + q)
+                            a60 = lanes_mul_add(a60, g, x0)
+                            a61 = lanes_mul_add(a61, g, x1)
+                            a62 = lanes_mul_add(a62, g, x2)
+                            g = lanes_load(dy, r7 + q)
+                            a70 = lanes_mul_add(a70, g, x0)
+                            a71 = lanes_mul_add(a71, g, x1)
+                            a72 = lanes_mul_add(a72, g, x2)
+                        if t + 3 <= T:
+                            _add_sums(pw, o0, last, c, t, a00, a01, a02)
+                            _add_sums(pw, o0 + 1, last, c, t, a10, a11, a12)
+                            _add_sums(pw, o0 + 2, last, c, t, a20, a21, a22)
+                            _add_sums(pw, o0 + 3, last, c, t, a30, a31, a32)
+                            _add_sums(pw, o0 + 4, last, c, t, a40, a41, a42)
+                            _add_sums(pw, o0 + 5, last, c, t, a50, a51, a52)
+                            _add_sums(pw, o0 + 6, last, c, t, a60, a61, a62)
+                            _add_sums(pw, o0 + 7, last, c, t, a70, a71, a72)
+                        else:
+                            for k in range(T - t):
+                                _add_one(pw, o0, last, c, t + k, a00 if k == 0 else a01)
+                                _add_one(pw, o0 + 1, last, c, t + k, a10 if k == 0 else a11)
+                                _add_one(pw, o0 + 2, last, c, t + k, a20 if k == 0 else a21)
+                                _add_one(pw, o0 + 3, last, c, t + k, a30 if k == 0 else a31)
+                                _add_one(pw, o0 + 4, last, c, t + k, a40 if k == 0 else a41)
+                                _add_one(pw, o0 + 5, last, c, t + k, a50 if k == 0 else a51)
+                                _add_one(pw, o0 + 6, last, c, t + k, a60 if k == 0 else a61)
+                                _add_one(pw, o0 + 7, last, c, t + k, a70 if k == 0 else a71)
+                        t += 3
+

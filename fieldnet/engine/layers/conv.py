@@ -26,6 +26,7 @@ from fieldnet.engine.kernels.conv import (
     ConvPlan,
     conv_accumulate,
     conv_weight_grad,
+    pack_weights,
     pad_fold,
     pad_gather,
     plan_convolution,
@@ -174,10 +175,11 @@ class _ConvNd(Layer):
         if xs is None or xs.shape != (count + plan.slack,) or xs.dtype != dtype:
             xs = self._work["xs"] = np.zeros(count + plan.slack, dtype=dtype)
         pad_gather(as_5d(x, self.ndim), *plan.maps, plan.runs, xs[:count].reshape((n, c, plan.phases, *plan.phase_shape)))
-        w3 = w.reshape(w.shape[0], w.shape[1], -1)
+        tap_w, tap_src, tap_off, tap_count = plan.forward_taps
+        packed = pack_weights(w.reshape(w.shape[0], w.shape[1], -1), tap_w, tap_count)
         _, hq, wq = plan.phase_shape
-        conv_accumulate(xs, plan.phases, plan.plane, w3, *plan.forward_taps, b, self.bias, relu,
-                        out.reshape((n, self.out_channels, 1, *plan.out)), hq, wq, plan.block)
+        conv_accumulate(xs, plan.phases, plan.plane, packed, tap_src, tap_off, tap_count, b, self.bias, relu,
+                        out.reshape((n, self.out_channels, 1, *plan.out)), hq, wq)
         self._cache = {"xs": xs, "plan": plan, "x_shape": x.shape, "out": out, "w": w}
         return out
 
@@ -215,11 +217,11 @@ class _ConvNd(Layer):
         if not self.input_grad:
             return None
         # the gradient of each phase plane is a convolution of dy with that phase's mirrored taps
-        w_t = self._scratch("w_t", (w3.shape[1], w3.shape[0], w3.shape[2]), dtype)
-        w_t[...] = w3.transpose(1, 0, 2)
+        tap_w, tap_src, tap_off, tap_count = plan.backward_taps
+        packed = pack_weights(w3.transpose(1, 0, 2), tap_w, tap_count)
         dxq = self._scratch("dxq", (n, n_in, plan.phases, *plan.phase_shape), dtype)
-        conv_accumulate(dy_ext.reshape(-1), 1, dy_ext.shape[2], w_t, *plan.backward_taps, partial_b[0], False, False, dxq, hq, wq,
-                        plan.block_back)
+        conv_accumulate(dy_ext.reshape(-1), 1, dy_ext.shape[2], packed, tap_src, tap_off, tap_count, partial_b[0], False, False,
+                        dxq, hq, wq)
         dx = reuse_or_empty(self._work, "dx", c["x_shape"], dtype)
         pad_fold(dxq, *plan.maps, plan.runs, as_5d(dx, self.ndim))
         return dx
