@@ -84,6 +84,37 @@ def run_point_on_worker(task: PointTask, numba_threads: int = 1) -> PointResult:
     return dataclasses.replace(result, configs=encode_configs(result.configs, str(result.configs.dtype)))
 
 
+class ResultStream:
+    """Results in task order (an iterator, as ``map_points`` returns them) that can also say how
+    many of the next results are already waiting: :func:`fieldnet.simulations.campaign.run_campaign`
+    then writes those together, with one flush (a group commit).
+
+    Args:
+        results: the iterator of results (a generator: :meth:`close` closes it).
+        ready: ``ready() -> int``, how many of the next results can be taken without waiting.
+    """
+
+    def __init__(self, results: Iterator[PointResult], ready: Callable[[], int]):
+        self._results = results
+        self._ready = ready
+
+    def __iter__(self) -> ResultStream:
+        return self
+
+    def __next__(self) -> PointResult:
+        return next(self._results)
+
+    def ready(self) -> int:
+        """How many of the next results are finished and can be taken without waiting."""
+        return self._ready()
+
+    def close(self) -> None:
+        """Stop early: the generator's clean-up runs (work still running on the cluster is cancelled)."""
+        close = getattr(self._results, "close", None)
+        if close is not None:
+            close()
+
+
 def dask_map(
     client: Any,
     *,
@@ -105,7 +136,8 @@ def dask_map(
             in an instrumented one).
 
     Returns:
-        ``map_points(tasks) -> iterator of PointResult`` in the order of ``tasks``.
+        ``map_points(tasks) -> iterator of PointResult`` in the order of ``tasks``, a
+        :class:`ResultStream` (it says how many of the next results are already finished).
     """
     distributed = _import_distributed()
 
@@ -114,11 +146,22 @@ def dask_map(
             return max(1, int(max_in_flight))
         return max(8, 4 * sum(client.nthreads().values()))
 
-    def map_points(tasks: Iterable[PointTask]) -> Iterator[PointResult]:
+    def map_points(tasks: Iterable[PointTask]) -> ResultStream:
         tasks = list(tasks)
+        futures: dict[int, Any] = {}  # task position -> future, for submitted, unconsumed tasks
+        position = [0]  # the position of the next result to hand out
+
+        def ready() -> int:
+            n = 0
+            while (fut := futures.get(position[0] + n)) is not None and fut.status == "finished":
+                n += 1
+            return n
+
+        return ResultStream(results(tasks, futures, position), ready)
+
+    def results(tasks: list[PointTask], futures: dict[int, Any], position: list[int]) -> Iterator[PointResult]:
         if len({task_key(t) for t in tasks}) != len(tasks):
             raise ValueError("dask_map: the same task appears twice (results are matched to tasks by key)")
-        futures: dict[int, Any] = {}  # task position -> future, for submitted, unconsumed tasks
         done: dict[int, Any] = {}  # finished out of order, waiting for an earlier task
         completions = distributed.as_completed(loop=client.loop)
         index_of: dict[str, int] = {}
@@ -148,6 +191,7 @@ def dask_map(
                         "then rerun with --resume"
                     ) from exc
                 fut.release()  # the result now lives here; free it on the cluster
+                position[0] = next_yield + 1
                 yield result
         finally:
             # a consumer that stops early (error, Ctrl-C) must not leave work running on the cluster
@@ -229,11 +273,17 @@ def cluster_map(scheduler: str | None = None, workers: int | None = None) -> Cal
     if workers is not None and int(workers) < 1:
         raise FieldnetError(f"--workers must be at least 1, got {workers}")
 
-    def map_points(tasks: Iterable[PointTask]) -> Iterator[PointResult]:
+    def map_points(tasks: Iterable[PointTask]) -> ResultStream:
         tasks = list(tasks)
-        if not tasks:
-            return
-        with connect(scheduler, workers) as client:
-            yield from dask_map(client)(tasks)
+        inner: list[ResultStream] = []  # dask_map's results, once connected
+
+        def results() -> Iterator[PointResult]:
+            if not tasks:
+                return
+            with connect(scheduler, workers) as client:
+                inner.append(dask_map(client)(tasks))
+                yield from inner[0]  # closing this generator closes inner[0] too
+
+        return ResultStream(results(), lambda: inner[0].ready() if inner else 0)
 
     return map_points
