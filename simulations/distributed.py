@@ -122,6 +122,7 @@ def dask_map(
     max_in_flight: int | None = None,
     numba_threads: int = 1,
     function: Callable[..., Any] = run_point_on_worker,
+    fetch_together: int = 16,
 ) -> Callable[[Iterable[PointTask]], Iterator[PointResult]]:
     """A ``map_points`` callable for :func:`fieldnet.simulations.campaign.run_campaign` that runs on Dask.
 
@@ -134,6 +135,11 @@ def dask_map(
         numba_threads: numba threads per task on the workers.
         function: ``function(task, numba_threads) -> PointResult`` run on the workers (tests swap
             in an instrumented one).
+        fetch_together: when the next result is fetched, up to this many results that follow it
+            in task order and have finished too are fetched with it, in one request: each
+            request costs milliseconds of the writer's time (the client's event loop, the
+            scheduler, the worker), so one per point would limit the workers the writer keeps up
+            with.  They wait here, at most this many, until they are handed out.
 
     Returns:
         ``map_points(tasks) -> iterator of PointResult`` in the order of ``tasks``, a
@@ -148,18 +154,21 @@ def dask_map(
 
     def map_points(tasks: Iterable[PointTask]) -> ResultStream:
         tasks = list(tasks)
-        futures: dict[int, Any] = {}  # task position -> future, for submitted, unconsumed tasks
+        futures: dict[int, Any] = {}  # task position -> future, for submitted, unfetched tasks
+        fetched: dict[int, Any] = {}  # task position -> result, fetched with an earlier one
         position = [0]  # the position of the next result to hand out
 
         def ready() -> int:
             n = 0
-            while (fut := futures.get(position[0] + n)) is not None and fut.status == "finished":
+            while True:
+                p = position[0] + n
+                if p not in fetched and ((fut := futures.get(p)) is None or fut.status != "finished"):
+                    return n
                 n += 1
-            return n
 
-        return ResultStream(results(tasks, futures, position), ready)
+        return ResultStream(results(tasks, futures, fetched, position), ready)
 
-    def results(tasks: list[PointTask], futures: dict[int, Any], position: list[int]) -> Iterator[PointResult]:
+    def results(tasks: list[PointTask], futures: dict[int, Any], fetched: dict[int, Any], position: list[int]) -> Iterator[PointResult]:
         if len({task_key(t) for t in tasks}) != len(tasks):
             raise ValueError("dask_map: the same task appears twice (results are matched to tasks by key)")
         done: dict[int, Any] = {}  # finished out of order, waiting for an earlier task
@@ -177,20 +186,32 @@ def dask_map(
                     index_of[fut.key] = next_submit
                     completions.add(fut)
                     next_submit += 1
-                while next_yield not in done:
-                    fut = next(completions)
-                    done[index_of.pop(fut.key)] = fut
-                fut = done.pop(next_yield)
-                del futures[next_yield]
-                try:
-                    result = fut.result()
-                except distributed.KilledWorker as exc:
-                    raise FieldnetError(
-                        f"Dask workers died repeatedly while running point {next_yield} of the campaign "
-                        f"({task_key(tasks[next_yield])}); check the workers' memory limit and logs, "
-                        "then rerun with --resume"
-                    ) from exc
-                fut.release()  # the result now lives here; free it on the cluster
+                if next_yield not in fetched:
+                    while next_yield not in done:
+                        fut = next(completions)
+                        index = index_of.pop(fut.key, None)
+                        if index is not None:  # else fetched already, with an earlier result
+                            done[index] = fut
+                    # this result, and the finished ones after it: one request
+                    batch = [next_yield]
+                    while len(batch) < fetch_together and (fut := futures.get(batch[-1] + 1)) is not None and fut.status == "finished":
+                        batch.append(batch[-1] + 1)
+                    batch_futures = [futures.pop(i) for i in batch]
+                    for i, fut in zip(batch, batch_futures, strict=True):
+                        done.pop(i, None)
+                        index_of.pop(fut.key, None)
+                    try:
+                        values = client.gather(batch_futures)
+                    except distributed.KilledWorker as exc:  # only the first can have failed: the others had finished
+                        raise FieldnetError(
+                            f"Dask workers died repeatedly while running point {next_yield} of the campaign "
+                            f"({task_key(tasks[next_yield])}); check the workers' memory limit and logs, "
+                            "then rerun with --resume"
+                        ) from exc
+                    for fut in batch_futures:
+                        fut.release()  # the result now lives here; free it on the cluster
+                    fetched.update(zip(batch, values, strict=True))
+                result = fetched.pop(next_yield)
                 position[0] = next_yield + 1
                 yield result
         finally:

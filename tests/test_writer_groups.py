@@ -312,18 +312,29 @@ def _quick(task, numba_threads):
     return task.index
 
 
-def test_dask_results_say_how_many_are_waiting():
+def test_dask_results_say_how_many_are_waiting_and_are_fetched_together():
     distributed = pytest.importorskip("distributed")
     tasks = plan_campaign(**{k: CAMPAIGN[k] for k in ("model", "params", "sizes", "temperatures")},
                           n_samples=CAMPAIGN["n_samples"], algorithm="auto", seed=CAMPAIGN["seed"])
     with distributed.LocalCluster(n_workers=1, threads_per_worker=2, processes=False, dashboard_address=None) as cluster, \
             distributed.Client(cluster, set_as_default=False) as client:
-        stream = dask_map(client, function=_quick, max_in_flight=len(tasks))(tasks)
+        fetches: list[int] = []
+        gather = client.gather
+
+        def counted_gather(futures, *args, **kwargs):
+            fetches.append(len(futures))
+            return gather(futures, *args, **kwargs)
+
+        client.gather = counted_gather
+        stream = dask_map(client, function=_quick, max_in_flight=len(tasks), fetch_together=4)(tasks)
         assert stream.ready() == 0  # nothing submitted yet
         assert next(stream) == 0
         deadline = time.monotonic() + 30
         while stream.ready() < len(tasks) - 1:
             assert time.monotonic() < deadline
             time.sleep(0.01)
-        assert list(stream) == [t.index for t in tasks[1:]]
+        assert next(stream) == 1 and stream.ready() == len(tasks) - 2  # 2, 3, 4 were fetched with 1
+        assert list(stream) == [t.index for t in tasks[2:]]
         assert stream.ready() == 0
+        # the first on its own (nothing else had finished, or some had: at most 4), then 4 at a time
+        assert sum(fetches) == len(tasks) and max(fetches) <= 4 and len(fetches) <= 1 + -(-(len(tasks) - 1) // 4)
