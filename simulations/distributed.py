@@ -35,6 +35,7 @@ import contextlib
 import hashlib
 import logging
 import os
+import time
 from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -147,10 +148,16 @@ def dask_map(
     """
     distributed = _import_distributed()
 
+    counted = [-float("inf"), 0]  # when the workers' threads were last counted, and the window then
+
     def window() -> int:
         if max_in_flight is not None:
             return max(1, int(max_in_flight))
-        return max(8, 4 * sum(client.nthreads().values()))
+        # counting asks the scheduler (a millisecond of the writer's time): once a second is
+        # enough to follow workers that join or leave
+        if time.monotonic() - counted[0] > 1.0:
+            counted[:] = [time.monotonic(), max(8, 4 * sum(client.nthreads().values()))]
+        return counted[1]
 
     def map_points(tasks: Iterable[PointTask]) -> ResultStream:
         tasks = list(tasks)
@@ -202,10 +209,12 @@ def dask_map(
                         index_of.pop(fut.key, None)
                     try:
                         values = client.gather(batch_futures)
-                    except distributed.KilledWorker as exc:  # only the first can have failed: the others had finished
+                    except distributed.KilledWorker as exc:
+                        # the first, unless a finished one was lost with its worker and then failed
+                        failed = next((i for i, fut in zip(batch, batch_futures, strict=True) if fut.status == "error"), next_yield)
                         raise FieldnetError(
-                            f"Dask workers died repeatedly while running point {next_yield} of the campaign "
-                            f"({task_key(tasks[next_yield])}); check the workers' memory limit and logs, "
+                            f"Dask workers died repeatedly while running point {failed} of the campaign "
+                            f"({task_key(tasks[failed])}); check the workers' memory limit and logs, "
                             "then rerun with --resume"
                         ) from exc
                     for fut in batch_futures:
