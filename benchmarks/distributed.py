@@ -9,8 +9,15 @@ worker produces it (simulation, then compression of its chunks; one thread) and 
 campaign's writer, and both are timed point by point.  The writer's throughput is the megabytes
 of samples (uncompressed) it stores per second of its own time; a worker's production rate is
 the megabytes it produces per second; their ratio is the number of workers at which the writer
-would be busy all the time (beyond it, more workers add nothing).  The same figure is printed
-for a writer that compresses the samples itself, as it did before workers compressed.
+would be busy all the time (beyond it, more workers add nothing).  The writer is timed twice:
+taking each point as it comes (one flush per point), and with the same results all waiting, as
+it finds them once it is the bottleneck, when the campaign writes the waiting points in groups
+(one flush per group; the file is checked identical).  The same figure is printed for a writer
+that compresses the samples itself, as it did before workers compressed.  Storing is not all the
+writer's process does: it also takes each result from the cluster (a request through the
+client, the scheduler and a worker).  That is timed on the same results on 2 local workers, once
+all have finished, and the last saturation figure counts it too; on a machine with few cores the
+local workers and scheduler compete with the writer for them, so it errs high.
 
 Each cluster is started and warmed up (every worker loads the cached numba kernels) before the
 campaign is timed, so the figures are campaign throughput; start-up is printed separately, and
@@ -44,7 +51,7 @@ from fieldnet.simulations.campaign import (  # noqa: E402
     run_point,
     serial_map,
 )
-from fieldnet.simulations.distributed import connect, dask_map, run_point_on_worker  # noqa: E402
+from fieldnet.simulations.distributed import ResultStream, connect, dask_map, run_point_on_worker  # noqa: E402
 from fieldnet.simulations.grids import parse_temperatures  # noqa: E402
 
 from fieldnet.io.dataset import DatasetWriter  # noqa: E402
@@ -86,58 +93,136 @@ def _warm_up_worker() -> None:
 
 
 class WriterClock:
-    """Times DatasetWriter.write_point (the single writer's own work per point) while installed."""
+    """Times DatasetWriter.write_points (the single writer's own work per point or group of
+    points; write_point goes through it too) while installed."""
 
     def __init__(self) -> None:
         self.seconds = 0.0
         self.raw_bytes = 0
         self.stored_bytes = 0
+        self.points = 0
+        self.groups = 0
 
     def __enter__(self) -> WriterClock:
-        original = self.original = DatasetWriter.write_point
+        original = self.original = DatasetWriter.write_points
         clock = self
 
-        def write_point(writer, L, point, configs, *args, **kwargs):
+        def write_points(writer, points, *args, **kwargs):
+            points = list(points)
             t0 = time.perf_counter()
-            original(writer, L, point, configs, *args, **kwargs)
+            original(writer, points, *args, **kwargs)
             clock.seconds += time.perf_counter() - t0
-            clock.raw_bytes += configs.nbytes
-            clock.stored_bytes += getattr(configs, "compressed_nbytes", 0)
+            clock.points += len(points)
+            clock.groups += 1
+            for point in points:
+                clock.raw_bytes += point.configs.nbytes
+                clock.stored_bytes += getattr(point.configs, "compressed_nbytes", 0)
 
-        DatasetWriter.write_point = write_point
+        DatasetWriter.write_points = write_points
         return self
 
     def __exit__(self, *exc: object) -> None:
-        DatasetWriter.write_point = self.original
+        DatasetWriter.write_points = self.original
 
 
-def writer_and_worker_rates(kwargs: dict, tmp: Path) -> None:
+def all_waiting(results: list):
+    """A ``map_points`` handing out ``results`` (already produced) with every one of them waiting,
+    as a writer finds them when it is the bottleneck: the campaign writes them in groups."""
+
+    def map_points(tasks):
+        assert len(tasks) == len(results)
+        position = [0]
+
+        def each():
+            for i, result in enumerate(results):
+                position[0] = i + 1
+                yield result
+
+        return ResultStream(each(), lambda: len(results) - position[0])
+
+    return map_points
+
+
+def _stored_result(folder: str, task, numba_threads: int):
+    """A worker's result read back from ``folder`` (as the worker produced it, compressed)."""
+    import pickle
+
+    with open(os.path.join(folder, f"{task.L}_{task.index}.pkl"), "rb") as f:
+        return pickle.load(f)
+
+
+def taking_time(client, tasks: list, folder: Path, fetch_together: int) -> float:
+    """Seconds of the writer's process per point to take results that have all finished from the
+    cluster (``dask_map``, fetching ``fetch_together`` finished results per request)."""
+    import functools
+
+    stream = dask_map(client, function=functools.partial(_stored_result, str(folder)), max_in_flight=len(tasks),
+                      fetch_together=fetch_together)(tasks)
+    next(stream)
+    while stream.ready() < len(tasks) - 1:
+        time.sleep(0.01)
+    t0 = time.perf_counter()
+    taken = sum(1 for _ in stream)
+    return (time.perf_counter() - t0) / taken
+
+
+def writer_and_worker_rates(kwargs: dict, tmp: Path, rounds: int) -> None:
     """Print the writer's throughput, a worker's production rate and the writer's saturation point."""
-    produced = {"seconds": 0.0, "bytes": 0, "points": 0}
+    import pickle
 
-    def as_a_worker(tasks):
-        for task in tasks:
+    produced = {"seconds": 0.0, "bytes": 0, "points": 0}
+    results = []
+    tasks = []
+
+    def as_a_worker(pending):
+        for task in pending:
             t0 = time.perf_counter()
             result = run_point_on_worker(task)
             produced["seconds"] += time.perf_counter() - t0
             produced["bytes"] += result.configs.nbytes
             produced["points"] += 1
+            results.append(result)
+            tasks.append(task)
             yield result
 
     with WriterClock() as ours:
         run_campaign(**kwargs, output=tmp / "rates.h5", progress=False, map_points=as_a_worker)
+    with WriterClock() as grouped:
+        run_campaign(**kwargs, output=tmp / "rates_grouped.h5", progress=False, map_points=all_waiting(results))
     with WriterClock() as before:
         run_campaign(**kwargs, output=tmp / "rates_before.h5", progress=False, map_points=serial_map)
+    diff = content_differences(tmp / "rates.h5", tmp / "rates_grouped.h5")
+    # the same results taken from a local cluster's workers, once all have finished, alternating
+    # between fetching the finished ones together and one request per point
+    folder = tmp / "results"
+    folder.mkdir()
+    for task, result in zip(tasks, results, strict=True):
+        with open(folder / f"{task.L}_{task.index}.pkl", "wb") as f:
+            pickle.dump(result, f)
+    taking: dict[int, list[float]] = {16: [], 1: []}
+    with connect(workers=2) as client:
+        for _ in range(rounds):
+            for together in taking:
+                taking[together].append(taking_time(client, tasks, folder, together))
+    take, take_single = (float(np.median(taking[k])) for k in (16, 1))
     mb = 1e6
     worker = produced["bytes"] / produced["seconds"] / mb
-    writer = ours.raw_bytes / ours.seconds / mb
-    writer_before = before.raw_bytes / before.seconds / mb
+    point_mb = ours.raw_bytes / ours.points / mb
+    store, store_grouped, store_before = (c.seconds / c.points for c in (ours, grouped, before))
     print(f"worker (1 thread): {produced['points'] / produced['seconds']:.2f} points/s, {worker:.2f} MB/s of samples "
-          "(simulated and compressed)")
-    print(f"writer, workers compress:  {writer:8.1f} MB/s of samples ({ours.stored_bytes / ours.seconds / mb:.1f} MB/s stored), "
-          f"{1e3 * ours.seconds / produced['points']:.1f} ms per point")
-    print(f"writer compressing itself: {writer_before:8.1f} MB/s of samples, {1e3 * before.seconds / produced['points']:.1f} ms per point")
-    print(f"writer saturates at {writer / worker:.0f} workers (a writer that compresses: {writer_before / worker:.0f}); "
+          f"(simulated and compressed; {point_mb:.2f} MB a point)")
+    print("writer's own time per point (storing it):")
+    print(f"  workers compress, one point at a time: {1e3 * store:6.2f} ms, {point_mb / store:7.1f} MB/s of samples "
+          f"({ours.stored_bytes / ours.seconds / mb:.1f} MB/s stored)")
+    print(f"  workers compress, results waiting:     {1e3 * store_grouped:6.2f} ms, {point_mb / store_grouped:7.1f} MB/s "
+          f"(groups of {grouped.points / grouped.groups:.1f} points; file {'identical' if not diff else f'DIFFERS: {diff[:4]}'})")
+    print(f"  writer compressing itself:             {1e3 * store_before:6.2f} ms, {point_mb / store_before:7.1f} MB/s")
+    print(f"writer's process taking a finished result from 2 local workers: {1e3 * take:.2f} ms per point "
+          f"(one request per point: {1e3 * take_single:.2f} ms; median of {rounds})")
+    print(f"writer saturates at {point_mb / store / worker:.0f} workers storing one point at a time, "
+          f"{point_mb / store_grouped / worker:.0f} storing waiting results in groups as when saturated "
+          f"(a writer that compresses: {point_mb / store_before / worker:.0f}); "
+          f"taking them from the cluster too: {point_mb / (store_grouped + take) / worker:.0f}; "
           f"load average {os.getloadavg()[0]:.1f}")
 
 
@@ -169,7 +254,7 @@ def main(argv: list[str] | None = None) -> int:
         reference = None
         _warm_up_worker()
         if not args.skip_rates:
-            writer_and_worker_rates(kwargs, tmp)
+            writer_and_worker_rates(kwargs, tmp, max(1, args.rounds))
         if not args.skip_serial:
             reference = tmp / "serial.h5"
             seconds = timed_campaign(kwargs, reference, serial_map)
@@ -196,6 +281,8 @@ def main(argv: list[str] | None = None) -> int:
                 if r == args.rounds - 1:
                     startup, seconds, busy = (float(np.median(v)) for v in zip(*timings[n], strict=True))
                     rows.append((f"dask, {n} worker process{'es' if n > 1 else ''}", startup, seconds, f"{same}, writer busy {busy:.0%}"))
+        if not rows:
+            return 0
         base = next((r[2] for r in rows if r[0].startswith("dask, 1 ")), rows[0][2])
         print(f"campaign seconds: median of {args.rounds} alternating round(s)")
         print(f"{'run':34s} {'start-up s':>10s} {'campaign s':>10s} {'points/s':>9s} {'speed-up':>8s}  output   (load avg {os.getloadavg()[0]:.1f})")

@@ -28,6 +28,10 @@ from fieldnet.errors import FieldnetError
 
 #: test hook: raise KeyboardInterrupt after this many points were written (simulates Ctrl-C)
 INTERRUPT_ENV = "FIELDNET_TEST_INTERRUPT_AFTER_POINTS"
+#: at most this many finished points, and this many bytes of their samples (uncompressed), are
+#: written as one group: the writer holds them in memory together
+MAX_GROUP_POINTS = 16
+MAX_GROUP_BYTES = 64 << 20
 
 
 @dataclass(frozen=True)
@@ -194,6 +198,11 @@ def run_campaign(
         overwrite: replace an existing ``output`` (only once the new file is complete).
         progress: show a progress bar on stderr (only when stderr is a terminal).
         map_points: tasks -> results in task order (serial here; Dask in fieldnet.simulations.distributed).
+            When the iterator it returns has a ``ready()`` method (how many of the next results
+            are already waiting, e.g. :class:`fieldnet.simulations.distributed.ResultStream`),
+            the waiting results are written together as one group (one flush; see
+            :meth:`fieldnet.io.dataset.DatasetWriter.write_points`), so the single writer keeps
+            up with more workers.  The file is the same either way.
         command: the command line recorded as provenance.
 
     Returns:
@@ -201,7 +210,7 @@ def run_campaign(
     """
     from fieldnet import __version__
     from fieldnet.io.atomic import check_output_path, describe_os_error, partial_path
-    from fieldnet.io.dataset import DatasetWriter, LatticeSpec
+    from fieldnet.io.dataset import DatasetWriter, LatticeSpec, PointRecord
 
     tasks = plan_campaign(model, params, sizes, temperatures, n_samples, algorithm, seed)
     out = check_output_path(output, overwrite=overwrite, resume=resume)
@@ -268,23 +277,84 @@ def run_campaign(
             bar = _progress_bar(len(tasks), len(tasks) - len(pending), model, enabled=progress)
             interrupt_after = int(os.environ.get(INTERRUPT_ENV, "0") or 0)
             written = 0
-            for task, result in zip(pending, map_points(pending), strict=True):
-                stats = {k: float(v) for k, v in result.stats.items() if k in stat_names}
-                writer.write_point(task.L, task.index, result.configs, result.observables, instance.label(task.temperature), stats)
-                written += 1
-                for message in result.warnings:
-                    _warn(message, bar)
-                if bar is not None:
-                    bar.set_postfix_str(f"L={task.L} T={task.temperature:.4g}", refresh=False)
-                    bar.update(1)
-                if interrupt_after and written >= interrupt_after:
-                    raise KeyboardInterrupt
+            results = _ResultGroups(pending, map_points(pending))
+            try:
+                while not results.exhausted:
+                    group = results.next_group(min(MAX_GROUP_POINTS, interrupt_after - written) if interrupt_after else MAX_GROUP_POINTS)
+                    records = []
+                    for task, result in group:
+                        stats = {k: float(v) for k, v in result.stats.items() if k in stat_names}
+                        label = instance.label(task.temperature)
+                        records.append(PointRecord(task.L, task.index, result.configs, result.observables, label, stats))
+                    writer.write_points(records)
+                    written += len(group)
+                    for task, result in group:
+                        for message in result.warnings:
+                            _warn(message, bar)
+                        if bar is not None:
+                            bar.set_postfix_str(f"L={task.L} T={task.temperature:.4g}", refresh=False)
+                            bar.update(1)
+                    if interrupt_after and written >= interrupt_after:
+                        raise KeyboardInterrupt
+                results.check_exhausted()
+            finally:
+                results.close()
             return writer.finalize()
     except OSError as exc:
         raise FieldnetError(describe_os_error(exc, partial)) from exc
     finally:
         if bar is not None:
             bar.close()
+
+
+class _ResultGroups:
+    """The results of ``map_points`` paired with their tasks, in groups: the next result, and
+    with it those after it that are already waiting (when the results can say so, through a
+    ``ready()`` method), so that the writer stores them with one flush."""
+
+    def __init__(self, tasks: Sequence[PointTask], results: Iterable[PointResult]):
+        self._tasks = tasks
+        self._results = iter(results)
+        self._ready = getattr(results, "ready", None)
+        self._taken = 0
+
+    @property
+    def exhausted(self) -> bool:
+        return self._taken >= len(self._tasks)
+
+    def _take(self) -> tuple[PointTask, PointResult]:
+        try:
+            result = next(self._results)
+        except StopIteration:
+            raise ValueError(f"map_points gave {self._taken} results for {len(self._tasks)} tasks") from None
+        self._taken += 1
+        return self._tasks[self._taken - 1], result
+
+    def next_group(self, limit: int) -> list[tuple[PointTask, PointResult]]:
+        """The next result (waiting for it), and up to ``limit`` - 1 more that are already waiting;
+        no more are added once the group holds :data:`MAX_GROUP_BYTES` of samples."""
+        group = [self._take()]
+        if self._ready is None:
+            return group
+        n_bytes = group[0][1].configs.nbytes
+        extra = min(int(self._ready()), int(limit) - 1, len(self._tasks) - self._taken)
+        for _ in range(extra):
+            if n_bytes >= MAX_GROUP_BYTES:
+                break
+            group.append(self._take())
+            n_bytes += group[-1][1].configs.nbytes
+        return group
+
+    def check_exhausted(self) -> None:
+        """ValueError when ``map_points`` gives more results than tasks."""
+        if next(self._results, None) is not None:
+            raise ValueError(f"map_points gave more results than the {len(self._tasks)} tasks")
+
+    def close(self) -> None:
+        """Let ``map_points`` clean up now (cancel work on a cluster) when the campaign stops early."""
+        close = getattr(self._results, "close", None)
+        if close is not None:
+            close()
 
 
 def _progress_bar(total: int, initial: int, model: str, *, enabled: bool):

@@ -35,6 +35,7 @@ import contextlib
 import hashlib
 import logging
 import os
+import time
 from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -84,6 +85,37 @@ def run_point_on_worker(task: PointTask, numba_threads: int = 1) -> PointResult:
     return dataclasses.replace(result, configs=encode_configs(result.configs, str(result.configs.dtype)))
 
 
+class ResultStream:
+    """Results in task order (an iterator, as ``map_points`` returns them) that can also say how
+    many of the next results are already waiting: :func:`fieldnet.simulations.campaign.run_campaign`
+    then writes those together, with one flush (a group commit).
+
+    Args:
+        results: the iterator of results (a generator: :meth:`close` closes it).
+        ready: ``ready() -> int``, how many of the next results can be taken without waiting.
+    """
+
+    def __init__(self, results: Iterator[PointResult], ready: Callable[[], int]):
+        self._results = results
+        self._ready = ready
+
+    def __iter__(self) -> ResultStream:
+        return self
+
+    def __next__(self) -> PointResult:
+        return next(self._results)
+
+    def ready(self) -> int:
+        """How many of the next results are finished and can be taken without waiting."""
+        return self._ready()
+
+    def close(self) -> None:
+        """Stop early: the generator's clean-up runs (work still running on the cluster is cancelled)."""
+        close = getattr(self._results, "close", None)
+        if close is not None:
+            close()
+
+
 def dask_map(
     client: Any,
     *,
@@ -91,6 +123,7 @@ def dask_map(
     max_in_flight: int | None = None,
     numba_threads: int = 1,
     function: Callable[..., Any] = run_point_on_worker,
+    fetch_together: int = 16,
 ) -> Callable[[Iterable[PointTask]], Iterator[PointResult]]:
     """A ``map_points`` callable for :func:`fieldnet.simulations.campaign.run_campaign` that runs on Dask.
 
@@ -103,22 +136,48 @@ def dask_map(
         numba_threads: numba threads per task on the workers.
         function: ``function(task, numba_threads) -> PointResult`` run on the workers (tests swap
             in an instrumented one).
+        fetch_together: when the next result is fetched, up to this many results that follow it
+            in task order and have finished too are fetched with it, in one request: each
+            request costs milliseconds of the writer's time (the client's event loop, the
+            scheduler, the worker), so one per point would limit the workers the writer keeps up
+            with.  They wait here, at most this many, until they are handed out.
 
     Returns:
-        ``map_points(tasks) -> iterator of PointResult`` in the order of ``tasks``.
+        ``map_points(tasks) -> iterator of PointResult`` in the order of ``tasks``, a
+        :class:`ResultStream` (it says how many of the next results are already finished).
     """
     distributed = _import_distributed()
+
+    counted = [-float("inf"), 0]  # when the workers' threads were last counted, and the window then
 
     def window() -> int:
         if max_in_flight is not None:
             return max(1, int(max_in_flight))
-        return max(8, 4 * sum(client.nthreads().values()))
+        # counting asks the scheduler (a millisecond of the writer's time): once a second is
+        # enough to follow workers that join or leave
+        if time.monotonic() - counted[0] > 1.0:
+            counted[:] = [time.monotonic(), max(8, 4 * sum(client.nthreads().values()))]
+        return counted[1]
 
-    def map_points(tasks: Iterable[PointTask]) -> Iterator[PointResult]:
+    def map_points(tasks: Iterable[PointTask]) -> ResultStream:
         tasks = list(tasks)
+        futures: dict[int, Any] = {}  # task position -> future, for submitted, unfetched tasks
+        fetched: dict[int, Any] = {}  # task position -> result, fetched with an earlier one
+        position = [0]  # the position of the next result to hand out
+
+        def ready() -> int:
+            n = 0
+            while True:
+                p = position[0] + n
+                if p not in fetched and ((fut := futures.get(p)) is None or fut.status != "finished"):
+                    return n
+                n += 1
+
+        return ResultStream(results(tasks, futures, fetched, position), ready)
+
+    def results(tasks: list[PointTask], futures: dict[int, Any], fetched: dict[int, Any], position: list[int]) -> Iterator[PointResult]:
         if len({task_key(t) for t in tasks}) != len(tasks):
             raise ValueError("dask_map: the same task appears twice (results are matched to tasks by key)")
-        futures: dict[int, Any] = {}  # task position -> future, for submitted, unconsumed tasks
         done: dict[int, Any] = {}  # finished out of order, waiting for an earlier task
         completions = distributed.as_completed(loop=client.loop)
         index_of: dict[str, int] = {}
@@ -134,20 +193,35 @@ def dask_map(
                     index_of[fut.key] = next_submit
                     completions.add(fut)
                     next_submit += 1
-                while next_yield not in done:
-                    fut = next(completions)
-                    done[index_of.pop(fut.key)] = fut
-                fut = done.pop(next_yield)
-                del futures[next_yield]
-                try:
-                    result = fut.result()
-                except distributed.KilledWorker as exc:
-                    raise FieldnetError(
-                        f"Dask workers died repeatedly while running point {next_yield} of the campaign "
-                        f"({task_key(tasks[next_yield])}); check the workers' memory limit and logs, "
-                        "then rerun with --resume"
-                    ) from exc
-                fut.release()  # the result now lives here; free it on the cluster
+                if next_yield not in fetched:
+                    while next_yield not in done:
+                        fut = next(completions)
+                        index = index_of.pop(fut.key, None)
+                        if index is not None:  # else fetched already, with an earlier result
+                            done[index] = fut
+                    # this result, and the finished ones after it: one request
+                    batch = [next_yield]
+                    while len(batch) < fetch_together and (fut := futures.get(batch[-1] + 1)) is not None and fut.status == "finished":
+                        batch.append(batch[-1] + 1)
+                    batch_futures = [futures.pop(i) for i in batch]
+                    for i, fut in zip(batch, batch_futures, strict=True):
+                        done.pop(i, None)
+                        index_of.pop(fut.key, None)
+                    try:
+                        values = client.gather(batch_futures)
+                    except distributed.KilledWorker as exc:
+                        # the first, unless a finished one was lost with its worker and then failed
+                        failed = next((i for i, fut in zip(batch, batch_futures, strict=True) if fut.status == "error"), next_yield)
+                        raise FieldnetError(
+                            f"Dask workers died repeatedly while running point {failed} of the campaign "
+                            f"({task_key(tasks[failed])}); check the workers' memory limit and logs, "
+                            "then rerun with --resume"
+                        ) from exc
+                    for fut in batch_futures:
+                        fut.release()  # the result now lives here; free it on the cluster
+                    fetched.update(zip(batch, values, strict=True))
+                result = fetched.pop(next_yield)
+                position[0] = next_yield + 1
                 yield result
         finally:
             # a consumer that stops early (error, Ctrl-C) must not leave work running on the cluster
@@ -229,11 +303,17 @@ def cluster_map(scheduler: str | None = None, workers: int | None = None) -> Cal
     if workers is not None and int(workers) < 1:
         raise FieldnetError(f"--workers must be at least 1, got {workers}")
 
-    def map_points(tasks: Iterable[PointTask]) -> Iterator[PointResult]:
+    def map_points(tasks: Iterable[PointTask]) -> ResultStream:
         tasks = list(tasks)
-        if not tasks:
-            return
-        with connect(scheduler, workers) as client:
-            yield from dask_map(client)(tasks)
+        inner: list[ResultStream] = []  # dask_map's results, once connected
+
+        def results() -> Iterator[PointResult]:
+            if not tasks:
+                return
+            with connect(scheduler, workers) as client:
+                inner.append(dask_map(client)(tasks))
+                yield from inner[0]  # closing this generator closes inner[0] too
+
+        return ResultStream(results(), lambda: inner[0].ready() if inner else 0)
 
     return map_points

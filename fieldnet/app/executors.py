@@ -179,7 +179,8 @@ class DaskExecutor:
 
         tasks = list(tasks)
         if tasks:
-            yield from dask_map(self.client)(tasks)
+            return dask_map(self.client)(tasks)  # it says how many results are waiting (group commit)
+        return iter(())
 
     def close(self) -> None:
         """Close the connection, and the local cluster when this executor started one."""

@@ -27,8 +27,9 @@ Version 1 (before CF) had the same variables and values, temperature units "J/k_
 ``coordinates`` attributes (xarray then shows temperature and label as data variables) and no
 Conventions/history; it reads as before.
 
-Samples are appended one temperature point at a time, in grid order, to ``<path>.partial``;
-``finalize`` renames it to ``path``.  ``--resume`` reopens the partial file, drops any samples
+Samples are appended one temperature point at a time (or several finished points together, with
+one flush), in grid order, to ``<path>.partial``; a point is marked ``completed`` only once its
+data is flushed.  ``finalize`` renames it to ``path``.  ``--resume`` reopens the partial file, drops any samples
 of an unfinished point, and continues; because each point's random stream depends only on
 (seed, L, point index), the resumed file holds exactly what an uninterrupted run writes.
 """
@@ -38,13 +39,14 @@ from __future__ import annotations
 import contextlib
 import datetime as _dt
 import errno
+import functools
 import os
 import shutil
 import zlib
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -127,11 +129,24 @@ def _attr_value(value: Any) -> Any:
     return value
 
 
+class PointRecord(NamedTuple):
+    """One finished temperature point, as :meth:`DatasetWriter.write_points` takes it (the
+    arguments of :meth:`DatasetWriter.write_point`)."""
+
+    L: int
+    point: int
+    configs: Any  # np.ndarray or EncodedConfigs
+    observables: Mapping[str, np.ndarray]
+    label: int | np.ndarray
+    stats: Mapping[str, float] | None = None
+
+
 class DatasetWriter:
-    """Append configurations to a data file, one temperature point at a time.
+    """Append configurations to a data file, one temperature point (or a group of them) at a time.
 
     Use as a context manager; call :meth:`finalize` when every point is written.  Writes go to
-    ``<path>.partial`` and are flushed after every point, so a killed run can be resumed.
+    ``<path>.partial`` and are flushed after every point or group of points, so a killed run can
+    be resumed.
 
     Args:
         path: final output path.
@@ -145,6 +160,9 @@ class DatasetWriter:
         self.path = Path(path)
         self.partial = partial_path(self.path)
         self._specs: dict[int, LatticeSpec] = {}
+        # per lattice size, the next point to write: the leading completed points of the file
+        # (kept here so that writing a point does not read the completed flags back)
+        self._next_point: dict[int, int] = {}
         self._file = None
         if resume and self.partial.exists():
             try:
@@ -254,6 +272,7 @@ class DatasetWriter:
                     "or sample counts; rerun with the original arguments or use --overwrite"
                 )
             self._truncate_to_completed(spec.L)
+            self._next_point[spec.L] = self.completed_points(spec.L)
             return
         g = self._file.create_group(name)
         spatial = SPATIAL_DIMS[spec.ndim]
@@ -301,6 +320,7 @@ class DatasetWriter:
         for key, value in spec.attrs.items():
             g.attrs[key] = _attr_value(value)
         self._sync()
+        self._next_point[spec.L] = 0
 
     def _truncate_to_completed(self, L: int) -> None:
         g = self._file.groups[group_name(L)]
@@ -319,7 +339,7 @@ class DatasetWriter:
     # -- progress -------------------------------------------------------------------------
     def completed_points(self, L: int) -> int:
         """Number of leading temperature points of ``L`` already written (resume skips them)."""
-        done = np.asarray(self._datasets(L)["completed"][()]).astype(bool)
+        done = np.asarray(self._datasets(L).datasets["completed"][()]).astype(bool)
         return int(np.argmin(done)) if not done.all() else len(done)
 
     def write_point(
@@ -341,53 +361,112 @@ class DatasetWriter:
             label: the phase label of this temperature (1, 0 or -1), or one per sample (n,).
             stats: per-temperature records (tau_int, thinning, ...), names from the spec.
         """
-        spec = self._specs[L]
-        g = self._file.groups[group_name(L)]
-        expected = self.completed_points(L)
-        if point != expected:
-            raise RuntimeError(f"points must be written in order: expected point {expected}, got {point}")
-        n = spec.samples_per_temperature
-        if configs.shape != (n, *spec.config_shape):
-            raise RuntimeError(f"configs shape {configs.shape} != {(n, *spec.config_shape)}")
-        start = point * n
-        if not isinstance(configs, EncodedConfigs):
-            configs = encode_configs(configs, spec.dtype)
-        self._check_room(configs.nbytes + sum(np.asarray(v).size * 4 for v in observables.values()))
-        with self._writing():
-            self._write_samples(g, spec, point, start, configs, observables, label, stats)
-        self._sync()
+        self.write_points([PointRecord(L, point, configs, observables, label, stats)])
 
-    def _write_samples(self, g, spec, point, start, configs, observables, label, stats) -> None:
-        """The HDF5 writes of one point; the point is marked completed last.
+    def write_points(self, points: Sequence[PointRecord]) -> None:
+        """Append several finished points (each as :meth:`write_point` takes it), in order, and
+        flush once: a group commit.
 
-        The samples go to the HDF5 datasets directly (handles kept per group): looking each
-        variable up through the netCDF layer costs more than writing a point's compressed chunks.
+        The file holds exactly what writing the points one at a time gives.  Every point is
+        checked before anything is written.  The samples and records of all the points are
+        written and flushed first, and only then are the points marked completed (and flushed
+        again), so a point marked completed has all its data in the file whatever interrupts
+        the writer; an interrupted group leaves its points unmarked, and ``--resume`` redoes them.
+
+        Raises:
+            RuntimeError: a point out of order (each lattice size's points in grid order, from
+                the first one not yet written) or a configs array of the wrong shape.
+            KeyError, ValueError: an observable or record the group does not have, or of the
+                wrong length.
+            FieldnetError: the disk or the file size limit has no room, or a write failed.
         """
-        n = spec.samples_per_temperature
-        ds = self._datasets(spec.L)
-        # what resize_dimension("sample") does (the dimension scale and every variable along it),
-        # with the handles kept
-        for dataset, axis in ds["<sample axes>"]:
-            dataset.resize(start + n, axis)
-        _write_configs(ds["config"], start, configs)
-        ds["temperature"][start : start + n] = np.full(n, spec.temperatures[point])
-        ds["label"][start : start + n] = np.broadcast_to(np.asarray(label, dtype=np.int8), (n,))
-        for name_obs in spec.observables:
-            ds[name_obs][start : start + n] = np.asarray(observables[name_obs], dtype=np.float32)
-        for key, value in (stats or {}).items():
-            ds[key][point] = value
-        ds["completed"][point] = 1
+        runs = self._prepare(points)
+        if not runs:
+            return
+        self._check_room(sum(run.n_bytes for run in runs))
+        h5file = self._file._h5file
+        with self._writing():
+            for run in runs:
+                self._write_run(run)
+            # h5netcdf's own flush only rewrites the netCDF attributes written when the file was
+            # created, which points do not change: the HDF5 file's flush is all a point needs
+            h5file.flush()
+            for run in runs:
+                self._datasets(run.L).rows("completed").write(run.first, np.ones(len(run.points), np.int8))
+            h5file.flush()
+        for run in runs:
+            self._next_point[run.L] = run.first + len(run.points)
 
-    def _datasets(self, L: int) -> dict[str, Any]:
-        """The h5py datasets of group ``L``'s variables by name, and under "<sample axes>" every
-        (dataset, axis) along the sample dimension including its scale (looked up once)."""
+    def _prepare(self, points: Sequence[PointRecord]) -> list[_Run]:
+        """``points`` checked and cut into runs of consecutive points of one lattice size, the
+        samples compressed as the file stores them (when the workers did not)."""
+        runs: list[_Run] = []
+        next_point = dict(self._next_point)
+        for record in points:
+            L, point, configs, observables, label, stats = record
+            spec = self._specs[L]
+            expected = next_point[L]
+            if point != expected:
+                raise RuntimeError(f"points must be written in order: expected point {expected}, got {point}")
+            n = spec.samples_per_temperature
+            if configs.shape != (n, *spec.config_shape):
+                raise RuntimeError(f"configs shape {configs.shape} != {(n, *spec.config_shape)}")
+            if not isinstance(configs, EncodedConfigs):
+                configs = encode_configs(configs, spec.dtype)
+            obs = {name: np.broadcast_to(np.asarray(observables[name], dtype=np.float32), (n,)) for name in spec.observables}
+            labels = np.broadcast_to(np.asarray(label, dtype=np.int8), (n,))
+            stats = dict(stats or {})
+            handles = self._datasets(L)
+            for key in stats:
+                if key not in handles.datasets:
+                    raise KeyError(f"group {group_name(L)} has no per-temperature record {key!r}")
+            if not runs or runs[-1].L != L:
+                runs.append(_Run(spec, point))
+            run = runs[-1]
+            run.points.append((configs, obs, labels, stats))
+            run.n_bytes += configs.nbytes + sum(np.asarray(v).size * 4 for v in observables.values())
+            next_point[L] = point + 1
+        return runs
+
+    def _write_run(self, run: _Run) -> None:
+        """The HDF5 writes of a run of consecutive points of one lattice size, completed flags
+        excepted: each per-sample variable and each record in one write for the whole run.
+
+        The writes go to the HDF5 datasets directly, through h5py's low-level interface with
+        handles, types and dataspaces made once per group (:class:`_GroupHandles`): looking each
+        variable up through the netCDF layer, or h5py's slicing, costs more than writing a
+        point's compressed chunks.
+        """
+        spec = run.spec
+        n = spec.samples_per_temperature
+        k = len(run.points)
+        start = run.first * n
+        h = self._datasets(spec.L)
+        h.resize_samples(start + k * n)
+        for i, (configs, _obs, _labels, _stats) in enumerate(run.points):
+            h.write_configs(start + i * n, configs)
+        h.rows("temperature").write(start, np.repeat(np.asarray(spec.temperatures[run.first : run.first + k], dtype=np.float64), n))
+        h.rows("label").write(start, np.concatenate([labels for _c, _o, labels, _s in run.points]))
+        for name in spec.observables:
+            h.rows(name).write(start, np.concatenate([obs[name] for _c, obs, _l, _s in run.points]))
+        # each record over the consecutive points that give it (every point, from a campaign)
+        for key in dict.fromkeys(key for *_rest, stats in run.points for key in stats):
+            i = 0
+            while i < k:
+                if key not in run.points[i][3]:
+                    i += 1
+                    continue
+                j = i
+                while j < k and key in run.points[j][3]:
+                    j += 1
+                h.rows(key).write(run.first + i, np.array([run.points[m][3][key] for m in range(i, j)], dtype=np.float64))
+                i = j
+
+    def _datasets(self, L: int) -> _GroupHandles:
+        """The HDF5 handles of group ``L``'s variables (looked up once)."""
         cache = self.__dict__.setdefault("_dataset_handles", {})
         if L not in cache:
-            group = self._file._h5file[group_name(L)]
-            handles: dict[str, Any] = {name: group[name] for name in self._file.groups[group_name(L)].variables}
-            scale = group["sample"]
-            handles["<sample axes>"] = [(scale, 0)] + [(group.file[ref], int(axis)) for ref, axis in scale.attrs.get("REFERENCE_LIST", [])]
-            cache[L] = handles
+            cache[L] = _GroupHandles(self._file._h5file[group_name(L)], self._file.groups[group_name(L)].variables)
         return cache[L]
 
     def set_attrs(self, L: int | None, attrs: Mapping[str, Any]) -> None:
@@ -426,6 +505,80 @@ def _describe(variable: Any, name: str, coordinates: str | None = None) -> None:
         variable.attrs[key] = value
     if coordinates:
         variable.attrs["coordinates"] = coordinates
+
+
+@dataclass
+class _Run:
+    """Consecutive points of one lattice size, ready to write: per point (configs, observables,
+    labels, records)."""
+
+    spec: LatticeSpec
+    first: int
+    points: list[tuple[Any, dict[str, np.ndarray], np.ndarray, dict[str, float]]] = field(default_factory=list)
+    n_bytes: int = 0
+
+    @property
+    def L(self) -> int:
+        return self.spec.L
+
+
+class _Rows:
+    """Writes to a 1-D dataset through h5py's low-level interface, with its type (and, for a
+    fixed-size dataset, its dataspace) made once: h5py's slicing costs several times the write
+    itself for a few values."""
+
+    __slots__ = ("dsid", "dtype", "mtype", "space")
+
+    def __init__(self, dataset: Any):
+        from h5py import h5t
+
+        self.dsid = dataset.id
+        self.dtype = dataset.dtype
+        self.mtype = h5t.py_create(self.dtype)
+        self.space = self.dsid.get_space() if dataset.maxshape == dataset.shape else None
+
+    def write(self, start: int, values: np.ndarray) -> None:
+        """``dataset[start : start + len(values)] = values``."""
+        values = np.ascontiguousarray(values, dtype=self.dtype)
+        space = self.space if self.space is not None else self.dsid.get_space()  # resizable: the current extent
+        space.select_hyperslab((int(start),), (len(values),))
+        self.dsid.write(_memory_space(len(values)), space, values, mtype=self.mtype)
+
+
+@functools.lru_cache(maxsize=64)
+def _memory_space(n: int) -> Any:
+    from h5py import h5s
+
+    return h5s.create_simple((n,))
+
+
+class _GroupHandles:
+    """The HDF5 handles of one lattice group, looked up once: the h5py datasets by variable name,
+    low-level row writers, every (dataset, axis) along the sample dimension including its scale,
+    and whether ``config`` stores chunks as :func:`encode_configs` makes them."""
+
+    def __init__(self, group: Any, variables: Iterable[str]):
+        self.datasets: dict[str, Any] = {name: group[name] for name in variables}
+        scale = group["sample"]
+        axes = [(scale, 0)] + [(group.file[ref], int(axis)) for ref, axis in scale.attrs.get("REFERENCE_LIST", [])]
+        self._sample_axes = [(d.id, list(d.shape), axis) for d, axis in axes]
+        self._rows: dict[str, _Rows] = {}
+        cfg = self.datasets["config"]
+        self._config_layout = (cfg.chunks, cfg.dtype, _has_config_filters(cfg))
+
+    def rows(self, name: str) -> _Rows:
+        if name not in self._rows:
+            self._rows[name] = _Rows(self.datasets[name])
+        return self._rows[name]
+
+    def resize_samples(self, n: int) -> None:
+        """What resize_dimension("sample") does: the dimension scale and every variable along it."""
+        for dsid, shape, axis in self._sample_axes:
+            shape[axis] = int(n)
+            dsid.set_extent(tuple(shape))
+
+    def write_configs(self, start: int, configs: EncodedConfigs | np.ndarray) -> None:
+        _write_configs(self.datasets["config"], start, configs, self._config_layout)
 
 
 def _aligned_chunk(samples_per_point: int, target: int) -> int:
@@ -523,13 +676,8 @@ def decode_configs(encoded: EncodedConfigs) -> np.ndarray:
     return np.concatenate(parts) if parts else np.zeros(encoded.shape, dtype)
 
 
-def _stores_chunks_like(dataset: Any, encoded: EncodedConfigs, start: int) -> bool:
-    """Whether ``encoded``'s chunks are byte for byte what ``dataset`` would store at ``start``:
-    the same chunk shape, dtype and filter pipeline, and ``start`` on a chunk boundary."""
-    if dataset.chunks != (encoded.chunk_samples, *encoded.shape[1:]) or dataset.dtype != np.dtype(encoded.dtype):
-        return False
-    if start % encoded.chunk_samples:
-        return False
+def _has_config_filters(dataset: Any) -> bool:
+    """Whether ``dataset``'s filter pipeline is :data:`CONFIG_FILTERS`."""
     plist = dataset.id.get_create_plist()
     filters = [plist.get_filter(i) for i in range(plist.get_nfilters())]
     if len(filters) != len(CONFIG_FILTERS):
@@ -537,15 +685,29 @@ def _stores_chunks_like(dataset: Any, encoded: EncodedConfigs, start: int) -> bo
     return all(f[0] == fid and (params is None or tuple(f[2]) == params) for f, (fid, params) in zip(filters, CONFIG_FILTERS, strict=True))
 
 
-def _write_configs(dataset: Any, start: int, configs: EncodedConfigs | np.ndarray) -> None:
+def _stores_chunks_like(dataset: Any, encoded: EncodedConfigs, start: int, layout: tuple | None = None) -> bool:
+    """Whether ``encoded``'s chunks are byte for byte what ``dataset`` would store at ``start``:
+    the same chunk shape, dtype and filter pipeline, and ``start`` on a chunk boundary.
+    ``layout`` is the dataset's (chunks, dtype, has the config filters), when already known."""
+    chunks, dtype, filters_ok = layout if layout is not None else (dataset.chunks, dataset.dtype, None)
+    if chunks != (encoded.chunk_samples, *encoded.shape[1:]) or dtype != np.dtype(encoded.dtype):
+        return False
+    if start % encoded.chunk_samples:
+        return False
+    return _has_config_filters(dataset) if filters_ok is None else filters_ok
+
+
+def _write_configs(dataset: Any, start: int, configs: EncodedConfigs | np.ndarray, layout: tuple | None = None) -> None:
     """Store a point's samples from sample ``start`` on: encoded chunks are copied as they are
-    (HDF5 only writes them), anything else goes through HDF5's own filters."""
+    (HDF5 only writes them), anything else goes through HDF5's own filters.  ``layout``: see
+    :func:`_stores_chunks_like`."""
     if isinstance(configs, EncodedConfigs):
-        if _stores_chunks_like(dataset, configs, start):
+        if _stores_chunks_like(dataset, configs, start, layout):
             offset = [0] * dataset.ndim
+            write_chunk = dataset.id.write_direct_chunk
             for i, chunk in enumerate(configs.chunks):
                 offset[0] = start + i * configs.chunk_samples
-                dataset.id.write_direct_chunk(tuple(offset), chunk)
+                write_chunk(tuple(offset), chunk)
             return
         configs = decode_configs(configs)  # a file laid out otherwise (e.g. resumed from an older version)
     dataset[start : start + configs.shape[0]] = configs.astype(dataset.dtype, copy=False)
