@@ -229,7 +229,12 @@ def test_engine_conv_strided_phases_match_reference_and_finite_differences(nd, s
     in_shape = (3, *spatial)
     layer = make_layer(nd, 5, k, stride, padding, True, in_shape, activation="relu")  # 5: a short channel group
     rng = np.random.default_rng(4)
-    x = rng.standard_normal((3, *in_shape))
+    check_relu_conv_against_reference(layer, rng.standard_normal((3, *in_shape)), padding, rng)
+
+
+def check_relu_conv_against_reference(layer, x, padding, rng):
+    """A ReLU conv layer's output against the numpy reference, and its input and weight
+    gradients against finite differences."""
     ref = np.maximum(reference_conv(x, layer.params["kernel"], layer.params["bias"], layer.stride, padding), 0)
     np.testing.assert_allclose(layer.forward(x), ref, rtol=1e-12, atol=1e-12)
     r = rng.standard_normal(ref.shape)
@@ -317,16 +322,5 @@ def test_engine_conv_register_tiles_with_short_last_tile_and_tap_remainders(out_
     in_shape = (in_channels, 7, 6)
     layer = make_layer(2, out_channels, k, 1, "periodic", True, in_shape, activation="relu")
     rng = np.random.default_rng(11)
-    x = rng.standard_normal((5, *in_shape))  # 5 samples: a short last weight-gradient chunk
-    ref = np.maximum(reference_conv(x, layer.params["kernel"], layer.params["bias"], layer.stride, "periodic"), 0)
-    np.testing.assert_allclose(layer.forward(x), ref, rtol=1e-12, atol=1e-12)
-    r = rng.standard_normal(ref.shape)
-    dx = layer.backward(r)
-    grads = {key: v.copy() for key, v in layer.grads.items()}
-
-    def loss():
-        return float(np.sum(layer.forward(x) * r))
-
-    np.testing.assert_allclose(dx, numeric_grad(loss, x), rtol=1e-6, atol=1e-7)
-    for key in layer.params:
-        np.testing.assert_allclose(grads[key], numeric_grad(loss, layer.params[key]), rtol=1e-6, atol=1e-7)
+    # 5 samples: a short last weight-gradient chunk
+    check_relu_conv_against_reference(layer, rng.standard_normal((5, *in_shape)), "periodic", rng)
