@@ -324,3 +324,32 @@ def test_engine_conv_register_tiles_with_short_last_tile_and_tap_remainders(out_
     rng = np.random.default_rng(11)
     # 5 samples: a short last weight-gradient chunk
     check_relu_conv_against_reference(layer, rng.standard_normal((5, *in_shape)), "periodic", rng)
+
+
+@pytest.mark.parametrize("padding, stride, kernel", [("periodic", 2, 3), ("periodic", 3, 5), ("zero", 2, 3), ("valid", 3, 2)])
+def test_engine_pad_fold_is_the_gather_adjoint_summed_in_position_order(padding, stride, kernel):
+    """The fold adds each cell's readers in the order of the positions, exactly as a plain loop does."""
+    from fieldnet.engine.kernels.conv import pad_fold, pad_gather
+
+    layer = Conv2d(2, kernel, stride=stride, padding=padding)
+    spatial = (7, 11)
+    layer.build((1, *spatial), np.random.default_rng(0))
+    plan = layer._plan((1, *spatial))
+    index = plan.gather_index
+    assert index.size == plan.phases * plan.plane
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((2, 3, 7 * 11)).astype(np.float32)
+    planes = np.empty((2, 3, index.size), dtype=np.float32)
+    pad_gather(x, index, planes)
+    np.testing.assert_array_equal(planes, np.where(index >= 0, x[..., np.maximum(index, 0)], 0))
+    if padding == "periodic":
+        assert plan.fold_extra_cell.size > 0  # the wrapped edges are read more than once
+    dq = rng.standard_normal(planes.shape).astype(np.float32)
+    dx = np.full(x.shape, np.nan, dtype=np.float32)
+    pad_fold(dq, plan.fold_first, plan.fold_extra_cell, plan.fold_extra_src, dx)
+    expected = np.zeros_like(x)
+    for p in np.flatnonzero(index >= 0):  # position order, one float32 addition at a time
+        expected[..., index[p]] += dq[..., p]
+    np.testing.assert_array_equal(dx.view(np.int32), expected.view(np.int32))
+    # adjoint: <gather(x), dq> == <x, fold(dq)>
+    np.testing.assert_allclose(np.sum(planes.astype(np.float64) * dq), np.sum(x.astype(np.float64) * dx), rtol=1e-6)

@@ -11,7 +11,11 @@ fall into each phase.  Every plane is stored flat, in "padded-width" coordinates
 position (z, y, x) is p = (z*Hq + y)*Wq + x and filter tap (kd, kh, kw) reads phase
 (kd%Sd, kh%Sh, kw%Sw) at p + ((kd//Sd)*Hq + kh//Sh)*Wq + kw//Sw, so every tap is one long
 contiguous multiply-add over the plane (the few columns x >= Wo are computed and dropped).
-Padding (periodic, zero, none) is the gather's index map; :func:`pad_fold` is its adjoint.
+Padding (periodic, zero, none) is the gather's index map: one source cell per position of
+the planes, so :func:`pad_gather` is a single indexed copy per channel.  :func:`pad_fold` is its
+adjoint, written as a gather too: each cell takes the first position that reads it, then the
+few cells that are read more than once (the wrapped edges) add the rest, in the order of the
+positions, so each cell's sum is formed in one fixed order.
 
 **Kernels.**  :func:`conv_accumulate` is the forward pass, and with the weights transposed and
 the taps mirrored it is also the input gradient (the gradient of a phase plane is a unit-stride
@@ -81,8 +85,11 @@ class ConvPlan:
         span: positions p that hold outputs: ((Do-1)*Hq + Ho-1)*Wq + Wo.
         block: positions per weight-gradient block (a multiple of ALIGN, at most BLOCK) over
             ``span``; the blocks fix that kernel's order of summation.
-        runs: int64 (Sw, 3) per phase along x: (first, end, source of first) of the longest
-            stretch of positions whose sources are evenly spaced cells, copied without the map.
+        gather_index: int64 (phases*plane,) the cell (z*H + y)*W + x of the unpadded input that
+            each position of a channel's phase planes reads (-1 = a zero cell).
+        fold_first: int64 (D*H*W,) the first position that reads each cell (-1 = none).
+        fold_extra_cell, fold_extra_src: int64 (E,) the other (cell, position) reads, in the
+            order of the positions.
         forward_taps, backward_taps: (weight tap, source phase, source offset, count) tables of
             :func:`conv_accumulate` for the forward pass and for the input gradient.
     """
@@ -98,7 +105,10 @@ class ConvPlan:
     margin: int
     span: int
     block: int
-    runs: np.ndarray
+    gather_index: np.ndarray
+    fold_first: np.ndarray
+    fold_extra_cell: np.ndarray
+    fold_extra_src: np.ndarray
     forward_taps: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
     backward_taps: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
 
@@ -168,23 +178,39 @@ def plan_convolution(
         boff[b, : len(t)] = margin - tap_off[t]
         count[b] = len(t)
     backward_taps = (bw, np.zeros_like(bw), boff, count)
+    gather_index = _gather_index(maps, spatial)
+    fold_first, fold_extra_cell, fold_extra_src = _fold_tables(gather_index, int(np.prod(spatial)))
     return ConvPlan(out=out, stride=tuple(stride), phase_shape=phase_shape, plane=plane, phases=phases, maps=tuple(maps),
                     tap_phase=tap_phase, tap_off=tap_off, margin=margin, span=span, block=block,
-                    runs=_runs(maps[2], sw), forward_taps=forward_taps, backward_taps=backward_taps)
+                    gather_index=gather_index, fold_first=fold_first, fold_extra_cell=fold_extra_cell,
+                    fold_extra_src=fold_extra_src, forward_taps=forward_taps, backward_taps=backward_taps)
 
 
-def _runs(map_w: np.ndarray, stride: int) -> np.ndarray:
-    """Per phase, the longest stretch of positions k whose source cells are map_w[k0] + stride*(k - k0)."""
-    runs = np.zeros((map_w.shape[0], 3), dtype=np.int64)
-    for e, row in enumerate(map_w):
-        best, start = (0, 0), 0
-        for k in range(1, len(row) + 1):
-            if k == len(row) or row[k] < 0 or row[k - 1] < 0 or row[k] != row[k - 1] + stride:
-                if row[start] >= 0 and k - start > best[1] - best[0]:
-                    best = (start, k)
-                start = k
-        runs[e] = (best[0], best[1], row[best[0]] if best[1] > best[0] else 0)
-    return runs
+def _gather_index(maps: list[np.ndarray], spatial: tuple[int, int, int]) -> np.ndarray:
+    """The cell each position of the phase planes (phase (a, b, e), then z, y, x) reads; -1 = zero."""
+    map_d, map_h, map_w = maps
+    _, height, width = spatial
+    d = map_d[:, None, None, :, None, None]
+    h = map_h[None, :, None, None, :, None]
+    w = map_w[None, None, :, None, None, :]
+    index = np.where((d >= 0) & (h >= 0) & (w >= 0), (d * height + h) * width + w, -1)
+    return np.ascontiguousarray(index.reshape(-1), dtype=np.int64)
+
+
+def _fold_tables(gather_index: np.ndarray, cells: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The adjoint of the gather as (first reader of each cell, then the other (cell, reader) pairs).
+
+    Readers are taken in the order of the positions, so a cell read k times is summed as
+    ((first + second) + third) + ... in that order.
+    """
+    readers = np.flatnonzero(gather_index >= 0)
+    read = gather_index[readers]
+    cell_of_first, at = np.unique(read, return_index=True)
+    first = np.full(cells, -1, dtype=np.int64)
+    first[cell_of_first] = readers[at]
+    others = np.ones(readers.size, dtype=bool)
+    others[at] = False
+    return first, np.ascontiguousarray(read[others], dtype=np.int64), np.ascontiguousarray(readers[others], dtype=np.int64)
 
 
 def _block_size(positions: int) -> int:
@@ -199,102 +225,48 @@ def _ceil_div(a: int, b: int) -> int:
 
 
 @kernel()
-def pad_gather(x, map_d, map_h, map_w, runs, out):  # pragma: no cover - compiled
-    """Phase planes of the padded input: out[n, c, (a*Sh + b)*Sw + e, i, j, k] = x[n, c, map_d[a, i], map_h[b, j], map_w[e, k]].
+def pad_gather(x, index, out):  # pragma: no cover - compiled
+    """Phase planes of the padded input: out[n, c, p] = x[n, c, index[p]] (0 where index[p] < 0).
 
     Args:
-        x: (N, C, D, H, W) input.
-        map_d, map_h, map_w: int64 (S, q) source indices per phase and position (-1 = zero).
-        runs: ``ConvPlan.runs``: the stretch of each row copied without the map.
-        out: (N, C, Sd*Sh*Sw, Dq, Hq, Wq), overwritten.
+        x: (N, C, D*H*W) input, each channel flat.
+        index: ``ConvPlan.gather_index``.
+        out: (N, C, phases*plane), overwritten.
     """
     N, C = x.shape[0], x.shape[1]
-    Sd, Sh, Sw = map_d.shape[0], map_h.shape[0], map_w.shape[0]
-    Dq, Hq, Wq = out.shape[3], out.shape[4], out.shape[5]
+    positions = index.shape[0]
     zero = x.dtype.type(0)
     for t in prange(N * C):
-        n = t // C
-        c = t % C
-        for a in range(Sd):
-            for b in range(Sh):
-                for e in range(Sw):
-                    phase = out[n, c, (a * Sh + b) * Sw + e]
-                    mw = map_w[e]
-                    k0, k1, s0 = runs[e, 0], runs[e, 1], runs[e, 2]
-                    for i in range(Dq):
-                        si = map_d[a, i]
-                        for j in range(Hq):
-                            sj = map_h[b, j]
-                            orow = phase[i, j]
-                            if si < 0 or sj < 0:
-                                for k in range(Wq):
-                                    orow[k] = zero
-                                continue
-                            irow = x[n, c, si, sj]
-                            for k in range(k0):
-                                sk = mw[k]
-                                orow[k] = irow[sk] if sk >= 0 else zero
-                            if Sw == 1:
-                                src = irow[s0 : s0 + k1 - k0]
-                                dst = orow[k0:k1]
-                                for k in range(k1 - k0):
-                                    dst[k] = src[k]
-                            else:
-                                for k in range(k0, k1):
-                                    orow[k] = irow[s0 + Sw * (k - k0)]
-                            for k in range(k1, Wq):
-                                sk = mw[k]
-                                orow[k] = irow[sk] if sk >= 0 else zero
+        src = x[t // C, t % C]
+        dst = out[t // C, t % C]
+        for p in range(positions):
+            s = index[p]
+            dst[p] = src[s] if s >= 0 else zero
 
 
 @kernel()
-def pad_fold(dxq, map_d, map_h, map_w, runs, dx):  # pragma: no cover - compiled
-    """Adjoint of :func:`pad_gather`: dx[n, c, map(...)] += dxq[n, c, phase, i, j, k] (dx overwritten)."""
+def pad_fold(dxq, first, extra_cell, extra_src, dx):  # pragma: no cover - compiled
+    """Adjoint of :func:`pad_gather`: dx[n, c, q] = the sum of dxq[n, c, p] over the p with index[p] = q.
+
+    Each cell starts from its first reader (``first``), then the other readers are added in
+    the order of the positions (``extra_cell``, ``extra_src``), so the sums have one fixed order.
+
+    Args:
+        dxq: (N, C, phases*plane) gradient of the phase planes.
+        first, extra_cell, extra_src: ``ConvPlan.fold_first``, ``fold_extra_cell``, ``fold_extra_src``.
+        dx: (N, C, D*H*W), overwritten.
+    """
     N, C = dx.shape[0], dx.shape[1]
-    Sd, Sh, Sw = map_d.shape[0], map_h.shape[0], map_w.shape[0]
-    Dq, Hq, Wq = dxq.shape[3], dxq.shape[4], dxq.shape[5]
+    cells = first.shape[0]
     zero = dx.dtype.type(0)
     for t in prange(N * C):
-        n = t // C
-        c = t % C
-        plane = dx[n, c]
-        for i in range(plane.shape[0]):
-            for j in range(plane.shape[1]):
-                row = plane[i, j]
-                for k in range(plane.shape[2]):
-                    row[k] = zero
-        for a in range(Sd):
-            for b in range(Sh):
-                for e in range(Sw):
-                    phase = dxq[n, c, (a * Sh + b) * Sw + e]
-                    mw = map_w[e]
-                    k0, k1, s0 = runs[e, 0], runs[e, 1], runs[e, 2]
-                    for i in range(Dq):
-                        si = map_d[a, i]
-                        if si < 0:
-                            continue
-                        for j in range(Hq):
-                            sj = map_h[b, j]
-                            if sj < 0:
-                                continue
-                            grow = phase[i, j]
-                            orow = plane[si, sj]
-                            for k in range(k0):
-                                sk = mw[k]
-                                if sk >= 0:
-                                    orow[sk] += grow[k]
-                            if Sw == 1:
-                                src = grow[k0:k1]
-                                dst = orow[s0 : s0 + k1 - k0]
-                                for k in range(k1 - k0):
-                                    dst[k] += src[k]
-                            else:
-                                for k in range(k0, k1):
-                                    orow[s0 + Sw * (k - k0)] += grow[k]
-                            for k in range(k1, Wq):
-                                sk = mw[k]
-                                if sk >= 0:
-                                    orow[sk] += grow[k]
+        src = dxq[t // C, t % C]
+        dst = dx[t // C, t % C]
+        for q in range(cells):
+            p = first[q]
+            dst[q] = src[p] if p >= 0 else zero
+        for e in range(extra_cell.shape[0]):
+            dst[extra_cell[e]] += src[extra_src[e]]
 
 
 def pack_weights(w: np.ndarray, tap_w: np.ndarray, tap_count: np.ndarray) -> np.ndarray:

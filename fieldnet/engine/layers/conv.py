@@ -174,7 +174,7 @@ class _ConvNd(Layer):
         xs = self._work.get("xs")
         if xs is None or xs.shape != (count + plan.slack,) or xs.dtype != dtype:
             xs = self._work["xs"] = np.zeros(count + plan.slack, dtype=dtype)
-        pad_gather(as_5d(x, self.ndim), *plan.maps, plan.runs, xs[:count].reshape((n, c, plan.phases, *plan.phase_shape)))
+        pad_gather(x.reshape(n, c, -1), plan.gather_index, xs[:count].reshape((n, c, plan.phases * plan.plane)))
         tap_w, tap_src, tap_off, tap_count = plan.forward_taps
         packed = pack_weights(w.reshape(w.shape[0], w.shape[1], -1), tap_w, tap_count)
         _, hq, wq = plan.phase_shape
@@ -223,7 +223,7 @@ class _ConvNd(Layer):
         conv_accumulate(dy_ext.reshape(-1), 1, dy_ext.shape[2], packed, tap_src, tap_off, tap_count, partial_b[0], False, False,
                         dxq, hq, wq)
         dx = reuse_or_empty(self._work, "dx", c["x_shape"], dtype)
-        pad_fold(dxq, *plan.maps, plan.runs, as_5d(dx, self.ndim))
+        pad_fold(dxq.reshape(n, n_in, -1), plan.fold_first, plan.fold_extra_cell, plan.fold_extra_src, dx.reshape(n, n_in, -1))
         return dx
 
     def _scratch(self, key: str, shape: tuple[int, ...], dtype: Any) -> np.ndarray:
