@@ -7,7 +7,9 @@ from typing import Any
 
 import numpy as np
 
+from fieldnet.engine.kernels.elementwise import add_relu, relu_mask
 from fieldnet.engine.layers.base import Layer, layer_from_spec, layer_to_spec, register_layer
+from fieldnet.engine.layers.spatial import reuse_or_empty
 from fieldnet.errors import ShapeError
 
 
@@ -33,6 +35,8 @@ class Residual(Layer):
         if activation not in (None, "relu"):
             raise ShapeError(f"{self.label}: activation must be None or 'relu', got {activation!r}")
         self.activation = activation
+        self._work: dict[str, np.ndarray] = {}
+        self._y: np.ndarray | None = None
 
     @classmethod
     def from_config(cls, config: dict[str, Any], where: str = "architecture") -> Residual:
@@ -92,18 +96,31 @@ class Residual(Layer):
         h = x
         for layer in self.layers:
             h = layer.forward(h, training)
-        y = h + x
-        if self.activation == "relu":
-            np.maximum(y, 0, out=y)
+        dtype = np.result_type(h, x)
+        self._y = None  # so last step's output can be reused when no one else holds it
+        y = reuse_or_empty(self._work, "y", h.shape, dtype)
+        add_relu(_flat(h, dtype), _flat(x, dtype), self.activation == "relu", y.reshape(-1))
         self._y = y
         return y
 
     def backward(self, dy: np.ndarray) -> np.ndarray | None:
         if self.activation == "relu":
-            dy = np.where(self._y > 0, dy, dy.dtype.type(0))
+            masked = reuse_or_empty(self._work, "dy", dy.shape, dy.dtype)
+            relu_mask(_flat(dy, dy.dtype), self._y.reshape(-1), masked.reshape(-1))
+            dy = masked
         # the inner stack's input gradient is only needed for this block's
         self.layers[0].input_grad = self.input_grad
         g = dy
         for layer in reversed(self.layers):
             g = layer.backward(g)
-        return None if g is None else g + dy
+        if g is None:
+            return None
+        dtype = np.result_type(g, dy)
+        dx = reuse_or_empty(self._work, "dx", g.shape, dtype)
+        add_relu(_flat(g, dtype), _flat(dy, dtype), False, dx.reshape(-1))
+        return dx
+
+
+def _flat(a: np.ndarray, dtype: np.dtype) -> np.ndarray:
+    """``a`` as a flat contiguous array of ``dtype`` (a view when it already is one)."""
+    return np.ascontiguousarray(a, dtype=dtype).reshape(-1)
