@@ -157,3 +157,14 @@ def test_engine_pool_outputs_held_by_the_caller_are_never_overwritten():
     np.testing.assert_array_equal(ya, ya_copy)
     np.testing.assert_array_equal(da, da_copy)
     assert not np.array_equal(ya, yb)
+
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_global_mean_backward_kernel_spreads_each_gradient_as_numpy_divides_it(dtype):
+    from fieldnet.engine.kernels.pool import global_mean_backward
+
+    dy = np.random.default_rng(5).standard_normal(12).astype(dtype) * 1e3
+    dx = np.full((12, 577), np.nan, dtype=dtype)
+    global_mean_backward(dy, 577, dx)
+    np.testing.assert_array_equal(dx, np.broadcast_to((dy / dtype(577))[:, None], dx.shape))

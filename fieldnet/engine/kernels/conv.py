@@ -305,7 +305,8 @@ def conv_accumulate(src, planes_in, plane_in, wp, tap_src, tap_off, tap_count, b
     optionally max(., 0).  Each output is summed over i, then k, in that order, by one thread.
 
     A task is one (sample, output plane b, tile of OUT_TILE output channels); it walks the
-    positions in strips of STRIP, holding the tile's OUT_TILE x STRIP sums in 16 vector registers
+    positions in strips of STRIP (restarting at each z-slab when the rows between slabs are
+    worth skipping; a strip whose second vector holds no output forms only the first), holding the tile's OUT_TILE x STRIP sums in 16 vector registers
     while the loops over input channels and taps stream the inputs through them (two vector
     loads and eight broadcast weights feed sixteen fused multiply-adds), then stores each row's
     part of the strip straight from the registers.
@@ -326,11 +327,16 @@ def conv_accumulate(src, planes_in, plane_in, wp, tap_src, tap_off, tap_count, b
     Do, Ho, Wo = dst.shape[3], dst.shape[4], dst.shape[5]
     tiles, n_in = wp.shape[1], wp.shape[2]
     span = ((Do - 1) * hq + (Ho - 1)) * wq + Wo
-    n_strips = -(-span // STRIP)
     zero = dst.dtype.type(0)
     layer = hq * wq
     plane_out = Do * Ho * Wo
     flat = dst.reshape(dst.size)
+    # strips cover either the whole span, or each slab's outputs (z fixed: the first extent
+    # positions of its layer), when skipping the rows between slabs saves vectors
+    extent = (Ho - 1) * wq + Wo
+    slab_strips = -(-extent // STRIP)
+    by_slab = Do * -(-extent // LANES) < -(-span // LANES)
+    n_strips = Do * slab_strips if by_slab else -(-span // STRIP)
     for task in prange(N * B * tiles):
         n = task // (B * tiles)
         b = (task // tiles) % B
@@ -338,7 +344,14 @@ def conv_accumulate(src, planes_in, plane_in, wp, tap_src, tap_off, tap_count, b
         n_taps = tap_count[b]
         weights = wp[b, task % tiles]
         for strip in range(n_strips):
-            p0 = strip * STRIP
+            if by_slab:
+                p0 = (strip // slab_strips) * layer + (strip % slab_strips) * STRIP
+                end = (strip // slab_strips) * layer + extent
+            else:
+                p0 = strip * STRIP
+                end = span
+            # a half strip: no output past the first vector, so only its eight sums are formed
+            half = p0 + LANES >= end
             a00 = lanes_zero(src)
             a01 = lanes_zero(src)
             a10 = lanes_zero(src)
@@ -355,7 +368,22 @@ def conv_accumulate(src, planes_in, plane_in, wp, tap_src, tap_off, tap_count, b
             a61 = lanes_zero(src)
             a70 = lanes_zero(src)
             a71 = lanes_zero(src)
-            for i in range(n_in):
+            if half:
+                for i in range(n_in):
+                    chan = (n * n_in + i) * planes_in
+                    w_i = weights[i]
+                    for k in range(n_taps):
+                        x0 = lanes_load(src, (chan + tap_src[b, k]) * plane_in + tap_off[b, k] + p0)
+                        w = w_i[k]
+                        a00 = lanes_fma(a00, w[0], x0)
+                        a10 = lanes_fma(a10, w[1], x0)
+                        a20 = lanes_fma(a20, w[2], x0)
+                        a30 = lanes_fma(a30, w[3], x0)
+                        a40 = lanes_fma(a40, w[4], x0)
+                        a50 = lanes_fma(a50, w[5], x0)
+                        a60 = lanes_fma(a60, w[6], x0)
+                        a70 = lanes_fma(a70, w[7], x0)
+            for i in range(n_in if not half else 0):
                 chan = (n * n_in + i) * planes_in
                 w_i = weights[i]
                 for k in range(n_taps):
@@ -380,7 +408,7 @@ def conv_accumulate(src, planes_in, plane_in, wp, tap_src, tap_off, tap_count, b
                     a70 = lanes_fma(a70, w[7], x0)
                     a71 = lanes_fma(a71, w[7], x1)
             # store the strip's positions that are outputs (x < Wo, y < Ho, z < Do), row by row
-            p1 = min(p0 + STRIP, span)
+            p1 = min(p0 + (LANES if half else STRIP), end)
             for z in range(p0 // layer, min(Do, (p1 - 1) // layer + 1)):
                 for y in range(max(0, (p0 - z * layer) // wq), min(Ho, (p1 - 1 - z * layer) // wq + 1)):
                     base = (z * hq + y) * wq

@@ -177,3 +177,14 @@ def pool_backward(dy, kd, kh, kw, sd, sh, sw, is_max, argmax, dx):  # pragma: no
                             for bb in range(kh):
                                 for cc in range(kw):
                                     g[z * sd + a, y * sh + bb, xo * sw + cc] += share
+
+
+@kernel()
+def global_mean_backward(dy, size, dx):  # pragma: no cover - compiled
+    """dx[r, :] = dy[r] / size: the gradient of each row's mean, spread evenly; dx (R, S) overwritten."""
+    share = dx.dtype.type(size)
+    for r in prange(dx.shape[0]):
+        g = dy[r] / share
+        row = dx[r]
+        for i in range(dx.shape[1]):
+            row[i] = g

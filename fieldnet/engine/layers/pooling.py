@@ -12,7 +12,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from fieldnet.engine.kernels.pool import pool_backward, pool_forward
+from fieldnet.engine.kernels.pool import global_mean_backward, pool_backward, pool_forward
 from fieldnet.engine.layers import spatial
 from fieldnet.engine.layers.base import Layer, register_layer, work_dtype
 from fieldnet.errors import ShapeError
@@ -149,6 +149,7 @@ class _GlobalPool(Layer):
     def __init__(self, name: str | None = None) -> None:
         super().__init__(name=name)
         self._cache: dict[str, Any] = {}
+        self._work: dict[str, np.ndarray] = {}
 
     def compute_output_shape(self, input_shape: tuple[int, ...]) -> tuple[int, ...]:
         input_shape = tuple(int(s) for s in input_shape)
@@ -193,8 +194,8 @@ class _GlobalPool(Layer):
             dx = np.zeros((shape[0], shape[1], size), dtype=dtype)
             np.put_along_axis(dx, c["idx"][:, :, None], dy[:, :, None], axis=2)
         else:
-            dx = np.empty((shape[0], shape[1], size), dtype=dtype)
-            dx[...] = (dy / dtype(size))[:, :, None]
+            dx = spatial.reuse_or_empty(self._work, "dx", (shape[0], shape[1], size), dtype)
+            global_mean_backward(np.ascontiguousarray(dy).reshape(-1), size, dx.reshape(-1, size))
         return dx.reshape(shape)
 
 
