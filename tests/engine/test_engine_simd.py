@@ -98,3 +98,21 @@ def test_lanes_store_range_relu_keeps_nan_as_max_does():
     out = np.full(LANES, 7.0, np.float32)
     _store(x, out, 0, 0, 3, np.float32(0), True)
     assert np.isnan(out[0]) and out[1] == 0 and out[2] == 2
+
+
+def test_prefetch_is_only_a_hint_anywhere_in_or_past_an_array():
+    from numba import njit
+
+    from fieldnet.engine.kernels.simd import prefetch
+
+    @njit
+    def touch(a, far):
+        prefetch(a, 0)
+        prefetch(a, a.size - 1)
+        prefetch(a, far)  # far outside the array: a prefetch never faults
+        return a.sum()
+
+    a = np.arange(100, dtype=np.float32)
+    before = a.copy()
+    assert touch(a, 1 << 40) == before.sum()
+    np.testing.assert_array_equal(a, before)

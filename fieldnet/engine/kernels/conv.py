@@ -50,6 +50,7 @@ from fieldnet.engine.kernels.simd import (
     lanes_store_range,
     lanes_sum,
     lanes_zero,
+    prefetch,
 )
 
 #: output channels of the forward kernel's register tile
@@ -58,6 +59,8 @@ OUT_TILE = 8
 STRIP = 2 * LANES
 #: output channels of the weight-gradient kernel's register tile (with three taps)
 WGRAD_TILE = 8
+#: elements ahead of the current strip that the forward of a strided layer prefetches (four strips)
+PREFETCH_AHEAD = 4 * STRIP
 #: samples per weight-gradient reduction chunk; fixed so the summation order never depends on threads
 WEIGHT_GRAD_CHUNK = 4
 #: positions per weight-gradient block (at most): the rows a block reads stay in L1 cache
@@ -337,6 +340,9 @@ def conv_accumulate(src, planes_in, plane_in, wp, tap_src, tap_off, tap_count, b
     slab_strips = -(-extent // STRIP)
     by_slab = Do * -(-extent // LANES) < -(-span // LANES)
     n_strips = Do * slab_strips if by_slab else -(-span // STRIP)
+    # phase planes (a strided layer): each tap streams from its own plane, too many streams for
+    # the hardware prefetchers, so the strips ahead are asked for explicitly
+    ahead = planes_in > 1
     for task in prange(N * B * tiles):
         n = task // (B * tiles)
         b = (task // tiles) % B
@@ -388,6 +394,8 @@ def conv_accumulate(src, planes_in, plane_in, wp, tap_src, tap_off, tap_count, b
                 w_i = weights[i]
                 for k in range(n_taps):
                     s = (chan + tap_src[b, k]) * plane_in + tap_off[b, k] + p0
+                    if ahead:
+                        prefetch(src, s + PREFETCH_AHEAD)
                     x0 = lanes_load(src, s)
                     x1 = lanes_load(src, s + LANES)
                     w = w_i[k]

@@ -13,7 +13,8 @@ variable; the intrinsics below are the only operations on it:
 * :func:`lanes_fma` -- ``acc + s * x`` with the scalar ``s`` in every lane, one fused multiply-add
   per lane (the rounding of ``fma``, as numba's contracted ``acc += s * x`` loops have);
 * :func:`lanes_store_range` -- ``arr[i + l] = relu?(v[l] + s)`` for lanes ``lo <= l < hi`` only
-  (a masked store: other lanes' memory is not touched, so ``i`` may point outside the row).
+  (a masked store: other lanes' memory is not touched, so ``i`` may point outside the row);
+* :func:`prefetch` -- a hint to bring the cache line of ``arr[i]`` in (never faults).
 
 LANES = 16 float32 is one AVX-512 register (two AVX2 registers); LLVM splits the vectors to what
 the processor has, so the kernels stay correct on any x86 or ARM machine.  float64 uses the same
@@ -180,3 +181,23 @@ def lanes_sum(typingctx, vector):
         return value
 
     return vector.dtype(vector), codegen
+
+
+@intrinsic
+def prefetch(typingctx, array, index):
+    """Ask the cache for the line holding ``array[index]`` (a hint: never faults, any index)."""
+
+    def codegen(context, builder, signature, args):  # pragma: no cover - compile time
+        array_type = signature.args[0]
+        index_value = context.cast(builder, args[1], signature.args[1], types.intp)
+        data = context.make_array(array_type)(context, builder, args[0]).data
+        address = builder.bitcast(builder.gep(data, [index_value]), ir.IntType(8).as_pointer())
+        i32 = ir.IntType(32)
+        function = cgutils.get_or_insert_function(
+            builder.module, ir.FunctionType(ir.VoidType(), [ir.IntType(8).as_pointer(), i32, i32, i32]), "llvm.prefetch.p0i8"
+        )
+        # read, locality 3 (keep in all levels), data cache
+        builder.call(function, [address, ir.Constant(i32, 0), ir.Constant(i32, 3), ir.Constant(i32, 1)])
+        return context.get_dummy_value()
+
+    return types.none(array, index), codegen
