@@ -108,6 +108,20 @@ def test_engine_residual_gradients_and_shape_rule():
         built(Residual([Conv2d(3, 3)]), (2, 5, 5))
 
 
+def test_engine_residual_reuses_its_buffers_only_when_no_one_holds_them():
+    block = built(Residual([Conv2d(2, 3, activation="relu"), Conv2d(2, 3)], activation="relu"), (2, 5, 5))
+    with pytest.raises(RuntimeError, match="backward called before forward"):
+        block.backward(np.ones((1, 2, 5, 5), dtype=np.float32))
+    rng = np.random.default_rng(0)
+    x1, x2 = (rng.standard_normal((3, 2, 5, 5)).astype(np.float32) for _ in range(2))
+    y1 = block.forward(x1)
+    kept = y1.copy()
+    y2 = block.forward(x2)  # y1 is still held here, so it must not be overwritten
+    assert y2 is not y1
+    np.testing.assert_array_equal(y1, kept)
+    np.testing.assert_array_equal(y2, np.maximum(block.layers[1].forward(block.layers[0].forward(x2)) + x2, 0))
+
+
 def test_engine_flatten_round_trip_and_dense_shape_error():
     x = np.arange(24, dtype=np.float32).reshape(2, 3, 2, 2)
     f = built(Flatten(), (3, 2, 2))

@@ -104,6 +104,8 @@ class Residual(Layer):
         return y
 
     def backward(self, dy: np.ndarray) -> np.ndarray | None:
+        if self._y is None:
+            raise RuntimeError(f"{self.label}: backward called before forward")
         if self.activation == "relu":
             masked = reuse_or_empty(self._work, "dy", dy.shape, dy.dtype)
             relu_mask(_flat(dy, dy.dtype), self._y.reshape(-1), masked.reshape(-1))
