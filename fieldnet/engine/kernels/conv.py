@@ -80,8 +80,6 @@ class ConvPlan:
         stride: (Sd, Sh, Sw).
         phase_shape: (Dq, Hq, Wq), one phase plane; ``plane`` = Dq*Hq*Wq elements.
         phases: Sd*Sh*Sw phase planes per channel.
-        maps: per axis, int64 (S, q) source index of phase a, position i in the unpadded input
-            (-1 = a zero cell): padded position i*S + a.
         tap_phase, tap_off: int64 (T,) phase plane and offset of each filter tap (kd, kh, kw) in
             C order.
         margin: the largest tap offset (the output gradient's leading zeros).
@@ -102,7 +100,6 @@ class ConvPlan:
     phase_shape: tuple[int, int, int]
     plane: int
     phases: int
-    maps: tuple[np.ndarray, np.ndarray, np.ndarray]
     tap_phase: np.ndarray
     tap_off: np.ndarray
     margin: int
@@ -183,14 +180,18 @@ def plan_convolution(
     backward_taps = (bw, np.zeros_like(bw), boff, count)
     gather_index = _gather_index(maps, spatial)
     fold_first, fold_extra_cell, fold_extra_src = _fold_tables(gather_index, int(np.prod(spatial)))
-    return ConvPlan(out=out, stride=tuple(stride), phase_shape=phase_shape, plane=plane, phases=phases, maps=tuple(maps),
+    return ConvPlan(out=out, stride=tuple(stride), phase_shape=phase_shape, plane=plane, phases=phases,
                     tap_phase=tap_phase, tap_off=tap_off, margin=margin, span=span, block=block,
                     gather_index=gather_index, fold_first=fold_first, fold_extra_cell=fold_extra_cell,
                     fold_extra_src=fold_extra_src, forward_taps=forward_taps, backward_taps=backward_taps)
 
 
 def _gather_index(maps: list[np.ndarray], spatial: tuple[int, int, int]) -> np.ndarray:
-    """The cell each position of the phase planes (phase (a, b, e), then z, y, x) reads; -1 = zero."""
+    """The cell each position of the phase planes (phase (a, b, e), then z, y, x) reads; -1 = zero.
+
+    ``maps`` holds per axis the int64 (S, q) source index of phase a, position i (padded
+    position i*S + a) in the unpadded input, -1 for a zero cell.
+    """
     map_d, map_h, map_w = maps
     _, height, width = spatial
     d = map_d[:, None, None, :, None, None]
@@ -309,8 +310,8 @@ def conv_accumulate(src, planes_in, plane_in, wp, tap_src, tap_off, tap_count, b
 
     A task is one (sample, output plane b, tile of OUT_TILE output channels); it walks the
     positions in strips of STRIP (restarting at each z-slab when the rows between slabs are
-    worth skipping; a strip whose second vector holds no output forms only the first), holding the tile's OUT_TILE x STRIP sums in 16 vector registers
-    while the loops over input channels and taps stream the inputs through them (two vector
+    worth skipping; a strip whose second vector holds no output forms only the first), holding
+    the tile's OUT_TILE x STRIP sums in 16 vector registers while the loops over input channels and taps stream the inputs through them (two vector
     loads and eight broadcast weights feed sixteen fused multiply-adds), then stores each row's
     part of the strip straight from the registers.
 
@@ -389,32 +390,33 @@ def conv_accumulate(src, planes_in, plane_in, wp, tap_src, tap_off, tap_count, b
                         a50 = lanes_fma(a50, w[5], x0)
                         a60 = lanes_fma(a60, w[6], x0)
                         a70 = lanes_fma(a70, w[7], x0)
-            for i in range(n_in if not half else 0):
-                chan = (n * n_in + i) * planes_in
-                w_i = weights[i]
-                for k in range(n_taps):
-                    s = (chan + tap_src[b, k]) * plane_in + tap_off[b, k] + p0
-                    if ahead:
-                        prefetch(src, s + PREFETCH_AHEAD)
-                    x0 = lanes_load(src, s)
-                    x1 = lanes_load(src, s + LANES)
-                    w = w_i[k]
-                    a00 = lanes_fma(a00, w[0], x0)
-                    a01 = lanes_fma(a01, w[0], x1)
-                    a10 = lanes_fma(a10, w[1], x0)
-                    a11 = lanes_fma(a11, w[1], x1)
-                    a20 = lanes_fma(a20, w[2], x0)
-                    a21 = lanes_fma(a21, w[2], x1)
-                    a30 = lanes_fma(a30, w[3], x0)
-                    a31 = lanes_fma(a31, w[3], x1)
-                    a40 = lanes_fma(a40, w[4], x0)
-                    a41 = lanes_fma(a41, w[4], x1)
-                    a50 = lanes_fma(a50, w[5], x0)
-                    a51 = lanes_fma(a51, w[5], x1)
-                    a60 = lanes_fma(a60, w[6], x0)
-                    a61 = lanes_fma(a61, w[6], x1)
-                    a70 = lanes_fma(a70, w[7], x0)
-                    a71 = lanes_fma(a71, w[7], x1)
+            else:
+                for i in range(n_in):
+                    chan = (n * n_in + i) * planes_in
+                    w_i = weights[i]
+                    for k in range(n_taps):
+                        s = (chan + tap_src[b, k]) * plane_in + tap_off[b, k] + p0
+                        if ahead:
+                            prefetch(src, s + PREFETCH_AHEAD)
+                        x0 = lanes_load(src, s)
+                        x1 = lanes_load(src, s + LANES)
+                        w = w_i[k]
+                        a00 = lanes_fma(a00, w[0], x0)
+                        a01 = lanes_fma(a01, w[0], x1)
+                        a10 = lanes_fma(a10, w[1], x0)
+                        a11 = lanes_fma(a11, w[1], x1)
+                        a20 = lanes_fma(a20, w[2], x0)
+                        a21 = lanes_fma(a21, w[2], x1)
+                        a30 = lanes_fma(a30, w[3], x0)
+                        a31 = lanes_fma(a31, w[3], x1)
+                        a40 = lanes_fma(a40, w[4], x0)
+                        a41 = lanes_fma(a41, w[4], x1)
+                        a50 = lanes_fma(a50, w[5], x0)
+                        a51 = lanes_fma(a51, w[5], x1)
+                        a60 = lanes_fma(a60, w[6], x0)
+                        a61 = lanes_fma(a61, w[6], x1)
+                        a70 = lanes_fma(a70, w[7], x0)
+                        a71 = lanes_fma(a71, w[7], x1)
             # store the strip's positions that are outputs (x < Wo, y < Ho, z < Do), row by row
             p1 = min(p0 + (LANES if half else STRIP), end)
             for z in range(p0 // layer, min(Do, (p1 - 1) // layer + 1)):
